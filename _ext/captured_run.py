@@ -1,0 +1,110 @@
+"""``captured-run``: run a snippet during the build and show what it really did.
+
+    ```{captured-run} eager_loading:post_titles_by_author
+    :expect: ok            # or: error (the page says this example fails)
+    :show-result:          # also show the value it returned
+    :seed: module:function # optional: other data than the sample users
+    ```
+
+The snippet runs on a fresh database through the same harness the tests use. The
+SQL it sent, the statement count and any exception are captured, never typed.
+"""
+
+from __future__ import annotations
+
+import pprint
+from pathlib import Path
+from typing import ClassVar
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.directives.code import container_wrapper
+from sphinx.util.docutils import SphinxDirective
+
+from tests.harness import capture, describe_error
+
+
+def _format_sql(capture_log) -> str:
+    blocks = []
+    for statement in capture_log.statements:
+        sql = statement.sql.strip()
+        if statement.parameters not in ((), [], {}, None):
+            sql += f"\n-- parameters: {statement.parameters!r}"
+        blocks.append(sql + ";")
+    return "\n\n".join(blocks)
+
+
+def _count_label(count: int) -> str:
+    if count == 0:
+        return "No SQL sent"
+    return f"{count} statement{'s' if count != 1 else ''} sent"
+
+
+class CapturedRun(SphinxDirective):
+    required_arguments = 1
+    option_spec: ClassVar = {
+        "expect": lambda arg: directives.choice(arg, ("ok", "error")),
+        "seed": directives.unchanged_required,
+        "show-result": directives.flag,
+    }
+
+    def run(self) -> list[nodes.Node]:
+        target = self.arguments[0]
+        module_name = target.partition(":")[0]
+        snippet = Path(self.env.srcdir, "snippets", f"{module_name}.py")
+        if not snippet.is_file():
+            raise self.error(
+                f"captured-run {target!r}: snippets/{module_name}.py does not exist. "
+                "Name a module in snippets/ as 'module:function'."
+            )
+        # Rerun when the snippet, the model, the harness or this directive changes.
+        for dependency in (snippet, "snippets/models.py", "tests/harness.py", __file__):
+            self.env.note_dependency(str(Path(self.env.srcdir, dependency)))
+
+        expect = self.options.get("expect", "ok")
+        try:
+            captured = capture(target, self.options.get("seed"))
+        except (ValueError, LookupError, TypeError) as problem:
+            raise self.error(f"captured-run {target!r}: {problem}") from None
+
+        if expect == "ok" and captured.error is not None:
+            raise self.error(
+                f"captured-run {target!r} raised {describe_error(captured.error)}. "
+                "Fix the snippet, or mark the example ':expect: error' if the page "
+                "shows it failing."
+            )
+        if expect == "error" and captured.error is None:
+            raise self.error(
+                f"captured-run {target!r} is marked ':expect: error' but returned "
+                f"{captured.result!r}. The page must not call a working example broken."
+            )
+
+        shown: list[nodes.Node] = []
+        count = captured.statements.count
+        if count:
+            sql = nodes.literal_block("", _format_sql(captured.statements))
+            sql["language"] = "sql"
+            shown.append(container_wrapper(self, sql, _count_label(count)))
+        else:
+            shown.append(nodes.paragraph("", _count_label(0)))
+        if captured.error is not None:
+            error = nodes.literal_block("", describe_error(captured.error))
+            error["language"] = "text"
+            shown.append(container_wrapper(self, error, "Raised"))
+        if captured.warnings:
+            warned = nodes.literal_block("", "\n".join(captured.warnings))
+            warned["language"] = "text"
+            shown.append(container_wrapper(self, warned, "Warned"))
+        if captured.error is None and "show-result" in self.options:
+            result = nodes.literal_block("", pprint.pformat(captured.result, width=80))
+            result["language"] = "python"
+            shown.append(container_wrapper(self, result, "Returned"))
+
+        wrapper = nodes.container(classes=["captured-run"])
+        wrapper += shown
+        return [wrapper]
+
+
+def setup(app):
+    app.add_directive("captured-run", CapturedRun)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,464 @@
+"""The snippet contract, checked on every build and by tests/test_site.py.
+
+1. No page types Python in: Python comes from ``literalinclude`` of ``snippets/``,
+   by region marker (``# region NAME`` … ``# endregion NAME``) or ``:pyobject:``.
+2. Every include names a snippet file, region and object that exist.
+3. Every region and every public top-level object in ``snippets/`` is on a page.
+4. Every ``snippets/X.py`` has ``tests/test_X.py``, and that test module uses every
+   name the snippet shows (so no shown example goes untested).
+
+Pages are parsed with markdown-it-py configured as MyST configures it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from markdown_it.renderer import RendererHTML
+from myst_parser.config.main import MdParserConfig
+from myst_parser.parsers.mdit import create_md_parser
+from sphinx.util import logging
+
+PYTHON_LANGUAGES = {"python", "py", "python3", "py3", "pycon", "ipython", "ipython3"}
+CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "code-cell"}
+LINE_NUMBER_OPTIONS = {"lines", "start-line", "end-line"}
+REGION_MARKER = re.compile(r"^\s*# (region|endregion) (\S+)\s*$")
+RST_PYTHON_BLOCK = re.compile(
+    r"^\s*\.\. (code-block|code|sourcecode)::\s*(python|py|pycon)\b", re.M
+)
+PAGE_GLOBS = ("index.md", "guides/**/*.md")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Include:
+    page: str
+    line: int
+    snippet: str  # path relative to the project root, e.g. "snippets/models.py"
+    pyobject: str | None
+    region: str | None
+
+
+@dataclass
+class Snippet:
+    path: str
+    regions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    objects: dict[str, tuple[int, int]] = field(default_factory=dict)
+    names_by_region: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _markdown_parser():
+    config = MdParserConfig(enable_extensions={"colon_fence", "deflist", "fieldlist"})
+    return create_md_parser(config, RendererHTML)
+
+
+def _split_options(body: str) -> tuple[dict[str, str], int]:
+    """MyST directive options: a ``---`` YAML block or leading ``:key: value`` lines."""
+    lines = body.splitlines()
+    if lines and lines[0].strip() == "---":
+        end = next((i for i, line in enumerate(lines[1:], 1) if line == "---"), 0)
+        options = yaml.safe_load("\n".join(lines[1:end])) or {}
+        return {str(k): str(v) for k, v in options.items()}, end + 1
+    options: dict[str, str] = {}
+    consumed = 0
+    for line in lines:
+        match = re.match(r"^:([\w-]+):\s*(.*)$", line)
+        if not match:
+            break
+        options[match[1]] = match[2].strip().strip("\"'")
+        consumed += 1
+    return options, consumed
+
+
+def _region_of(options: dict[str, str]) -> tuple[str | None, str | None]:
+    """The region an include names, or an error message."""
+    start, end = options.get("start-after"), options.get("end-before")
+    if start is None and end is None:
+        return None, None
+    start_match = re.fullmatch(r"# region (\S+)", start or "")
+    end_match = re.fullmatch(r"# endregion (\S+)", end or "")
+    if not (start_match and end_match and start_match[1] == end_match[1]):
+        return None, (
+            "include a region with ':start-after: # region NAME' and "
+            "':end-before: # endregion NAME' (the same NAME)"
+        )
+    return start_match[1], None
+
+
+def scan_page(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
+    rel = page.relative_to(root).as_posix()
+    includes: list[Include] = []
+    problems: list[Problem] = []
+    parser = _markdown_parser()
+
+    def walk(text: str, offset: int) -> None:
+        for token in parser.parse(text):
+            if token.type not in ("fence", "colon_fence") or token.map is None:
+                continue
+            line = offset + token.map[0] + 1
+            info = token.info.strip()
+            match = re.match(r"^\{([\w:-]+)\}\s*(.*)$", info)
+            name, argument = (match[1], match[2].strip()) if match else (None, "")
+            language = (argument if name else info).split(" ")[0].lower()
+            options, consumed = _split_options(token.content) if name else ({}, 0)
+
+            if (
+                name is None or name in CODE_DIRECTIVES
+            ) and language in PYTHON_LANGUAGES:
+                problems.append(
+                    Problem(
+                        rel,
+                        line,
+                        (
+                            "Python typed into the page. Move it into a snippets/ module "
+                            "between '# region NAME' and '# endregion NAME', cover it with a "
+                            "test, and show it with a {literalinclude}."
+                        ),
+                    )
+                )
+            elif name == "eval-rst" and RST_PYTHON_BLOCK.search(token.content):
+                problems.append(
+                    Problem(
+                        rel,
+                        line,
+                        (
+                            "Python typed into an eval-rst block. Move it into snippets/ "
+                            "and show it with a {literalinclude}."
+                        ),
+                    )
+                )
+            elif name == "literalinclude":
+                include, problem = _parse_include(
+                    root, page, rel, line, argument, options
+                )
+                if problem:
+                    problems.append(problem)
+                elif include:
+                    includes.append(include)
+            elif name is not None and name not in CODE_DIRECTIVES:
+                # Directive bodies (admonitions, tabs, ...) are Markdown themselves.
+                body = "\n".join(token.content.splitlines()[consumed:])
+                walk(body, offset + token.map[0] + 1 + consumed)
+
+    walk(page.read_text(encoding="utf-8"), 0)
+    return includes, problems
+
+
+def _parse_include(root, page, rel, line, argument, options):
+    target = (
+        (root / argument.lstrip("/"))
+        if argument.startswith("/")
+        else (page.parent / argument)
+    )
+    target = target.resolve()
+    snippets_dir = (root / "snippets").resolve()
+    if snippets_dir not in target.parents:
+        return None, Problem(
+            rel,
+            line,
+            (f"literalinclude of {argument!r}: pages show code from snippets/ only."),
+        )
+    snippet = target.relative_to(root.resolve()).as_posix()
+    if not target.is_file():
+        return None, Problem(
+            rel,
+            line,
+            (
+                f"literalinclude of {argument!r}: {snippet} does not exist. Create it, "
+                "or fix the path (it is relative to the page)."
+            ),
+        )
+    numbered = LINE_NUMBER_OPTIONS & options.keys()
+    if numbered:
+        return None, Problem(
+            rel,
+            line,
+            (
+                f"literalinclude of {snippet} selects lines by number "
+                f"(:{sorted(numbered)[0]}:). Line numbers drift; use a region marker "
+                "or :pyobject:."
+            ),
+        )
+    region, message = _region_of(options)
+    if message:
+        return None, Problem(rel, line, f"literalinclude of {snippet}: {message}.")
+    pyobject = options.get("pyobject")
+    if region is None and pyobject is None:
+        return None, Problem(
+            rel,
+            line,
+            (
+                f"literalinclude of {snippet} shows the whole file. Show a region "
+                "(':start-after: # region NAME', ':end-before: # endregion NAME') "
+                "or a ':pyobject:'."
+            ),
+        )
+    return Include(rel, line, snippet, pyobject, region), None
+
+
+def _defined_names(nodes: list[ast.stmt]) -> set[str]:
+    names: set[str] = set()
+    for node in nodes:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return {name for name in names if not name.startswith("_")}
+
+
+def scan_snippet(root: Path, path: Path) -> tuple[Snippet, list[Problem]]:
+    rel = path.relative_to(root).as_posix()
+    source = path.read_text(encoding="utf-8")
+    snippet = Snippet(rel)
+    problems: list[Problem] = []
+    try:
+        tree = ast.parse(source, filename=rel)
+    except SyntaxError as error:
+        return snippet, [
+            Problem(rel, error.lineno or 1, f"does not parse: {error.msg}")
+        ]
+
+    top_level = [
+        n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom))
+    ]
+    for node in top_level:
+        is_object = isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        )
+        if is_object and not node.name.startswith("_"):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            snippet.objects[node.name] = (start, node.end_lineno or node.lineno)
+
+    open_regions: dict[str, int] = {}
+    for number, text in enumerate(source.splitlines(), start=1):
+        marker = REGION_MARKER.match(text)
+        if not marker:
+            continue
+        kind, name = marker.groups()
+        if kind == "region":
+            if name in open_regions or name in snippet.regions:
+                problems.append(
+                    Problem(rel, number, f"region {name!r} is defined twice.")
+                )
+            open_regions[name] = number
+        elif name not in open_regions:
+            problems.append(
+                Problem(
+                    rel,
+                    number,
+                    (f"'# endregion {name}' has no '# region {name}' before it."),
+                )
+            )
+        else:
+            start = open_regions.pop(name)
+            snippet.regions[name] = (start, number)
+            inside = [n for n in top_level if start < n.lineno < number]
+            snippet.names_by_region[name] = _defined_names(inside)
+    for name, number in open_regions.items():
+        problems.append(
+            Problem(
+                rel,
+                number,
+                (f"region {name!r} is never closed: add '# endregion {name}'."),
+            )
+        )
+    for name in snippet.regions:
+        clashes = [
+            other
+            for other in snippet.regions
+            if other != name and other.startswith(name)
+        ]
+        if clashes:
+            problems.append(
+                Problem(
+                    rel,
+                    snippet.regions[name][0],
+                    (
+                        f"region name {name!r} is a prefix of {clashes[0]!r}; a literalinclude "
+                        "of one could match the other. Rename one of them."
+                    ),
+                )
+            )
+    return snippet, problems
+
+
+def _used_names(test_path: Path) -> tuple[set[str], set[str]]:
+    """Names a test module uses, and the snippet modules it imports."""
+    tree = ast.parse(test_path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+            names |= {alias.name for alias in node.names}
+            if node.module == "snippets":
+                modules |= {f"snippets.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            # "module:function" strings handed to the capture harness.
+            names.add(node.value.rpartition(":")[2])
+    return names, modules
+
+
+def check_project(root: Path) -> list[Problem]:
+    root = Path(root)
+    problems: list[Problem] = []
+    includes: list[Include] = []
+    pages = sorted({p for pattern in PAGE_GLOBS for p in root.glob(pattern)})
+    for page in pages:
+        found, page_problems = scan_page(root, page)
+        includes += found
+        problems += page_problems
+
+    snippets: dict[str, Snippet] = {}
+    for path in sorted((root / "snippets").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        snippet, snippet_problems = scan_snippet(root, path)
+        snippets[snippet.path] = snippet
+        problems += snippet_problems
+
+    shown_regions: set[tuple[str, str]] = set()
+    shown_objects: set[tuple[str, str]] = set()
+    for include in includes:
+        snippet = snippets.get(include.snippet)
+        if snippet is None:
+            continue
+        if include.region is not None:
+            if include.region not in snippet.regions:
+                problems.append(
+                    Problem(
+                        include.page,
+                        include.line,
+                        (
+                            f"{include.snippet} has no region {include.region!r}. Add "
+                            f"'# region {include.region}' … '# endregion {include.region}' "
+                            f"to it, or use one of: {', '.join(sorted(snippet.regions)) or 'none'}."
+                        ),
+                    )
+                )
+            shown_regions.add((include.snippet, include.region))
+        if include.pyobject is not None:
+            top = include.pyobject.split(".")[0]
+            if top not in snippet.objects:
+                problems.append(
+                    Problem(
+                        include.page,
+                        include.line,
+                        (
+                            f"{include.snippet} defines no public top-level {top!r} for "
+                            ":pyobject:. Define it, or fix the name."
+                        ),
+                    )
+                )
+            if "." not in include.pyobject:
+                shown_objects.add((include.snippet, include.pyobject))
+
+    for path, snippet in snippets.items():
+        stem = Path(path).stem
+        test_path = root / "tests" / f"test_{stem}.py"
+        if not test_path.is_file():
+            problems.append(
+                Problem(
+                    path,
+                    1,
+                    (
+                        f"has no test module: create tests/test_{stem}.py that runs its examples."
+                    ),
+                )
+            )
+            used, imported = set(), set()
+        else:
+            used, imported = _used_names(test_path)
+        for name, (start, _) in snippet.regions.items():
+            if (path, name) not in shown_regions:
+                problems.append(
+                    Problem(
+                        path,
+                        start,
+                        (
+                            f"region {name!r} is on no page. Include it in guides/ with "
+                            "{literalinclude}, or delete it."
+                        ),
+                    )
+                )
+            untested = sorted(snippet.names_by_region[name] - used)
+            if test_path.is_file() and untested:
+                problems.append(
+                    Problem(
+                        path,
+                        start,
+                        (
+                            f"region {name!r} shows {', '.join(untested)}, which "
+                            f"tests/test_{stem}.py never uses. Exercise it in a test."
+                        ),
+                    )
+                )
+            elif test_path.is_file() and f"snippets.{stem}" not in imported:
+                problems.append(
+                    Problem(
+                        path,
+                        start,
+                        (f"tests/test_{stem}.py does not import snippets.{stem}."),
+                    )
+                )
+        for name, (start, end) in snippet.objects.items():
+            in_shown_region = any(
+                (path, region) in shown_regions and r_start < start and end < r_end
+                for region, (r_start, r_end) in snippet.regions.items()
+            )
+            if (path, name) not in shown_objects and not in_shown_region:
+                problems.append(
+                    Problem(
+                        path,
+                        start,
+                        (
+                            f"{name!r} is on no page. Show it with {{literalinclude}} "
+                            f":pyobject: {name}, make it private (_{name}), or delete it."
+                        ),
+                    )
+                )
+            if test_path.is_file() and name not in used:
+                problems.append(
+                    Problem(
+                        path,
+                        start,
+                        (
+                            f"{name!r} is never used by tests/test_{stem}.py. Exercise it in "
+                            "a test."
+                        ),
+                    )
+                )
+    return problems
+
+
+def _check_on_build(app) -> None:
+    logger = logging.getLogger(__name__)
+    for problem in check_project(Path(app.srcdir)):
+        logger.warning(
+            "snippet contract: %s", problem, type="snippets", subtype="contract"
+        )
+
+
+def setup(app):
+    app.connect("builder-inited", _check_on_build)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

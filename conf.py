@@ -1,0 +1,47 @@
+"""Sphinx configuration. Custom extensions live in _ext/, one job each."""
+
+import sqlite3
+import sys
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).parent
+sys.path[:0] = [str(ROOT), str(ROOT / "_ext")]
+
+project = "Preventing implicit ORM I/O in async SQLAlchemy"
+author = "Platform engineering"
+copyright = "2026, Platform engineering"
+
+extensions = [
+    "myst_parser",
+    "sphinx_copybutton",
+    "sphinx_design",
+    "captured_run",  # runs a snippet at build time and shows its SQL or error
+    "snippet_contract",  # every example is a tested snippet, included by region
+]
+
+include_patterns = ["index.md", "guides/**"]
+exclude_patterns = ["_build", ".venv"]
+
+myst_enable_extensions = ["colon_fence", "deflist", "fieldlist", "substitution"]
+myst_heading_anchors = 3
+myst_substitutions = {
+    "sqlalchemy_version": metadata.version("sqlalchemy"),
+    "aiosqlite_version": metadata.version("aiosqlite"),
+    "greenlet_version": metadata.version("greenlet"),
+    "sqlite_version": sqlite3.sqlite_version,
+    "python_version": sys.version.split()[0],
+}
+
+html_theme = "furo"
+html_title = "Implicit ORM I/O policy"
+html_static_path = ["_static"]
+html_css_files = ["guide.css"]
+html_last_updated_fmt = None
+
+# Copy only runnable code: no prompts, no output lines, no line numbers.
+copybutton_exclude = ".linenos, .gp, .go"
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+
+nitpicky = True

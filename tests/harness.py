@@ -1,0 +1,159 @@
+"""Shared machinery: fresh databases, and running a snippet to capture what it did.
+
+Used by the test fixtures (tests/conftest.py) and by the ``captured-run`` directive
+(_ext/captured_run.py), so a page shows exactly what the tests exercise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib
+import inspect
+import os
+import traceback
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from snippets.counting_statements import StatementLog, record_statements
+from snippets.models import Base, sample_users
+
+#: One variable selects the database; the default is a private in-memory SQLite.
+DATABASE_URL_VARIABLE = "GUIDE_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite://"
+
+Seed = Callable[[AsyncSession], Awaitable[None]]
+
+
+def database_url() -> str:
+    return os.environ.get(DATABASE_URL_VARIABLE, DEFAULT_DATABASE_URL)
+
+
+async def add_sample_data(session: AsyncSession) -> None:
+    session.add_all(sample_users())
+
+
+async def add_nothing(session: AsyncSession) -> None:
+    """Seed for examples that start from empty tables."""
+
+
+@asynccontextmanager
+async def fresh_database(seed: Seed = add_sample_data) -> AsyncIterator[AsyncEngine]:
+    """An engine on a new, empty database with every mapped table, then seeded."""
+    engine = create_async_engine(database_url())
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.drop_all)
+            await conn.run_sync(Base.metadata.create_all)
+        async with async_sessionmaker(engine)() as session:
+            await seed(session)
+            await session.commit()
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def session_factory_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """The session factory the policy prescribes (IO201)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def load_callable(target: str) -> Callable[..., Any]:
+    """``"module:function"`` → the function in ``snippets.module``."""
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(
+            f"{target!r} is not 'module:function' (for example 'eager_loading:run')"
+        )
+    module = importlib.import_module(f"snippets.{module_name}")
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise LookupError(
+            f"snippets/{module_name}.py defines no {attribute!r}"
+        ) from None
+
+
+def release_failed_io(error: BaseException) -> None:
+    """Free what a failed implicit load left behind, so its warnings fire now.
+
+    A lazy load that fails under asyncio leaves the driver's un-awaited coroutine
+    referenced from the traceback's frames. Python warns "coroutine ... was never
+    awaited" only when that coroutine is collected; clearing the frames and
+    collecting makes the warning belong to the code that caused it.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if error.__traceback__ is not None:
+            traceback.clear_frames(error.__traceback__)
+        error = error.__cause__ or error.__context__ or getattr(error, "orig", None)
+    gc.collect()
+
+
+@dataclass
+class Capture:
+    """What one run of a snippet did: its result or exception, its SQL, warnings."""
+
+    statements: StatementLog
+    result: Any = None
+    error: BaseException | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+async def _capture(func: Callable[..., Any], seed: Seed) -> Capture:
+    parameters = inspect.signature(func).parameters
+    async with fresh_database(seed) as engine:
+        factory = session_factory_for(engine)
+        async with factory() as session:
+            available = {
+                "engine": engine,
+                "session_factory": factory,
+                "session": session,
+            }
+            unknown = set(parameters) - set(available)
+            if unknown:
+                raise TypeError(
+                    f"{func.__qualname__} takes {sorted(unknown)}; a captured run "
+                    f"can pass only {sorted(available)}"
+                )
+            arguments = {name: available[name] for name in parameters}
+            with (
+                record_statements(engine) as log,
+                warnings.catch_warnings(record=True) as caught,
+            ):
+                warnings.simplefilter("always")
+                captured = Capture(log)
+                try:
+                    captured.result = func(**arguments)
+                    if inspect.isawaitable(captured.result):
+                        captured.result = await captured.result
+                except Exception as error:  # the error is the output
+                    captured.error = error
+                    release_failed_io(error)
+            captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
+            return captured
+
+
+def capture(target: str, seed: str | None = None) -> Capture:
+    """Run a snippet on a fresh seeded database, recording what it sent."""
+    func = load_callable(target)
+    seed_func = load_callable(seed) if seed else add_sample_data
+    return asyncio.run(_capture(func, seed_func))
+
+
+def describe_error(error: BaseException) -> str:
+    """The last line of a traceback, as Python prints it."""
+    cls = type(error)
+    module = "" if cls.__module__ == "builtins" else f"{cls.__module__}."
+    return f"{module}{cls.__qualname__}: {error}"

@@ -1,0 +1,264 @@
+"""The site contract: every example is a tested snippet, and the build is strict."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import textwrap
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from snippet_contract import check_project
+
+from tests.conftest import ROOT, STRICT_BUILD
+
+NOT_SOURCES = (".venv", "_build", ".git", "__pycache__", ".*_cache")
+
+
+def test_the_guide_keeps_its_own_contract() -> None:
+    problems = check_project(ROOT)
+    assert not problems, "\n".join(map(str, problems))
+
+
+def test_every_snippet_module_has_a_test_module() -> None:
+    for snippet in (ROOT / "snippets").glob("*.py"):
+        if snippet.name != "__init__.py":
+            assert (ROOT / "tests" / f"test_{snippet.name}").is_file(), snippet
+
+
+# --- The checker, fed bad input -------------------------------------------------
+
+GOOD_SNIPPET = """\
+async def shown(session):
+    return 1
+
+
+# region setup
+LIMIT = 10
+# endregion setup
+"""
+GOOD_TEST = "from snippets.demo import LIMIT, shown\n\ndef test():\n    shown, LIMIT\n"
+GOOD_PAGE = """\
+# Demo
+
+```{literalinclude} ../snippets/demo.py
+:pyobject: shown
+```
+
+```{literalinclude} ../snippets/demo.py
+:start-after: "# region setup"
+:end-before: "# endregion setup"
+```
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A minimal project that keeps the contract; each test breaks one thing."""
+    for folder in ("guides", "snippets", "tests"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "index.md").write_text("# Home\n")
+    (tmp_path / "guides" / "demo.md").write_text(GOOD_PAGE)
+    (tmp_path / "snippets" / "demo.py").write_text(GOOD_SNIPPET)
+    (tmp_path / "tests" / "test_demo.py").write_text(GOOD_TEST)
+    return tmp_path
+
+
+def messages(root: Path) -> list[str]:
+    return [str(problem) for problem in check_project(root)]
+
+
+def test_the_minimal_project_is_clean(project: Path) -> None:
+    assert messages(project) == []
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "```python\nx = 1\n```",
+        "```py\nx = 1\n```",
+        "```{code-block} python\nx = 1\n```",
+        ":::{note}\n```python\nx = 1\n```\n:::",
+        "````{tab-set}\n```{code} pycon\n>>> 1\n```\n````",
+        "```{eval-rst}\n.. code-block:: python\n\n   x = 1\n```",
+    ],
+)
+def test_typed_in_python_is_refused(project: Path, block: str) -> None:
+    page = project / "guides" / "demo.md"
+    page.write_text(GOOD_PAGE + "\n" + block + "\n")
+    [problem] = messages(project)
+    assert problem.startswith("guides/demo.md:")
+    assert "Python typed into" in problem
+    assert "literalinclude" in problem
+
+
+def test_other_languages_may_be_typed_in(project: Path) -> None:
+    page = project / "guides" / "demo.md"
+    page.write_text(GOOD_PAGE + "\n```sql\nSELECT 1\n```\n\n```text\nok\n```\n")
+    assert messages(project) == []
+
+
+def test_missing_snippet_file(project: Path) -> None:
+    page = project / "guides" / "demo.md"
+    page.write_text(GOOD_PAGE.replace("demo.py\n:pyobject", "gone.py\n:pyobject"))
+    found = messages(project)
+    assert any(
+        p.startswith("guides/demo.md:3:") and "snippets/gone.py does not exist" in p
+        for p in found
+    ), found
+
+
+def test_missing_region_marker(project: Path) -> None:
+    page = project / "guides" / "demo.md"
+    page.write_text(GOOD_PAGE.replace("region setup", "region teardown"))
+    found = messages(project)
+    assert any(
+        p.startswith("guides/demo.md:7:")
+        and "has no region 'teardown'" in p
+        and "# region teardown" in p
+        for p in found
+    ), found
+    # ...and the real region is now shown nowhere.
+    assert any("region 'setup' is on no page" in p for p in found), found
+
+
+def test_missing_pyobject(project: Path) -> None:
+    page = project / "guides" / "demo.md"
+    page.write_text(GOOD_PAGE.replace(":pyobject: shown", ":pyobject: hidden"))
+    found = messages(project)
+    assert any("defines no public top-level 'hidden'" in p for p in found), found
+
+
+def test_unclosed_region(project: Path) -> None:
+    snippet = project / "snippets" / "demo.py"
+    snippet.write_text(GOOD_SNIPPET.replace("# endregion setup\n", ""))
+    found = messages(project)
+    assert any(
+        p.startswith("snippets/demo.py:5:") and "never closed" in p for p in found
+    ), found
+
+
+def test_line_numbers_are_refused(project: Path) -> None:
+    page = project / "guides" / "demo.md"
+    page.write_text(GOOD_PAGE.replace(":pyobject: shown", ":lines: 1-2"))
+    found = messages(project)
+    assert any("selects lines by number (:lines:)" in p for p in found), found
+
+
+def test_whole_file_include_is_refused(project: Path) -> None:
+    page = project / "guides" / "demo.md"
+    page.write_text(GOOD_PAGE.replace(":pyobject: shown\n", ""))
+    found = messages(project)
+    assert any("shows the whole file" in p for p in found), found
+
+
+def test_include_from_outside_snippets_is_refused(project: Path) -> None:
+    page = project / "guides" / "demo.md"
+    page.write_text(
+        GOOD_PAGE.replace("../snippets/demo.py\n:pyobject", "../conf.py\n:pyobject")
+    )
+    found = messages(project)
+    assert any("pages show code from snippets/ only" in p for p in found), found
+
+
+def test_region_on_no_page(project: Path) -> None:
+    snippet = project / "snippets" / "demo.py"
+    snippet.write_text(
+        GOOD_SNIPPET + "\n# region extra\nOTHER = 2\n# endregion extra\n"
+    )
+    (project / "tests" / "test_demo.py").write_text(GOOD_TEST + "OTHER\n")
+    [problem] = messages(project)
+    assert problem.startswith("snippets/demo.py:9:")
+    assert "region 'extra' is on no page" in problem
+
+
+def test_public_function_on_no_page(project: Path) -> None:
+    snippet = project / "snippets" / "demo.py"
+    snippet.write_text(GOOD_SNIPPET + "\n\ndef unseen():\n    pass\n")
+    (project / "tests" / "test_demo.py").write_text(GOOD_TEST + "unseen\n")
+    [problem] = messages(project)
+    assert "'unseen' is on no page" in problem
+
+
+def test_region_no_test_exercises(project: Path) -> None:
+    (project / "tests" / "test_demo.py").write_text(
+        "from snippets.demo import shown\n\ndef test():\n    shown\n"
+    )
+    [problem] = messages(project)
+    assert problem.startswith("snippets/demo.py:5:")
+    assert "region 'setup' shows LIMIT, which tests/test_demo.py never uses" in problem
+
+
+def test_snippet_without_test_module(project: Path) -> None:
+    (project / "tests" / "test_demo.py").unlink()
+    [problem] = messages(project)
+    assert problem == (
+        "snippets/demo.py:1: has no test module: create tests/test_demo.py that "
+        "runs its examples."
+    )
+
+
+def test_region_names_may_not_prefix_each_other(project: Path) -> None:
+    snippet = project / "snippets" / "demo.py"
+    snippet.write_text(
+        GOOD_SNIPPET + "\n# region setup_more\nMORE = 1\n# endregion setup_more\n"
+    )
+    found = messages(project)
+    assert any("'setup' is a prefix of 'setup_more'" in p for p in found), found
+
+
+# --- The built site ---------------------------------------------------------------
+
+
+def test_strict_build_shows_the_tested_versions(built_site: Path) -> None:
+    home = (built_site / "index.html").read_text()
+    assert metadata.version("sqlalchemy") in home
+    assert metadata.version("aiosqlite") in home
+
+
+def test_pages_load_nothing_from_the_internet(built_site: Path) -> None:
+    remote = re.compile(
+        r"""<(script|link|img|iframe)\b[^>]*\b(src|href)=["'](https?:)?//"""
+    )
+    for page in built_site.rglob("*.html"):
+        match = remote.search(page.read_text())
+        assert match is None, f"{page.relative_to(built_site)} loads {match.group(0)}"
+
+
+def test_captured_output_is_on_the_page(built_site: Path) -> None:
+    page = (built_site / "guides" / "eager-loading.html").read_text()
+    assert "2 statements sent" in page
+    assert "greenlet_spawn has not been called" in page
+
+
+def test_copy_button_is_installed(built_site: Path) -> None:
+    assert (built_site / "_static" / "copybutton.js").is_file()
+    config = textwrap.dedent((built_site / "_static" / "copybutton.js").read_text())
+    assert "linenos" in config
+
+
+def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(ROOT, site, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+    page = site / "guides" / "eager-loading.md"
+    page.write_text(
+        page.read_text()
+        + "\n```python\nprint('typed in')\n```\n"
+        + "\n```{captured-run} eager_loading:post_titles_by_author\n:expect: error\n```\n"
+        + "\n```{captured-run} nowhere:function\n```\n"
+    )
+    build = subprocess.run(
+        [*STRICT_BUILD, "-q", str(site), str(site / "_build" / "html")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert build.returncode != 0
+    log = build.stderr
+    assert re.search(r"guides/eager-loading.md:\d+: Python typed into the page", log), (
+        log
+    )
+    assert "marked ':expect: error' but returned {'ada'" in log, log
+    assert "snippets/nowhere.py does not exist" in log, log
