@@ -246,7 +246,8 @@ def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None
     page.write_text(
         page.read_text()
         + "\n```python\nprint('typed in')\n```\n"
-        + "\n```{captured-run} eager_loading:post_titles_by_author\n:expect: error\n```\n"
+        + "\n```{captured-run} eager_loading:post_titles_by_author\n"
+        + ":expect: error\n```\n"
         + "\n```{captured-run} nowhere:function\n```\n"
     )
     build = subprocess.run(
