@@ -18,6 +18,7 @@ extensions = [
     "sphinx_design",
     "captured_run",  # runs a snippet at build time and shows its SQL or error
     "snippet_contract",  # every example is a tested snippet, included by region
+    "rules",  # rule registry from rule pages; the {rule} role
 ]
 
 include_patterns = ["index.md", "guides/**"]
