@@ -90,6 +90,7 @@ class CapturedRun(SphinxDirective):
         if captured.error is not None:
             error = nodes.literal_block("", describe_error(captured.error))
             error["language"] = "text"
+            error["classes"] = ["captured-error"]
             shown.append(container_wrapper(self, error, "Raised"))
         if captured.warnings:
             warned = nodes.literal_block("", "\n".join(captured.warnings))
