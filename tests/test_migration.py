@@ -1,3 +1,4 @@
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -79,6 +80,9 @@ async def test_create_tables_from_async_code() -> None:
 def test_query_still_exists_in_2_1_as_legacy(sync_session: Session) -> None:
     # The 1.x API was not removed: Query is the "legacy" API on 2.1.
     assert isinstance(sync_session.query(User), Query)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and it raises no deprecation warning
+        sync_session.query(User).filter(User.id == 1).one()
     assert legacy_names_starting_with_a(sync_session) == ["ada"]
 
 

@@ -3,11 +3,13 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 from snippets.counting_statements import record_statements
+from snippets.models import User
 from snippets.troubleshooting import (
     TroubleshootingTicket,
     _seed_ticket,
@@ -124,6 +126,15 @@ async def test_unloaded_relationship_after_close_is_detached(
         r"lazy load operation of attribute 'posts' cannot proceed",
         str(raised.value),
     )
+
+
+async def test_loaded_columns_stay_readable_after_close(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # Why the detached case hides: with expire_on_commit=False, columns survive.
+    async with session_factory() as session:
+        ada = await session.scalar(select(User).where(User.name == "ada"))
+    assert ada.name == "ada"
 
 
 async def test_result_is_not_an_object(session: AsyncSession) -> None:
