@@ -9,9 +9,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from sqlalchemy import DDL, FetchedValue, String, event, select, text
+from sqlalchemy import DDL, FetchedValue, ForeignKey, String, event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, mapped_column, raiseload
+from sqlalchemy.orm import Mapped, mapped_column, raiseload, relationship
 
 from snippets.models import Base, User
 
@@ -110,6 +110,38 @@ async def post_titles_with_raiseload(session: AsyncSession) -> list[str]:
 
 
 # endregion raise_on_unplanned_load
+
+
+# region raise_mapping
+class TroubleshootingShelf(Base):
+    __tablename__ = "troubleshooting_shelf"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(30))
+    # Every query that reads books must load them; a forgotten load raises.
+    books: Mapped[list[TroubleshootingBook]] = relationship(lazy="raise")
+
+
+class TroubleshootingBook(Base):
+    __tablename__ = "troubleshooting_book"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    shelf_id: Mapped[int] = mapped_column(ForeignKey("troubleshooting_shelf.id"))
+
+
+async def book_titles_on_shelf(session: AsyncSession) -> list[str]:
+    shelf = await session.scalar(select(TroubleshootingShelf))
+    return [book.title for book in shelf.books]
+
+
+# endregion raise_mapping
+
+
+async def _seed_shelf(session: AsyncSession) -> None:
+    session.add(
+        TroubleshootingShelf(label="A", books=[TroubleshootingBook(title="SQL")])
+    )
 
 
 # region detached

@@ -68,6 +68,26 @@ async def test_heartbeats_during_measures_other_tasks(file_engine: AsyncEngine):
         sync_engine.dispose()
 
 
+async def test_run_sync_does_not_make_other_blocking_io_async(
+    file_engine: AsyncEngine, session: AsyncSession
+) -> None:
+    # The bridge awaits SQLAlchemy's own driver calls only: a sync driver used
+    # inside run_sync still holds the event loop.
+    sync_engine = create_engine(file_engine.url.set(drivername="sqlite"))
+
+    def count_with_sync_driver(sync_session: Session) -> int:
+        with sync_engine.connect() as conn:
+            return conn.scalar(SLOW_COUNT)
+
+    try:
+        beats = await heartbeats_during(
+            lambda: session.run_sync(count_with_sync_driver)
+        )
+    finally:
+        sync_engine.dispose()
+    assert beats == 0
+
+
 def test_legacy_lazy_load_works_on_a_sync_session() -> None:
     with (
         fresh_sync_database() as engine,

@@ -6,13 +6,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 from snippets.counting_statements import record_statements
 from snippets.models import User
 from snippets.troubleshooting import (
+    TroubleshootingBook,
+    TroubleshootingShelf,
     TroubleshootingTicket,
+    _seed_shelf,
     _seed_ticket,
+    book_titles_on_shelf,
     import_error_without_greenlet,
     name_after_commit,
     name_from_result,
@@ -114,6 +119,32 @@ async def test_raiseload_raises_invalid_request_before_any_io(
         await post_titles_with_raiseload(session)
     assert str(raised.value) == "'User.posts' is not available due to lazy='raise'"
     assert log.count == 1
+
+
+async def test_lazy_raise_mapping_raises_the_same_error(
+    empty_engine: AsyncEngine,
+) -> None:
+    factory = async_sessionmaker(empty_engine, expire_on_commit=False)
+    async with factory() as session:
+        await _seed_shelf(session)
+        await session.commit()
+    async with factory() as session:
+        with (
+            record_statements(empty_engine) as log,
+            pytest.raises(InvalidRequestError) as raised,
+        ):
+            await book_titles_on_shelf(session)
+        # The fix the page gives works: load the relationship in the query.
+        stmt = select(TroubleshootingShelf).options(
+            selectinload(TroubleshootingShelf.books)
+        )
+        shelf = await session.scalar(stmt)
+        assert [book.title for book in shelf.books] == ["SQL"]
+    assert str(raised.value) == (
+        "'TroubleshootingShelf.books' is not available due to lazy='raise'"
+    )
+    assert log.count == 1
+    assert TroubleshootingBook.__tablename__ == "troubleshooting_book"
 
 
 async def test_unloaded_relationship_after_close_is_detached(
