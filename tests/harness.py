@@ -188,7 +188,12 @@ def _capture_sync(func: Callable[..., Any]) -> Capture:
 
 
 def capture(target: str, seed: str | None = None) -> Capture:
-    """Run a snippet on a fresh seeded database, recording what it sent."""
+    """Run a snippet on a fresh seeded database, recording what it sent.
+
+    Its parameters are filled by name: ``engine``, ``session_factory``, ``session``
+    (async, in-memory), ``file_engine`` (async, on a database file, so the pool
+    holds separate connections); or ``sync_session`` alone (a pysqlite Session).
+    """
     func = load_callable(target)
     if "sync_session" in inspect.signature(func).parameters:
         if seed:
