@@ -11,19 +11,22 @@ import gc
 import importlib
 import inspect
 import os
+import tempfile
 import traceback
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from snippets.counting_statements import StatementLog, record_statements
 from snippets.models import Base, sample_users
@@ -48,9 +51,11 @@ async def add_nothing(session: AsyncSession) -> None:
 
 
 @asynccontextmanager
-async def fresh_database(seed: Seed = add_sample_data) -> AsyncIterator[AsyncEngine]:
+async def fresh_database(
+    seed: Seed = add_sample_data, url: str | None = None
+) -> AsyncIterator[AsyncEngine]:
     """An engine on a new, empty database with every mapped table, then seeded."""
-    engine = create_async_engine(database_url())
+    engine = create_async_engine(url or database_url())
     try:
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.drop_all)
@@ -61,6 +66,20 @@ async def fresh_database(seed: Seed = add_sample_data) -> AsyncIterator[AsyncEng
         yield engine
     finally:
         await engine.dispose()
+
+
+@contextmanager
+def fresh_sync_database() -> Iterator[Engine]:
+    """A sync (pysqlite) engine on a new in-memory database with the sample data."""
+    engine = create_engine("sqlite://")
+    try:
+        Base.metadata.create_all(engine)
+        with Session(engine) as session:
+            session.add_all(sample_users())
+            session.commit()
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def session_factory_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -111,13 +130,17 @@ class Capture:
     warnings: list[str] = field(default_factory=list)
 
 
-async def _capture(func: Callable[..., Any], seed: Seed) -> Capture:
+async def _capture(func: Callable[..., Any], seed: Seed, directory: str) -> Capture:
     parameters = inspect.signature(func).parameters
-    async with fresh_database(seed) as engine:
+    # `file_engine`: the database is a file, so the engine pools real connections.
+    file_url = f"sqlite+aiosqlite:///{directory}/guide.db"
+    url = file_url if "file_engine" in parameters else None
+    async with fresh_database(seed, url) as engine:
         factory = session_factory_for(engine)
         async with factory() as session:
             available = {
                 "engine": engine,
+                "file_engine": engine,
                 "session_factory": factory,
                 "session": session,
             }
@@ -145,11 +168,40 @@ async def _capture(func: Callable[..., Any], seed: Seed) -> Capture:
             return captured
 
 
+def _capture_sync(func: Callable[..., Any]) -> Capture:
+    """Run a sync example, ``func(sync_session)``, on a fresh pysqlite database."""
+    if list(inspect.signature(func).parameters) != ["sync_session"]:
+        raise TypeError(f"{func.__qualname__}: a sync example takes only sync_session")
+    with fresh_sync_database() as engine, Session(engine) as sync_session:
+        with (
+            record_statements(engine) as log,
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("always")
+            captured = Capture(log)
+            try:
+                captured.result = func(sync_session)
+            except Exception as error:  # the error is the output
+                captured.error = error
+        captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
+        return captured
+
+
 def capture(target: str, seed: str | None = None) -> Capture:
-    """Run a snippet on a fresh seeded database, recording what it sent."""
+    """Run a snippet on a fresh seeded database, recording what it sent.
+
+    Its parameters are filled by name: ``engine``, ``session_factory``, ``session``
+    (async, in-memory), ``file_engine`` (async, on a database file, so the pool
+    holds separate connections); or ``sync_session`` alone (a pysqlite Session).
+    """
     func = load_callable(target)
+    if "sync_session" in inspect.signature(func).parameters:
+        if seed:
+            raise TypeError("sync examples (sync_session) run on the sample data only")
+        return _capture_sync(func)
     seed_func = load_callable(seed) if seed else add_sample_data
-    return asyncio.run(_capture(func, seed_func))
+    with tempfile.TemporaryDirectory() as directory:
+        return asyncio.run(_capture(func, seed_func, directory))
 
 
 def describe_error(error: BaseException) -> str:

@@ -1,0 +1,239 @@
+import json
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import DetachedInstanceError
+
+from snippets.counting_statements import record_statements
+from snippets.models import User
+from snippets.troubleshooting import (
+    TroubleshootingBook,
+    TroubleshootingShelf,
+    TroubleshootingTicket,
+    _seed_shelf,
+    _seed_ticket,
+    book_titles_on_shelf,
+    import_error_without_greenlet,
+    name_after_commit,
+    name_from_result,
+    name_from_row,
+    names_with_query,
+    post_titles_after_close,
+    post_titles_of_ada,
+    post_titles_with_raiseload,
+    revision_after_update,
+    revision_after_update_refreshed,
+    revision_of_new_ticket,
+)
+from tests.harness import release_failed_io
+
+GREENLET_TEXT = (
+    "greenlet_spawn has not been called; can't call await_() here. "
+    "Was IO attempted in an unexpected place?"
+)
+
+
+def assert_wrapped_missing_greenlet(error: StatementError, sql: str) -> None:
+    # 2.1: a StatementError naming the SQL, with MissingGreenlet as .orig; the
+    # 1.4-era seeds show a bare MissingGreenlet, which is not what is raised now.
+    assert type(error) is StatementError
+    assert isinstance(error.orig, MissingGreenlet)
+    assert not isinstance(error, MissingGreenlet)
+    assert str(error).startswith(f"(sqlalchemy.exc.MissingGreenlet) {GREENLET_TEXT}")
+    assert sql in error.statement
+
+
+async def test_lazy_relationship_raises_wrapped_missing_greenlet(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with pytest.warns(RuntimeWarning, match="'Connection.cursor' was never awaited"):
+        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
+            await post_titles_of_ada(session)
+        release_failed_io(raised.value)
+    assert_wrapped_missing_greenlet(raised.value, "FROM post")
+    assert log.count == 1
+
+
+async def test_expired_attribute_raises_wrapped_missing_greenlet(
+    engine: AsyncEngine,
+) -> None:
+    with pytest.warns(RuntimeWarning, match="'Connection.cursor' was never awaited"):
+        with pytest.raises(StatementError) as raised:
+            await name_after_commit(engine)
+        release_failed_io(raised.value)
+    assert_wrapped_missing_greenlet(raised.value, "FROM user_account")
+
+
+@pytest.fixture
+async def ticket_session(empty_engine: AsyncEngine):
+    factory = async_sessionmaker(empty_engine, expire_on_commit=False)
+    async with factory() as session:
+        await _seed_ticket(session)
+        await session.commit()
+    async with factory() as session:
+        yield session
+
+
+async def test_server_onupdate_value_raises_wrapped_missing_greenlet(
+    ticket_session: AsyncSession,
+) -> None:
+    with pytest.warns(RuntimeWarning, match="'Connection.cursor' was never awaited"):
+        with pytest.raises(StatementError) as raised:
+            await revision_after_update(ticket_session)
+        release_failed_io(raised.value)
+    assert_wrapped_missing_greenlet(
+        raised.value, "SELECT troubleshooting_ticket.revision"
+    )
+
+
+async def test_refresh_fetches_the_server_onupdate_value(
+    empty_engine: AsyncEngine, ticket_session: AsyncSession
+) -> None:
+    with record_statements(empty_engine) as log:
+        assert await revision_after_update_refreshed(ticket_session) == 2
+    assert log.count == 3  # SELECT, UPDATE, the refresh's SELECT
+
+
+async def test_server_default_on_insert_is_returned_without_a_load(
+    empty_engine: AsyncEngine, session_factory
+) -> None:
+    # The 1.4 talk needed eager_defaults=True for this; 2.1's default
+    # eager_defaults="auto" fetches server defaults with INSERT ... RETURNING.
+    assert TroubleshootingTicket.__mapper__.eager_defaults == "auto"
+    async with async_sessionmaker(empty_engine, expire_on_commit=False)() as session:
+        with record_statements(empty_engine) as log:
+            assert await revision_of_new_ticket(session) == 1
+    assert log.count == 1
+    assert "RETURNING" in log.statements[0].sql
+
+
+async def test_raiseload_raises_invalid_request_before_any_io(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log, pytest.raises(InvalidRequestError) as raised:
+        await post_titles_with_raiseload(session)
+    assert str(raised.value) == "'User.posts' is not available due to lazy='raise'"
+    assert log.count == 1
+
+
+async def test_lazy_raise_mapping_raises_the_same_error(
+    empty_engine: AsyncEngine,
+) -> None:
+    factory = async_sessionmaker(empty_engine, expire_on_commit=False)
+    async with factory() as session:
+        await _seed_shelf(session)
+        await session.commit()
+    async with factory() as session:
+        with (
+            record_statements(empty_engine) as log,
+            pytest.raises(InvalidRequestError) as raised,
+        ):
+            await book_titles_on_shelf(session)
+        # The fix the page gives works: load the relationship in the query.
+        stmt = select(TroubleshootingShelf).options(
+            selectinload(TroubleshootingShelf.books)
+        )
+        shelf = await session.scalar(stmt)
+        assert [book.title for book in shelf.books] == ["SQL"]
+    assert str(raised.value) == (
+        "'TroubleshootingShelf.books' is not available due to lazy='raise'"
+    )
+    assert log.count == 1
+    assert TroubleshootingBook.__tablename__ == "troubleshooting_book"
+
+
+async def test_unloaded_relationship_after_close_is_detached(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    with pytest.raises(DetachedInstanceError) as raised:
+        await post_titles_after_close(session_factory)
+    assert re.match(
+        r"Parent instance <User at 0x[0-9a-f]+> is not bound to a Session; "
+        r"lazy load operation of attribute 'posts' cannot proceed",
+        str(raised.value),
+    )
+
+
+async def test_loaded_columns_stay_readable_after_close(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # Why the detached case hides: with expire_on_commit=False, columns survive.
+    async with session_factory() as session:
+        ada = await session.scalar(select(User).where(User.name == "ada"))
+    assert ada.name == "ada"
+
+
+async def test_result_is_not_an_object(session: AsyncSession) -> None:
+    with pytest.raises(AttributeError) as raised:
+        await name_from_result(session)
+    assert str(raised.value) == "'ChunkedIteratorResult' object has no attribute 'name'"
+
+
+async def test_entity_row_has_no_column_attributes(session: AsyncSession) -> None:
+    # 1.4 said "Could not locate column in row for column 'name'"; 2.1 says "name".
+    with pytest.raises(AttributeError) as raised:
+        await name_from_row(session)
+    assert str(raised.value) == "name"
+    assert "Could not locate column" not in str(raised.value)
+
+
+async def test_async_session_has_no_query(session: AsyncSession) -> None:
+    with pytest.raises(AttributeError) as raised:
+        await names_with_query(session)
+    assert str(raised.value) == "'AsyncSession' object has no attribute 'query'"
+
+
+def test_missing_greenlet_fails_at_import_with_install_advice() -> None:
+    message = import_error_without_greenlet()
+    assert message.startswith("ImportError: The SQLAlchemy asyncio module requires")
+    assert "'greenlet' library is installed" in message
+    assert "pip install sqlalchemy[asyncio]" in message
+
+
+# --- Search on the built site finds each entry -----------------------------------
+
+# The term a reader pastes into the search box, and the entry it must land on.
+SEARCH_TERMS = {
+    "greenlet_spawn": "missing-greenlet",
+    "DetachedInstanceError": "detached-instance",
+    "lazy='raise'": "lazy-raise",
+}
+
+
+def _search_index(site: Path) -> dict:
+    text = (site / "searchindex.js").read_text()
+    return json.loads(text[text.index("(") + 1 : text.rindex(")")])
+
+
+def _titles_found_by(index: dict, query: str) -> list[tuple[int, str]]:
+    """The (page, anchor) pairs Sphinx's searchtools.js returns as title matches.
+
+    It matches a section title when the title contains the whole query and the
+    query is at least half as long as the title.
+    """
+    query = query.lower().strip()
+    return [
+        (page, anchor)
+        for title, found in index["alltitles"].items()
+        if query in title.lower() and len(query) >= len(title) / 2
+        for page, anchor in found
+    ]
+
+
+@pytest.mark.parametrize(("term", "entry"), SEARCH_TERMS.items())
+def test_search_lands_on_the_entry(built_site: Path, term: str, entry: str) -> None:
+    index = _search_index(built_site)
+    page = index["docnames"].index("guides/troubleshooting")
+    [(found_page, anchor)] = _titles_found_by(index, term)
+    assert found_page == page
+    html = (built_site / "guides" / "troubleshooting.html").read_text()
+    [section] = [s for s in html.split("<section ") if f'id="{anchor}"' in s]
+    assert f'id="{entry}"' in section
+    # The entry shows the captured message, which contains the term itself.
+    shown = section.replace("&#x27;", "'").replace("&#39;", "'")
+    assert shown.count(term) >= 2, f"{term!r} not in the message of #{entry}"
