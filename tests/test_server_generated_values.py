@@ -110,3 +110,41 @@ async def test_returning_misses_what_an_after_trigger_sets_on_sqlite(
     assert log.statements[1].sql.endswith("RETURNING revision")
     assert (returned, refreshed) == (1, 2)  # RETURNING saw the row before the trigger
     assert log.count == 3
+
+
+@pytest.fixture
+def engine_without_returning(engine: AsyncEngine) -> AsyncEngine:
+    """The same database, with the dialect told it has no RETURNING (old SQLite)."""
+    dialect = engine.sync_engine.dialect
+    dialect.insert_returning = dialect.update_returning = False
+    dialect.use_insertmanyvalues = False
+    return engine
+
+
+async def test_without_returning_auto_fetches_nothing_on_insert(
+    engine_without_returning: AsyncEngine, session: AsyncSession
+) -> None:
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with (
+            record_statements(engine_without_returning) as log,
+            pytest.raises(StatementError) as raised,
+        ):
+            await create_note(session)
+        release_failed_io(raised.value)
+    assert isinstance(raised.value.orig, MissingGreenlet)
+    assert "RETURNING" not in log.statements[0].sql
+
+
+async def test_without_returning_eager_defaults_selects_after_update(
+    engine_without_returning: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine_without_returning) as log:
+        updated_at = await edit_eager_note(session)
+    assert isinstance(updated_at, datetime)
+    # INSERT + SELECT of its defaults, UPDATE + SELECT of its defaults.
+    assert [s.sql.split()[0] for s in log.statements] == [
+        "INSERT",
+        "SELECT",
+        "UPDATE",
+        "SELECT",
+    ]
