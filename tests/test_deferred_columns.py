@@ -1,3 +1,4 @@
+import warnings
 from collections.abc import AsyncIterator
 
 import pytest
@@ -97,10 +98,13 @@ async def test_load_only_raiseload_raises_a_clear_error(
     reports_engine: AsyncEngine, reports_session: AsyncSession
 ) -> None:
     with (
+        warnings.catch_warnings(record=True) as caught,
         record_statements(reports_engine) as log,
         pytest.raises(InvalidRequestError) as raised,
     ):
+        warnings.simplefilter("always")
         await report_titles_reading_summary(reports_session)
+    assert caught == []  # no load was attempted, so no abandoned coroutine
     assert str(raised.value) == (
         "'Report.summary' is not available due to raiseload=True"
     )

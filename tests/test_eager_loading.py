@@ -6,7 +6,7 @@ from round_trips import measure
 from sqlalchemy import select
 from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, lazyload, raiseload, selectinload
 
 from snippets.counting_statements import record_statements
 from snippets.eager_loading import (
@@ -248,3 +248,55 @@ def test_the_round_trip_table_is_on_the_page(built_site) -> None:
     assert "1000 parents" in table
     assert "<p>1001</p>" in table  # N + 1 at 1000 parents, measured in the build
     assert "<p>3</p>" in table  # selectinload's second batch
+
+
+async def test_each_link_of_a_chain_picks_its_strategy(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    stmt = select(User).options(selectinload(User.posts).joinedload(Post.author))
+    with record_statements(engine) as log:
+        users = (await session.scalars(stmt)).all()
+        authors = {post.author.name for user in users for post in user.posts}
+    assert authors == {"ada", "grace"}
+    assert log.count == 2
+    assert "LEFT OUTER JOIN user_account" in log.statements[1].sql
+
+
+async def test_a_link_the_chain_does_not_name_stays_lazy(
+    session: AsyncSession,
+) -> None:
+    stmt = select(User).where(User.name == "ada").options(selectinload(User.posts))
+    user = await session.scalar(stmt)
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with pytest.raises(StatementError) as raised:
+            user.posts[0].comments  # noqa: B018
+        release_failed_io(raised.value)
+    assert "FROM comment" in raised.value.statement
+
+
+@pytest.mark.parametrize("option", [lazyload, raiseload])
+async def test_a_query_can_opt_out_of_lazy_selectin(option) -> None:
+    async with fresh_database(_add_albums) as engine:
+        with record_statements(engine) as log:
+            async with session_factory_for(engine)() as session:
+                stmt = select(Album).options(option(Album.tracks))
+                albums = (await session.scalars(stmt)).all()
+                assert "tracks" not in albums[0].__dict__
+    assert log.count == 1
+
+
+@pytest.mark.parametrize(
+    ("sql_only", "allowed"), [(False, False), (True, True)], ids=["raise", "on_sql"]
+)
+async def test_identity_map_hits_and_the_raise_strategies(
+    session: AsyncSession, sql_only: bool, allowed: bool
+) -> None:
+    users = (await session.scalars(select(User))).all()
+    stmt = select(Post).options(raiseload(Post.author, sql_only=sql_only))
+    posts = (await session.scalars(stmt)).all()
+    if allowed:
+        assert {post.author.name for post in posts} == {"ada", "grace"}
+    else:
+        with pytest.raises(InvalidRequestError, match="lazy='raise'"):
+            posts[0].author  # noqa: B018
+    assert len(users) == 3
