@@ -19,6 +19,7 @@ extensions = [
     "captured_run",  # runs a snippet at build time and shows its SQL or error
     "snippet_contract",  # every example is a tested snippet, included by region
     "rules",  # rule registry from rule pages; the {rule} role
+    "round_trips",  # a table of statements sent per strategy as the data grows
 ]
 
 include_patterns = ["index.md", "guides/**"]

@@ -204,6 +204,11 @@ def capture(target: str, seed: str | None = None) -> Capture:
         return asyncio.run(_capture(func, seed_func, directory))
 
 
+def capture_seeded(target: str, seed: Seed) -> Capture:
+    """Like :func:`capture`, with the seed as a function (e.g. a sized partial)."""
+    return asyncio.run(_capture(load_callable(target), seed))
+
+
 def describe_error(error: BaseException) -> str:
     """The last line of a traceback, as Python prints it."""
     cls = type(error)

@@ -1,18 +1,33 @@
+import functools
+import math
+
 import pytest
+from round_trips import measure
 from sqlalchemy import select
 from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, lazyload, raiseload, selectinload
 
 from snippets.counting_statements import record_statements
 from snippets.eager_loading import (
+    Album,
+    AlbumTrack,
+    _add_albums,
+    _add_authors_with_posts,
+    post_and_comment_texts,
+    post_authors_from_identity_map,
+    post_authors_not_in_identity_map,
     post_titles_by_author,
+    post_titles_by_author_awaited,
     post_titles_by_author_joined,
     post_titles_by_author_lazy,
+    post_titles_by_author_run_sync,
+    post_titles_by_author_sync,
     posts_with_authors,
+    track_listing,
 )
-from snippets.models import User
-from tests.harness import release_failed_io
+from snippets.models import Post, User
+from tests.harness import fresh_database, release_failed_io, session_factory_for
 
 EXPECTED_TITLES = {
     "ada": ["Notes on engines", "On sessions"],
@@ -70,3 +85,218 @@ async def test_joinedload_many_to_one_sends_one_statement(
         ("Compilers", "grace"),
     ]
     assert log.count == 1
+
+
+async def test_nested_chain_sends_one_statement_per_level(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        texts = await post_and_comment_texts(session)
+    assert texts == {
+        "ada": {"Notes on engines": ["Clear."], "On sessions": []},
+        "grace": {"Compilers": ["More!", "Agreed."]},
+        "linus": {},
+    }
+    assert log.count == 3
+    assert "FROM post" in log.statements[1].sql
+    assert "FROM comment" in log.statements[2].sql
+
+
+async def test_selectin_on_the_mapping_needs_no_option() -> None:
+    async with fresh_database(_add_albums) as engine:
+        with record_statements(engine) as log:
+            async with session_factory_for(engine)() as session:
+                listing = await track_listing(session)
+    assert listing == {
+        "Blue Train": ["Blue Train", "Moment's Notice"],
+        "Kind of Blue": ["So What"],
+    }
+    assert log.count == 2
+    assert "FROM album_track" in log.statements[1].sql
+    assert Album.tracks.property.lazy == "selectin"
+    assert AlbumTrack.__table__.name == "album_track"
+
+
+async def test_many_to_one_from_the_identity_map_sends_no_sql(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        rows = await post_authors_from_identity_map(session)
+    assert rows == [
+        ("Notes on engines", "ada"),
+        ("On sessions", "ada"),
+        ("Compilers", "grace"),
+    ]
+    assert log.count == 2  # the users query and the posts query, no lazy loads
+
+
+async def test_the_identity_map_forgets_users_nobody_references(
+    session: AsyncSession,
+) -> None:
+    # The identity map holds objects weakly: a discarded result puts nothing there.
+    (await session.scalars(select(User))).all()
+    posts = (await session.scalars(select(Post).order_by(Post.id))).all()
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with pytest.raises(StatementError) as raised:
+            posts[0].author  # noqa: B018
+        release_failed_io(raised.value)
+    assert isinstance(raised.value.orig, MissingGreenlet)
+
+
+async def test_many_to_one_missing_from_the_identity_map_fails(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
+            await post_authors_not_in_identity_map(session)
+        release_failed_io(raised.value)
+    assert isinstance(raised.value.orig, MissingGreenlet)
+    assert "FROM user_account" in raised.value.statement
+    assert log.count == 1
+
+
+async def test_run_sync_lazy_loads_work_one_round_trip_each(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        titles = await post_titles_by_author_run_sync(session)
+    assert titles == EXPECTED_TITLES
+    assert log.count == 1 + 3  # the users, then one lazy load per user
+    assert post_titles_by_author_sync.__name__ == "post_titles_by_author_sync"
+
+
+async def test_awaitable_attrs_in_a_loop_is_one_round_trip_per_user(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        titles = await post_titles_by_author_awaited(session)
+    assert titles == EXPECTED_TITLES
+    assert log.count == 1 + 3
+
+
+STRATEGIES = {
+    "run_sync": post_titles_by_author_run_sync,
+    "awaited": post_titles_by_author_awaited,
+    "selectinload": post_titles_by_author,
+    "joinedload": post_titles_by_author_joined,
+}
+
+
+async def _statements_per_strategy(parents: int) -> dict[str, int]:
+    seed = functools.partial(_add_authors_with_posts, parents=parents)
+    counts = {}
+    async with fresh_database(seed) as engine:
+        for name, strategy in STRATEGIES.items():
+            async with session_factory_for(engine)() as session:
+                with record_statements(engine) as log:
+                    titles = await strategy(session)
+            assert len(titles) == parents
+            assert titles["author 1"] == ["post 1.1", "post 1.2"]
+            counts[name] = log.count
+    return counts
+
+
+@pytest.mark.parametrize("parents", [10, 100, 1000])
+async def test_round_trips_as_the_parents_grow(parents: int) -> None:
+    counts = await _statements_per_strategy(parents)
+    # The loops grow with the data...
+    assert counts["run_sync"] == parents + 1
+    assert counts["awaited"] == parents + 1
+    # ...the eager loads do not: one join, or one IN (...) per 500 parents.
+    assert counts["joinedload"] == 1
+    assert counts["selectinload"] == 1 + math.ceil(parents / 500)
+
+
+async def test_recommended_strategies_are_constant_up_to_a_batch() -> None:
+    small, large = (
+        await _statements_per_strategy(10),
+        await _statements_per_strategy(400),
+    )
+    assert small["joinedload"] == large["joinedload"] == 1
+    assert small["selectinload"] == large["selectinload"] == 2
+    assert large["run_sync"] > small["run_sync"]
+    assert large["awaited"] > small["awaited"]
+
+
+def test_the_round_trip_table_is_measured() -> None:
+    targets = [
+        "eager_loading:post_titles_by_author_run_sync",
+        "eager_loading:post_titles_by_author",
+    ]
+    counts = measure("eager_loading:_add_authors_with_posts", targets, [5, 20])
+    assert counts == [[6, 21], [2, 2]]
+
+
+def test_the_round_trip_table_refuses_strategies_that_disagree() -> None:
+    targets = [
+        "eager_loading:post_titles_by_author",
+        "eager_loading:posts_with_authors",
+    ]
+    with pytest.raises(ValueError, match="returned different values"):
+        measure("eager_loading:_add_authors_with_posts", targets, [3])
+
+
+def test_the_round_trip_table_needs_a_sized_seed() -> None:
+    with pytest.raises(ValueError, match="must take a 'parents' argument"):
+        measure("eager_loading:_add_albums", ["eager_loading:track_listing"], [3])
+
+
+def test_the_round_trip_table_is_on_the_page(built_site) -> None:
+    page = (built_site / "guides" / "eager-loading.html").read_text()
+    table = page[page.index('class="round-trips') :]
+    table = table[: table.index("</table>")]
+    assert "1000 parents" in table
+    assert "<p>1001</p>" in table  # N + 1 at 1000 parents, measured in the build
+    assert "<p>3</p>" in table  # selectinload's second batch
+
+
+async def test_each_link_of_a_chain_picks_its_strategy(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    stmt = select(User).options(selectinload(User.posts).joinedload(Post.author))
+    with record_statements(engine) as log:
+        users = (await session.scalars(stmt)).all()
+        authors = {post.author.name for user in users for post in user.posts}
+    assert authors == {"ada", "grace"}
+    assert log.count == 2
+    assert "LEFT OUTER JOIN user_account" in log.statements[1].sql
+
+
+async def test_a_link_the_chain_does_not_name_stays_lazy(
+    session: AsyncSession,
+) -> None:
+    stmt = select(User).where(User.name == "ada").options(selectinload(User.posts))
+    user = await session.scalar(stmt)
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with pytest.raises(StatementError) as raised:
+            user.posts[0].comments  # noqa: B018
+        release_failed_io(raised.value)
+    assert "FROM comment" in raised.value.statement
+
+
+@pytest.mark.parametrize("option", [lazyload, raiseload])
+async def test_a_query_can_opt_out_of_lazy_selectin(option) -> None:
+    async with fresh_database(_add_albums) as engine:
+        with record_statements(engine) as log:
+            async with session_factory_for(engine)() as session:
+                stmt = select(Album).options(option(Album.tracks))
+                albums = (await session.scalars(stmt)).all()
+                assert "tracks" not in albums[0].__dict__
+    assert log.count == 1
+
+
+@pytest.mark.parametrize(
+    ("sql_only", "allowed"), [(False, False), (True, True)], ids=["raise", "on_sql"]
+)
+async def test_identity_map_hits_and_the_raise_strategies(
+    session: AsyncSession, sql_only: bool, allowed: bool
+) -> None:
+    users = (await session.scalars(select(User))).all()
+    stmt = select(Post).options(raiseload(Post.author, sql_only=sql_only))
+    posts = (await session.scalars(stmt)).all()
+    if allowed:
+        assert {post.author.name for post in posts} == {"ada", "grace"}
+    else:
+        with pytest.raises(InvalidRequestError, match="lazy='raise'"):
+            posts[0].author  # noqa: B018
+    assert len(users) == 3

@@ -1,0 +1,101 @@
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from snippets.counting_statements import record_statements
+from snippets.expiry_and_refresh import (
+    load_posts_by_refresh,
+    make_session_factory,
+    read_after_expire,
+    read_after_expire_all,
+    refresh_user_name,
+    reload_whole_user,
+    rename_user,
+    rename_user_default_session,
+)
+from snippets.models import User
+from tests.harness import release_failed_io
+
+
+async def _fails_with_missing_greenlet(engine, call) -> tuple[StatementError, int]:
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
+            await call()
+        release_failed_io(raised.value)
+    assert isinstance(raised.value.orig, MissingGreenlet)
+    return raised.value, log.count
+
+
+async def test_default_session_expires_on_commit(engine: AsyncEngine) -> None:
+    error, sent = await _fails_with_missing_greenlet(
+        engine, lambda: rename_user_default_session(engine)
+    )
+    assert "SELECT user_account.id, user_account.name" in error.statement
+    assert sent == 2  # the SELECT and the UPDATE; the reload never got out
+
+
+async def test_expire_on_commit_false_keeps_the_values(engine: AsyncEngine) -> None:
+    assert make_session_factory(engine).kw["expire_on_commit"] is False
+    with record_statements(engine) as log:
+        assert await rename_user(engine) == "Ada Lovelace"
+    assert log.count == 2  # SELECT and UPDATE; reading after commit sent nothing
+    assert log.statements[1].sql.startswith("UPDATE user_account")
+
+
+async def test_expire_then_read_fails(engine: AsyncEngine, session: AsyncSession):
+    _, sent = await _fails_with_missing_greenlet(
+        engine, lambda: read_after_expire(session)
+    )
+    assert sent == 1
+
+
+async def test_expire_all_then_read_fails(engine: AsyncEngine, session: AsyncSession):
+    _, sent = await _fails_with_missing_greenlet(
+        engine, lambda: read_after_expire_all(session)
+    )
+    assert sent == 1
+
+
+async def test_refresh_without_names_reloads_columns_and_eager_loads(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        name, titles = await reload_whole_user(session)
+    assert (name, titles) == ("ada", ["Notes on engines", "On sessions"])
+    assert log.count == 4  # query + selectinload, then the same two again
+    assert "FROM post" in log.statements[3].sql
+
+
+async def test_refresh_without_names_leaves_lazy_relationships_unloaded(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    user = await session.scalar(select(User).where(User.name == "ada"))
+    with record_statements(engine) as log:
+        await session.refresh(user)
+    assert log.count == 1
+    assert "posts" not in user.__dict__
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with pytest.raises(StatementError) as raised:
+            user.posts  # noqa: B018
+        release_failed_io(raised.value)
+
+
+async def test_refresh_named_column_sends_one_narrow_select(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        assert await refresh_user_name(session) == "Ada Lovelace"
+    assert log.count == 3  # SELECT, UPDATE, and the refresh
+    assert log.statements[2].sql.startswith("SELECT user_account.name \nFROM")
+
+
+async def test_refresh_named_lazy_relationship_loads_it(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        titles = await load_posts_by_refresh(session)
+    assert titles == ["Notes on engines", "On sessions"]
+    # The user query, then refresh's two: the row itself, and the posts.
+    assert log.count == 3
+    assert "FROM post" in log.statements[2].sql

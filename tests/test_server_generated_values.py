@@ -1,0 +1,150 @@
+from datetime import datetime
+from typing import Any, ClassVar
+
+import pytest
+from sqlalchemy import String, func
+from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from snippets.counting_statements import record_statements
+from snippets.server_generated_values import (
+    AuditedNote,
+    EagerAuditedNote,
+    RevisedNote,
+    Timestamped,
+    create_note,
+    edit_eager_note,
+    edit_note,
+    edit_note_and_refresh,
+    revise_note,
+)
+from tests.harness import release_failed_io
+
+
+class _LegacyBase(DeclarativeBase):
+    """A separate registry: this mapping exists only in the test below."""
+
+
+class _NoteWith14Defaults(_LegacyBase):
+    __tablename__ = "note_with_14_defaults"
+    # 1.4's default; 2.x defaults to "auto".
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": False}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+async def test_server_default_is_returned_by_the_insert(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    assert AuditedNote.__mapper__.eager_defaults == "auto"
+    with record_statements(engine) as log:
+        created_at = await create_note(session)
+    assert isinstance(created_at, datetime)
+    assert log.count == 1  # no SELECT after the INSERT
+    assert "RETURNING id, created_at, updated_at" in log.statements[0].sql
+
+
+async def test_without_eager_defaults_the_14_failure_returns(
+    empty_engine: AsyncEngine,
+) -> None:
+    async with empty_engine.begin() as conn:
+        await conn.run_sync(_LegacyBase.metadata.create_all)
+    async with AsyncSession(empty_engine, expire_on_commit=False) as session:
+        note = _NoteWith14Defaults(text="draft")
+        session.add(note)
+        with record_statements(empty_engine) as log:
+            await session.flush()
+        assert "RETURNING" not in log.statements[0].sql
+        with pytest.warns(RuntimeWarning, match="never awaited"):
+            with pytest.raises(StatementError) as raised:
+                note.created_at  # noqa: B018
+            release_failed_io(raised.value)
+    assert isinstance(raised.value.orig, MissingGreenlet)
+
+
+async def test_onupdate_value_is_expired_after_update(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
+            await edit_note(session)
+        release_failed_io(raised.value)
+    assert isinstance(raised.value.orig, MissingGreenlet)
+    assert "SELECT audited_note.updated_at" in raised.value.statement
+    # eager_defaults="auto" fetches nothing for an UPDATE.
+    assert log.count == 2
+    assert "RETURNING" not in log.statements[1].sql
+
+
+async def test_eager_defaults_true_returns_the_update_default(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    assert EagerAuditedNote.__mapper__.eager_defaults is True
+    assert issubclass(EagerAuditedNote, Timestamped)
+    with record_statements(engine) as log:
+        updated_at = await edit_eager_note(session)
+    assert isinstance(updated_at, datetime)
+    assert log.count == 2
+    assert log.statements[1].sql.endswith("RETURNING updated_at")
+
+
+async def test_refresh_named_attribute_after_update(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        updated_at = await edit_note_and_refresh(session)
+    assert isinstance(updated_at, datetime)
+    assert log.count == 3
+    assert log.statements[2].sql.startswith("SELECT audited_note.updated_at \nFROM")
+
+
+async def test_returning_misses_what_an_after_trigger_sets_on_sqlite(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    assert RevisedNote.__table__.c.revision.server_onupdate is not None
+    with record_statements(engine) as log:
+        returned, refreshed = await revise_note(session)
+    assert log.statements[1].sql.endswith("RETURNING revision")
+    assert (returned, refreshed) == (1, 2)  # RETURNING saw the row before the trigger
+    assert log.count == 3
+
+
+@pytest.fixture
+def engine_without_returning(engine: AsyncEngine) -> AsyncEngine:
+    """The same database, with the dialect told it has no RETURNING (old SQLite)."""
+    dialect = engine.sync_engine.dialect
+    dialect.insert_returning = dialect.update_returning = False
+    dialect.use_insertmanyvalues = False
+    return engine
+
+
+async def test_without_returning_auto_fetches_nothing_on_insert(
+    engine_without_returning: AsyncEngine, session: AsyncSession
+) -> None:
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with (
+            record_statements(engine_without_returning) as log,
+            pytest.raises(StatementError) as raised,
+        ):
+            await create_note(session)
+        release_failed_io(raised.value)
+    assert isinstance(raised.value.orig, MissingGreenlet)
+    assert "RETURNING" not in log.statements[0].sql
+
+
+async def test_without_returning_eager_defaults_selects_after_update(
+    engine_without_returning: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine_without_returning) as log:
+        updated_at = await edit_eager_note(session)
+    assert isinstance(updated_at, datetime)
+    # INSERT + SELECT of its defaults, UPDATE + SELECT of its defaults.
+    assert [s.sql.split()[0] for s in log.statements] == [
+        "INSERT",
+        "SELECT",
+        "UPDATE",
+        "SELECT",
+    ]
