@@ -27,7 +27,7 @@ from typing import ClassVar
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
-from tests.harness import capture_seeded, describe_error, load_callable
+from tests.harness import capture, describe_error, load_callable
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def measure(seed: str, targets: list[str], sizes: list[int]) -> list[list[int]]:
         sized_seed = functools.partial(seed_function, parents=size)
         results = {}
         for row, target in enumerate(targets):
-            captured = capture_seeded(target, sized_seed)
+            captured = capture(target, sized_seed)
             if captured.error is not None:
                 raise ValueError(
                     f"{target} raised {describe_error(captured.error)} with {size} "

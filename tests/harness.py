@@ -187,7 +187,7 @@ def _capture_sync(func: Callable[..., Any]) -> Capture:
         return captured
 
 
-def capture(target: str, seed: str | None = None) -> Capture:
+def capture(target: str, seed: str | Seed | None = None) -> Capture:
     """Run a snippet on a fresh seeded database, recording what it sent.
 
     Its parameters are filled by name: ``engine``, ``session_factory``, ``session``
@@ -199,14 +199,9 @@ def capture(target: str, seed: str | None = None) -> Capture:
         if seed:
             raise TypeError("sync examples (sync_session) run on the sample data only")
         return _capture_sync(func)
-    seed_func = load_callable(seed) if seed else add_sample_data
+    seed_func = load_callable(seed) if isinstance(seed, str) else seed
     with tempfile.TemporaryDirectory() as directory:
-        return asyncio.run(_capture(func, seed_func, directory))
-
-
-def capture_seeded(target: str, seed: Seed) -> Capture:
-    """Like :func:`capture`, with the seed as a function (e.g. a sized partial)."""
-    return asyncio.run(_capture(load_callable(target), seed))
+        return asyncio.run(_capture(func, seed_func or add_sample_data, directory))
 
 
 def describe_error(error: BaseException) -> str:
