@@ -240,11 +240,13 @@ def test_copy_button_is_installed(built_site: Path) -> None:
 
 
 def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None:
+    # The real extensions and snippets, with one bad page in place of the guide.
     site = tmp_path / "site"
-    shutil.copytree(ROOT, site, ignore=shutil.ignore_patterns(*NOT_SOURCES))
-    page = site / "guides" / "eager-loading.md"
-    page.write_text(
-        page.read_text()
+    shutil.copytree(ROOT, site, ignore=shutil.ignore_patterns(*NOT_SOURCES, "guides"))
+    (site / "index.md").write_text("# Home\n\n```{toctree}\nguides/bad\n```\n")
+    (site / "guides").mkdir()
+    (site / "guides" / "bad.md").write_text(
+        "# Bad\n"
         + "\n```python\nprint('typed in')\n```\n"
         + "\n```{captured-run} eager_loading:post_titles_by_author\n"
         + ":expect: error\n```\n"
@@ -258,8 +260,6 @@ def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None
     )
     assert build.returncode != 0
     log = build.stderr
-    assert re.search(r"guides/eager-loading.md:\d+: Python typed into the page", log), (
-        log
-    )
+    assert re.search(r"guides/bad.md:\d+: Python typed into the page", log), log
     assert "marked ':expect: error' but returned {'ada'" in log, log
     assert "snippets/nowhere.py does not exist" in log, log
