@@ -1,0 +1,255 @@
+"""The scenario set behind the enforcement walkthrough and the comparison with peers.
+
+Each scenario is a small piece of async ORM code with a known verdict: it either
+performs implicit I/O a tool should report, or it is clean code a tool must not
+flag. ``comparison_rows`` runs every scenario through our guard, queryspy and
+pytest-queryguard on fresh databases and returns the table the page shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import traceback
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import queryspy
+from pytest_queryguard import NPlusOneDetected, record_queries
+from sqlalchemy import DDL, FetchedValue, ForeignKey, String, event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
+
+from snippets.implicit_io_guard import ImplicitIOError, ImplicitIOGuard
+from snippets.models import Base, Post, User
+from tests.harness import add_sample_data, fresh_database, release_failed_io
+
+
+# region article_model
+class EnforcedArticle(Base):
+    """An article whose body is deferred and whose revision the database bumps."""
+
+    __tablename__ = "enforced_article"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(deferred=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    revision: Mapped[int] = mapped_column(
+        server_default=text("1"), server_onupdate=FetchedValue()
+    )
+
+
+# endregion article_model
+
+event.listen(
+    EnforcedArticle.__table__,
+    "after_create",
+    DDL(
+        "CREATE TRIGGER enforced_article_revision AFTER UPDATE OF title "
+        "ON enforced_article BEGIN UPDATE enforced_article "
+        "SET revision = revision + 1 WHERE id = NEW.id; END"
+    ).execute_if(dialect="sqlite"),
+)
+
+
+async def _seed_article(session: AsyncSession) -> None:
+    session.add(User(name="ada"))
+    await session.flush()
+    session.add(EnforcedArticle(title="Engines", body="Long text.", author_id=1))
+
+
+Scenario = Callable[[AsyncSession], Awaitable[object]]
+
+
+# region scenarios
+async def lazy_one_to_many(session: AsyncSession) -> object:
+    user = await session.scalar(select(User).where(User.name == "ada"))
+    return [post.title for post in user.posts]
+
+
+async def many_to_one_identity_map_hit(session: AsyncSession) -> object:
+    # The authors are in the identity map already: no SQL is needed, none is sent.
+    # (The identity map holds objects weakly: keep a reference while they matter.)
+    users = (await session.scalars(select(User))).all()
+    post = await session.scalar(select(Post).where(Post.title == "Compilers"))
+    assert post.author in users
+    return post.author.name
+
+
+async def many_to_one_identity_map_miss(session: AsyncSession) -> object:
+    post = await session.scalar(select(Post).where(Post.title == "Compilers"))
+    return post.author.name
+
+
+async def expired_after_commit(session: AsyncSession) -> object:
+    # Run on a session with expire_on_commit=True, which IO201 forbids.
+    user = await session.scalar(select(User).where(User.name == "ada"))
+    user.name = "ada lovelace"
+    await session.commit()
+    return user.name
+
+
+async def deferred_column(session: AsyncSession) -> object:
+    article = await session.scalar(select(EnforcedArticle))
+    return article.body
+
+
+async def server_onupdate_value(session: AsyncSession) -> object:
+    article = await session.scalar(select(EnforcedArticle))
+    article.title = "Engines, revised"
+    await session.flush()
+    return article.revision
+
+
+async def awaitable_attrs_in_a_loop(session: AsyncSession) -> object:
+    users = await session.scalars(select(User).order_by(User.id))
+    post_counts = {}
+    for user in users:
+        post_counts[user.name] = len(await user.awaitable_attrs.posts)
+    return post_counts
+
+
+async def lazy_loads_inside_run_sync(session: AsyncSession) -> object:
+    users = (await session.scalars(select(User).order_by(User.id))).all()
+
+    def role_counts(sync_session: Session) -> dict[str, int]:
+        counts = {}
+        for user in users:
+            counts[user.name] = len(user.roles)
+        return counts
+
+    return await session.run_sync(role_counts)
+
+
+async def eager_loaded(session: AsyncSession) -> object:
+    query = select(User).options(selectinload(User.posts), selectinload(User.roles))
+    users = await session.scalars(query.order_by(User.id))
+    return {user.name: (len(user.posts), len(user.roles)) for user in users}
+
+
+async def one_awaitable_attribute(session: AsyncSession) -> object:
+    user = await session.scalar(select(User).where(User.name == "ada"))
+    return len(await user.awaitable_attrs.posts)
+
+
+async def refresh_named_attributes(session: AsyncSession) -> object:
+    user = await session.scalar(select(User).where(User.name == "ada"))
+    await session.refresh(user, ["roles"])
+    return len(user.roles)
+
+
+async def explicit_queries_in_a_loop(session: AsyncSession) -> object:
+    users = await session.scalars(select(User).order_by(User.id))
+    return {
+        user.name: len(
+            (await session.scalars(select(Post).filter_by(author=user))).all()
+        )
+        for user in users
+    }
+
+
+# endregion scenarios
+
+
+@dataclass(frozen=True)
+class Case:
+    """A scenario and whether a tool should report it."""
+
+    label: str
+    scenario: Scenario
+    should_report: bool
+    seed: Callable[[AsyncSession], Awaitable[None]] = add_sample_data
+    expire_on_commit: bool = False
+
+
+CASES = [
+    Case("lazy one-to-many", lazy_one_to_many, True),
+    Case("lazy many-to-one, identity-map hit", many_to_one_identity_map_hit, False),
+    Case("lazy many-to-one, identity-map miss", many_to_one_identity_map_miss, True),
+    Case(
+        "expired attribute after commit",
+        expired_after_commit,
+        True,
+        expire_on_commit=True,
+    ),
+    Case("deferred column", deferred_column, True, _seed_article),
+    Case(
+        "server_onupdate column after flush", server_onupdate_value, True, _seed_article
+    ),
+    Case("N+1 via awaitable_attrs in a loop", awaitable_attrs_in_a_loop, True),
+    Case("N+1 inside run_sync", lazy_loads_inside_run_sync, True),
+    Case("N+1 of explicit queries in a loop", explicit_queries_in_a_loop, True),
+    Case("eager-loaded (clean)", eager_loaded, False),
+    Case("one awaitable attribute (clean)", one_awaitable_attribute, False),
+    Case("refresh of named attributes (clean)", refresh_named_attributes, False),
+]
+
+
+async def _outcome(case: Case, tool: str) -> str:
+    """Run one case on a fresh database under ``tool``; what that tool said."""
+    async with fresh_database(case.seed) as engine:
+        factory = async_sessionmaker(engine, expire_on_commit=case.expire_on_commit)
+        if tool == "ours":
+            ImplicitIOGuard("enforce").install(factory)
+        async with factory() as session:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return await _run_under(tool, case.scenario, session)
+
+
+async def _run_under(tool: str, scenario: Scenario, session: AsyncSession) -> str:
+    failure = ""
+    try:
+        if tool == "queryspy":
+            with queryspy.no_n_plus_one():
+                await _attempt(scenario, session)
+        elif tool == "queryguard":
+            with record_queries() as log:
+                await _attempt(scenario, session)
+            log.assert_no_nplusone()
+        else:
+            await _attempt(scenario, session)
+    except ImplicitIOError as error:
+        return f"reported {error.rule}"
+    except (queryspy.NPlusOneError, NPlusOneDetected):
+        return "reported N+1"
+    except _ScenarioFailed as failed:
+        failure = failed.description
+    return failure or ("-" if tool != "none" else "runs")
+
+
+class _ScenarioFailed(Exception):
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+
+async def _attempt(scenario: Scenario, session: AsyncSession) -> None:
+    """Run the scenario; a crash is recorded, not treated as a tool's report."""
+    try:
+        await scenario(session)
+    except ImplicitIOError:
+        raise
+    except Exception as error:
+        release_failed_io(error)
+        cause = getattr(error, "orig", None) or error
+        raise _ScenarioFailed(f"fails: {type(cause).__name__}") from None
+
+
+TOOLS = {
+    "none": "No tool",
+    "ours": "Our guard (enforce)",
+    "queryspy": f"queryspy {queryspy.__version__}",
+    "queryguard": "pytest-queryguard",
+}
+
+
+async def comparison_rows() -> list[list[str]]:
+    """The comparison table: one row per scenario, one column per tool."""
+    rows = [["Scenario", "Should report", *TOOLS.values()]]
+    for case in CASES:
+        outcomes = [await _outcome(case, tool) for tool in TOOLS]
+        rows.append([case.label, "yes" if case.should_report else "no", *outcomes])
+    return rows
