@@ -19,6 +19,7 @@ extensions = [
     "captured_run",  # runs a snippet at build time and shows its SQL or error
     "snippet_contract",  # every example is a tested snippet, included by region
     "rules",  # rule registry from rule pages; the {rule} role
+    "generated_table",  # a table whose rows a snippet computes at build time
 ]
 
 include_patterns = ["index.md", "guides/**"]

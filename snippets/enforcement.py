@@ -8,10 +8,7 @@ pytest-queryguard on fresh databases and returns the table the page shows.
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import time
-import traceback
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,7 +19,12 @@ from sqlalchemy import DDL, FetchedValue, ForeignKey, String, event, select, tex
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
 
-from snippets.implicit_io_guard import ImplicitIOError, ImplicitIOGuard
+from snippets.implicit_io_guard import (
+    ImplicitIOError,
+    ImplicitIOGuard,
+    KnownException,
+    guard_mode,
+)
 from snippets.models import Base, Post, User
 from tests.harness import add_sample_data, fresh_database, release_failed_io
 
@@ -154,6 +156,37 @@ async def explicit_queries_in_a_loop(session: AsyncSession) -> object:
 # endregion scenarios
 
 
+# region wiring
+REQUEST_PATH_EXCEPTIONS = [
+    KnownException(
+        rule="IO106",
+        attribute="User.posts",
+        rationale="Admin export walks at most 50 users; batching tracked in PLAT-231.",
+    ),
+]
+
+
+def guarded_session_factories(
+    engine: AsyncEngine,
+) -> tuple[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]:
+    """One process, two phases: request handlers enforce, background workers track."""
+    requests = async_sessionmaker(engine, expire_on_commit=False)
+    ImplicitIOGuard("enforce", allow=REQUEST_PATH_EXCEPTIONS).install(requests)
+    workers = async_sessionmaker(engine, expire_on_commit=False)
+    ImplicitIOGuard("track").install(workers)
+    return requests, workers
+
+
+async def nightly_report(workers: async_sessionmaker[AsyncSession]) -> dict:
+    """A worker job that is already clean tightens itself to enforce."""
+    with guard_mode("enforce"):
+        async with workers() as session:
+            return await eager_loaded(session)
+
+
+# endregion wiring
+
+
 @dataclass(frozen=True)
 class Case:
     """A scenario and whether a tool should report it."""
@@ -194,12 +227,15 @@ async def _outcome(case: Case, tool: str) -> str:
         factory = async_sessionmaker(engine, expire_on_commit=case.expire_on_commit)
         if tool == "ours":
             ImplicitIOGuard("enforce").install(factory)
+        elif tool == "ours+repeats":
+            ImplicitIOGuard("enforce", repeated_query_threshold=2).install(factory)
         async with factory() as session:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 return await _run_under(tool, case.scenario, session)
 
 
+# region tool_runs
 async def _run_under(tool: str, scenario: Scenario, session: AsyncSession) -> str:
     failure = ""
     try:
@@ -218,7 +254,12 @@ async def _run_under(tool: str, scenario: Scenario, session: AsyncSession) -> st
         return "reported N+1"
     except _ScenarioFailed as failed:
         failure = failed.description
-    return failure or ("-" if tool != "none" else "runs")
+    if tool == "none":
+        return failure or "runs"
+    return "-"  # the tool reported nothing (the crash is in the "No tool" column)
+
+
+# endregion tool_runs
 
 
 class _ScenarioFailed(Exception):
@@ -241,8 +282,9 @@ async def _attempt(scenario: Scenario, session: AsyncSession) -> None:
 TOOLS = {
     "none": "No tool",
     "ours": "Our guard (enforce)",
-    "queryspy": f"queryspy {queryspy.__version__}",
-    "queryguard": "pytest-queryguard",
+    "ours+repeats": "Our guard, repeated_query_threshold=2",
+    "queryspy": f"queryspy {queryspy.__version__} no_n_plus_one()",
+    "queryguard": "pytest-queryguard 0.4.1 assert_no_nplusone()",
 }
 
 
@@ -252,4 +294,72 @@ async def comparison_rows() -> list[list[str]]:
     for case in CASES:
         outcomes = [await _outcome(case, tool) for tool in TOOLS]
         rows.append([case.label, "yes" if case.should_report else "no", *outcomes])
+    return rows
+
+
+# region overhead
+async def _query_by_id(session: AsyncSession) -> None:
+    await session.scalar(select(User).where(User.id == 1))
+
+
+async def _explicit_lazy_load(session: AsyncSession) -> None:
+    user = await session.get(User, 1)
+    session.expire(user, ["posts"])
+    await user.awaitable_attrs.posts
+
+
+WORKLOADS = [
+    ("query (the guard's fast path)", _query_by_id, 1),
+    ("awaitable_attrs load (classified)", _explicit_lazy_load, 1),
+]
+
+
+async def measure_overhead(
+    iterations: int = 300, rounds: int = 5
+) -> dict[str, tuple[float, float]]:
+    """Best seconds per statement without and with a tracking guard, per workload.
+
+    Both variants run in this process, on one database, in alternating rounds, so
+    the ratio between them holds however fast the machine is.
+    """
+    results = {}
+    async with fresh_database() as engine:
+        plain = async_sessionmaker(engine, expire_on_commit=False)
+        guarded = async_sessionmaker(engine, expire_on_commit=False)
+        ImplicitIOGuard("track").install(guarded)
+        for label, workload, statements in WORKLOADS:
+            best = {plain: float("inf"), guarded: float("inf")}
+            for _ in range(rounds):
+                for factory in (plain, guarded):
+                    async with factory() as session:
+                        await workload(session)  # warm caches and the pool
+                        start = time.perf_counter()
+                        for _ in range(iterations):
+                            await workload(session)
+                        elapsed = time.perf_counter() - start
+                    best[factory] = min(best[factory], elapsed)
+            per_statement = iterations * statements
+            results[label] = (
+                best[plain] / per_statement,
+                best[guarded] / per_statement,
+            )
+    return results
+
+
+# endregion overhead
+
+
+async def overhead_rows(iterations: int = 200, rounds: int = 3) -> list[list[str]]:
+    """The overhead table: time per statement without and with the guard."""
+    rows = [["Workload", "Without guard", "With guard (track)", "Ratio"]]
+    measured = await measure_overhead(iterations, rounds)
+    for label, (plain, guarded) in measured.items():
+        rows.append(
+            [
+                label,
+                f"{plain * 1e6:.0f} µs",
+                f"{guarded * 1e6:.0f} µs",
+                f"{guarded / plain:.2f}",
+            ]
+        )
     return rows

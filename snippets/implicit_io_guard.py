@@ -142,6 +142,7 @@ _LIBRARY_PATHS = (
     __file__,
 )
 _SEEN_KEY = "_implicit_io_explicit_loads"  # session.info: explicit lazy loads seen
+_REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
 
 
 # region guard
@@ -155,11 +156,15 @@ class ImplicitIOGuard:
         allow: Iterable[KnownException] = (),
         docs_base_url: str | None = None,
         n_plus_one_threshold: int = 2,
+        repeated_query_threshold: int | None = None,
     ) -> None:
         self.mode = parse_mode(mode)
         self.allowed = {(entry.rule, entry.attribute): entry for entry in allow}
         self.docs_base_url = docs_base_url
         self.n_plus_one_threshold = n_plus_one_threshold
+        #: Opt-in: report one line sending the same kind of query this many times
+        #: in one session (an N+1 written with explicit queries).
+        self.repeated_query_threshold = repeated_query_threshold
         #: Reported loads by (rule, "Entity.attribute"): what a team watches.
         self.counts: Counter[tuple[str, str]] = Counter()
         #: Loads the allow-list let through, counted the same way.
@@ -196,12 +201,22 @@ class ImplicitIOGuard:
 
     def _before_orm_execute(self, state: ORMExecuteState) -> None:
         # Cheap tests first: most statements are explicit queries.
-        if state.lazy_loaded_from is None and not state.is_column_load:
+        loads = state.lazy_loaded_from is not None or state.is_column_load
+        repeats = (
+            self.repeated_query_threshold is not None
+            and not loads
+            and state.is_select
+            and not state.is_relationship_load  # an eager loader's own query
+        )
+        if not (loads or repeats):
             return
         mode = self.mode_for(state)
         if mode is Mode.OFF:
             return
-        found = _classify(state, self.n_plus_one_threshold)
+        if loads:
+            found = _classify(state, self.n_plus_one_threshold)
+        else:
+            found = _repeated_query(state, self.repeated_query_threshold)
         if found is None:
             return
         rule, kind, attribute = found
@@ -244,7 +259,8 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
         # relationship loaded for several parents is an N+1 hidden in a loop.
         seen = state.session.info.setdefault(_SEEN_KEY, {})
         parents = seen.setdefault((origin, attribute), set())
-        parents.add(id(state.lazy_loaded_from))
+        parent = state.lazy_loaded_from
+        parents.add(parent.key or id(parent))  # the row, however often re-fetched
         if len(parents) != threshold:
             return None
         if origin == "awaitable_attrs":
@@ -267,6 +283,20 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
             return "IO203", "server-generated value not fetched", attribute
         return "IO204", "attribute expired by expire()", attribute
     return "IO107", "deferred column loaded implicitly", attribute
+
+
+def _repeated_query(
+    state: ORMExecuteState, threshold: int
+) -> tuple[str, str, str] | None:
+    """IO101 when one line of code sends a query for the same entity repeatedly."""
+    mapper = state.bind_mapper
+    entity = mapper.class_.__name__ if mapper is not None else "query"
+    seen = state.session.info.setdefault(_REPEATS_KEY, Counter())
+    key = _call_site(), entity
+    seen[key] += 1
+    if seen[key] != threshold:
+        return None
+    return "IO101", "the same query sent repeatedly from one line (N+1)", entity
 
 
 def _server_generated(attribute: Any) -> bool:
