@@ -8,9 +8,11 @@ pytest-queryguard on fresh databases and returns the table the page shows.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import queryspy
@@ -25,7 +27,9 @@ from snippets.implicit_io_guard import (
     KnownException,
     guard_mode,
 )
+from snippets.mapping_check import LegacyBase, check_mappings
 from snippets.models import Base, Post, User
+from snippets.review_check import check_source
 from tests.harness import add_sample_data, fresh_database, release_failed_io
 
 
@@ -363,3 +367,58 @@ async def overhead_rows(iterations: int = 200, rounds: int = 3) -> list[list[str
             ]
         )
     return rows
+
+
+# --- What each tool prints, captured on the pages ---------------------------------
+
+
+async def enforce_on_a_lazy_load(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> object:
+    ImplicitIOGuard("enforce").install(session_factory)
+    async with session_factory() as session:
+        return await lazy_one_to_many(session)
+
+
+async def track_an_n_plus_one(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> dict[str, object]:
+    guard = ImplicitIOGuard("track")
+    guard.install(session_factory)
+    with _log_records("implicit_io") as records:
+        async with session_factory() as session:
+            await awaitable_attrs_in_a_loop(session)
+    fields = ("rule", "attribute", "call_site", "docs_url")
+    return {
+        "logged": [{name: getattr(r, name) for name in fields} for r in records],
+        "counts": dict(guard.counts),
+    }
+
+
+def mapping_check_report() -> list[str]:
+    return [str(finding) for finding in check_mappings(LegacyBase)]
+
+
+def review_check_report() -> list[str]:
+    path = "snippets/mapping_check.py"
+    with open(path, encoding="utf-8") as source:
+        return [str(finding) for finding in check_source(source.read(), path)]
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _log_records(name: str) -> Iterator[list[logging.LogRecord]]:
+    collector = _Collector()
+    logging.getLogger(name).addHandler(collector)
+    try:
+        yield collector.records
+    finally:
+        logging.getLogger(name).removeHandler(collector)

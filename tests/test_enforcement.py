@@ -2,8 +2,9 @@ import asyncio
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from snippets.counting_statements import record_statements
 from snippets.enforcement import (
     CASES,
     REQUEST_PATH_EXCEPTIONS,
@@ -15,6 +16,7 @@ from snippets.enforcement import (
     comparison_rows,
     deferred_column,
     eager_loaded,
+    enforce_on_a_lazy_load,
     expired_after_commit,
     explicit_queries_in_a_loop,
     guarded_session_factories,
@@ -22,12 +24,15 @@ from snippets.enforcement import (
     lazy_one_to_many,
     many_to_one_identity_map_hit,
     many_to_one_identity_map_miss,
+    mapping_check_report,
     measure_overhead,
     nightly_report,
     one_awaitable_attribute,
     overhead_rows,
     refresh_named_attributes,
+    review_check_report,
     server_onupdate_value,
+    track_an_n_plus_one,
 )
 from snippets.implicit_io_guard import ImplicitIOError
 from tests.harness import fresh_database
@@ -140,3 +145,27 @@ async def test_a_clean_worker_job_runs_under_enforce(engine) -> None:
         "grace": (1, 1),
         "linus": (0, 0),
     }
+
+
+async def test_enforce_demo_refuses_the_lazy_load(engine) -> None:
+    with record_statements(engine) as log, pytest.raises(ImplicitIOError) as raised:
+        await enforce_on_a_lazy_load(async_sessionmaker(engine))
+    assert (raised.value.rule, raised.value.attribute) == ("IO102", "User.posts")
+    assert log.count == 1  # the user query; the lazy load never went out
+
+
+async def test_track_demo_logs_once_and_counts(engine) -> None:
+    result = await track_an_n_plus_one(async_sessionmaker(engine))
+    [logged] = result["logged"]
+    assert logged["rule"] == "IO106"
+    assert logged["call_site"].endswith("in awaitable_attrs_in_a_loop")
+    assert result["counts"] == {("IO106", "User.posts"): 1}
+
+
+def test_mapping_and_review_reports_find_the_legacy_relationships() -> None:
+    mapped = mapping_check_report()
+    reviewed = review_check_report()
+    assert [line.split(": ", 1)[1][:5] for line in mapped] == ["IO104", "IO105"]
+    assert [line.split(": ", 1)[1][:5] for line in reviewed] == ["IO104", "IO105"]
+    # Both point at the same declarations.
+    assert [m.split(":")[1] for m in mapped] == [r.split(":")[1] for r in reviewed]
