@@ -2,10 +2,10 @@ import logging
 import warnings
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from snippets import enforcement
 from snippets.counting_statements import record_statements
@@ -19,6 +19,7 @@ from snippets.implicit_io_guard import (
     ImplicitLoad,
     KnownException,
     Mode,
+    _origin,
     guard_mode,
     parse_mode,
 )
@@ -248,3 +249,57 @@ def test_installing_twice_is_refused(engine: AsyncEngine) -> None:
 def test_every_guard_rule_has_a_page() -> None:
     assert KNOWN_RULES.keys() >= GUARD_RULES
     assert {rule for rule, _ in EXPECTED.values()} <= GUARD_RULES
+
+
+async def test_load_flags_are_what_the_guard_page_says(engine: AsyncEngine) -> None:
+    """The table on the guard page, observed on this SQLAlchemy."""
+    seen: list[tuple[bool, bool, str]] = []
+
+    def observe(state) -> None:
+        loads = state.lazy_loaded_from is not None or state.is_column_load
+        if loads or state.is_relationship_load:
+            seen.append(
+                (state.lazy_loaded_from is not None, state.is_column_load, _origin())
+            )
+
+    class ObservedSession(Session):
+        pass
+
+    event.listen(ObservedSession, "do_orm_execute", observe)
+    factory = async_sessionmaker(
+        engine, expire_on_commit=False, sync_session_class=ObservedSession
+    )
+
+    async def flags_of(action) -> list[tuple[bool, bool, str]]:
+        seen.clear()
+        await action()
+        return list(seen)
+
+    async with factory() as session:
+        users = (await session.scalars(select(User).order_by(User.id))).all()
+        ada = users[0]
+        async with factory() as other:
+            query = select(User).options(selectinload(User.posts))
+            assert await flags_of(lambda: other.scalars(query)) == [
+                (False, False, "sqlalchemy")
+            ]
+        assert await flags_of(lambda: ada.awaitable_attrs.posts) == [
+            (True, False, "awaitable_attrs")
+        ]
+        session.expire(ada, ["name"])
+        assert await flags_of(lambda: ada.awaitable_attrs.name) == [
+            (False, True, "awaitable_attrs")
+        ]
+        assert await flags_of(lambda: session.refresh(ada, ["roles"])) == [
+            (False, True, "sqlalchemy"),
+            (True, False, "sqlalchemy"),
+        ]
+        assert await flags_of(lambda: session.run_sync(lambda _: users[1].roles)) == [
+            (True, False, "run_sync")
+        ]
+        with pytest.warns(RuntimeWarning, match="never awaited"):
+            seen.clear()
+            with pytest.raises(StatementError) as raised:
+                _ = users[2].posts
+            release_failed_io(raised.value)
+        assert seen == [(True, False, "implicit")]
