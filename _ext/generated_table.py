@@ -28,7 +28,10 @@ def _rows(target: str) -> list[list[str]]:
     if inspect.isawaitable(rows):
         rows = asyncio.run(rows)
     if not rows or len({len(row) for row in rows}) != 1:
-        raise ValueError("must return a header row and rows of the same length")
+        raise ValueError(
+            "must return a list of rows (lists of cells), a header row first, "
+            "all of the same length"
+        )
     return [[str(cell) for cell in row] for row in rows]
 
 
@@ -40,10 +43,15 @@ class GeneratedTable(SphinxDirective):
         target = self.arguments[0]
         module_name = target.partition(":")[0]
         snippet = Path(self.env.srcdir, "snippets", f"{module_name}.py")
+        if not snippet.is_file():
+            raise self.error(
+                f"generated-table {target!r}: snippets/{module_name}.py does not exist. "
+                "Name a function in snippets/ as 'module:function'."
+            )
         self.env.note_dependency(str(snippet))
         try:
             header, *body = _rows(target)
-        except (ValueError, LookupError, TypeError, ImportError) as problem:
+        except (ValueError, LookupError, TypeError) as problem:
             raise self.error(f"generated-table {target!r}: {problem}") from None
         table = nodes.table(classes=["generated-table"])
         if "caption" in self.options:

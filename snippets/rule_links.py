@@ -37,8 +37,9 @@ def rule_url(code: str, base_url: str | None = None) -> str:
         raise ValueError(
             f"unknown rule code {code!r}; known codes: {', '.join(KNOWN_RULES)}"
         )
+    page = f"guides/rules/{code.lower()}.html"
     base = DOCS_BASE_URL if base_url is None else base_url
-    return f"{base.rstrip('/')}/guides/rules/{code.lower()}.html".removeprefix("/")
+    return f"{base.rstrip('/')}/{page}" if base else page  # "": relative to the site
 
 
 # endregion rule_links

@@ -169,3 +169,13 @@ def test_mapping_and_review_reports_find_the_legacy_relationships() -> None:
     assert [line.split(": ", 1)[1][:5] for line in reviewed] == ["IO104", "IO105"]
     # Both point at the same declarations.
     assert [m.split(":")[1] for m in mapped] == [r.split(":")[1] for r in reviewed]
+
+
+def test_generated_table_refuses_what_is_not_a_table() -> None:
+    from generated_table import _rows
+
+    assert _rows("enforcement:comparison_rows")[0][0] == "Scenario"
+    with pytest.raises(ValueError, match="a header row first"):
+        _rows("enforcement:mapping_check_report")  # a list of strings
+    with pytest.raises(LookupError, match="defines no 'missing'"):
+        _rows("enforcement:missing")

@@ -73,7 +73,7 @@ def test_each_line_is_formatted_like_ruff_with_a_rule_link() -> None:
     [first, *_] = check_source(HOTSPOTS, "app/models.py", docs_base_url="/site/")
     assert str(first) == (
         "app/models.py:6:37: IO104 relationship() declares no loading strategy "
-        "(lazy=). See site/guides/rules/io104.html"
+        "(lazy=). See /site/guides/rules/io104.html"
     )
     assert first.docs_url == rule_url("IO104", "/site/")
 
@@ -133,6 +133,21 @@ def test_command_line_prints_findings_and_exits_non_zero(tmp_path: Path) -> None
     assert len(lines) == 8
     assert lines[0].startswith(f"{tmp_path}/models.py:6:37: IO104 ")
     assert "Found 8 implicit-I/O hotspot(s)." in run.stderr
+    linked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snippets.review_check",
+            "--docs-url",
+            "/docs",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert linked.stdout.splitlines()[0].endswith("See /docs/guides/rules/io104.html")
     clean = subprocess.run(
         [sys.executable, "-m", "snippets.review_check", str(tmp_path / "clean.py")],
         cwd=ROOT,

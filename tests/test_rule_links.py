@@ -26,6 +26,7 @@ def test_rule_url_joins_the_base_and_the_page() -> None:
         "IO101", "https://docs.test/guide/"
     )
     assert rule_url("IO402", "") == "guides/rules/io402.html"
+    assert rule_url("IO402", "/") == "/guides/rules/io402.html"
     assert rule_url("IO402").startswith(DOCS_BASE_URL)
 
 
