@@ -62,9 +62,12 @@ event.listen(
 
 
 async def _seed_article(session: AsyncSession) -> None:
-    session.add(User(name="ada"))
+    author = User(name="ada")
+    session.add(author)
     await session.flush()
-    session.add(EnforcedArticle(title="Engines", body="Long text.", author_id=1))
+    session.add(
+        EnforcedArticle(title="Engines", body="Long text.", author_id=author.id)
+    )
 
 
 Scenario = Callable[[AsyncSession], Awaitable[object]]
@@ -263,9 +266,6 @@ async def _run_under(tool: str, scenario: Scenario, session: AsyncSession) -> st
     return "-"  # the tool reported nothing (the crash is in the "No tool" column)
 
 
-# endregion tool_runs
-
-
 class _ScenarioFailed(Exception):
     def __init__(self, description: str) -> None:
         self.description = description
@@ -281,6 +281,9 @@ async def _attempt(scenario: Scenario, session: AsyncSession) -> None:
         release_failed_io(error)
         cause = getattr(error, "orig", None) or error
         raise _ScenarioFailed(f"fails: {type(cause).__name__}") from None
+
+
+# endregion tool_runs
 
 
 TOOLS = {

@@ -73,6 +73,11 @@ def guard_mode(mode: str | Mode) -> Iterator[None]:
 
 
 # region findings
+#: The rule codes the guard reports.
+GUARD_RULES = frozenset({"IO101", "IO102", "IO106", "IO107", "IO201", "IO203", "IO204"})
+assert KNOWN_RULES.keys() >= GUARD_RULES
+
+
 @dataclass(frozen=True)
 class ImplicitLoad:
     """One load the guard reports: what, where, and which rule it breaks."""
@@ -128,21 +133,6 @@ class KnownException:
 
 
 # endregion findings
-
-#: The rule codes the guard reports.
-GUARD_RULES = frozenset({"IO101", "IO102", "IO106", "IO107", "IO201", "IO203", "IO204"})
-assert KNOWN_RULES.keys() >= GUARD_RULES
-
-_SQLALCHEMY_DIR = str(Path(sqlalchemy.__file__).parent)
-#: Frames from these files are machinery, not the application's call site.
-_LIBRARY_PATHS = (
-    _SQLALCHEMY_DIR,
-    str(Path(asyncio.__file__).parent),
-    contextlib.__file__,
-    __file__,
-)
-_SEEN_KEY = "_implicit_io_explicit_loads"  # session.info: explicit lazy loads seen
-_REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
 
 
 # region guard
@@ -245,6 +235,18 @@ class ImplicitIOGuard:
 
 
 # region classify
+_SQLALCHEMY_DIR = str(Path(sqlalchemy.__file__).parent)
+#: Frames from these files are machinery, not the application's call site.
+_LIBRARY_PATHS = (
+    _SQLALCHEMY_DIR,
+    str(Path(asyncio.__file__).parent),
+    contextlib.__file__,
+    __file__,
+)
+_SEEN_KEY = "_implicit_io_explicit_loads"  # session.info: explicit lazy loads seen
+_REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
+
+
 def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | None:
     """(rule, kind, "Entity.attribute") for a load the guard reports, else None."""
     origin = _origin()

@@ -102,6 +102,8 @@ def test_without_a_tool_implicit_io_fails_with_missing_greenlet(table) -> None:
 
 async def test_the_database_bumps_the_revision_on_update() -> None:
     async with fresh_database(_SEED) as engine, AsyncSession(engine) as session:
+        if engine.dialect.name != "sqlite":
+            pytest.skip("the revision trigger is written for SQLite")
         article = await session.scalar(select(EnforcedArticle))
         assert article.revision == 1
         article.title = "Renamed"
