@@ -20,6 +20,7 @@ extensions = [
     "snippet_contract",  # every example is a tested snippet, included by region
     "rules",  # rule registry from rule pages; the {rule} role
     "round_trips",  # a table of statements sent per strategy as the data grows
+    "generated_table",  # a table whose rows a snippet computes at build time
 ]
 
 include_patterns = ["index.md", "guides/**"]

@@ -1,0 +1,76 @@
+"""``generated-table``: a table whose rows a snippet function computes at build time.
+
+    ```{generated-table} enforcement:comparison_rows
+    :caption: What each tool reports
+    ```
+
+The function (sync or async, no arguments) returns a list of rows of strings; the
+first row is the header. Nothing in the table is typed into the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from pathlib import Path
+from typing import ClassVar
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util.docutils import SphinxDirective
+
+from tests.harness import load_callable
+
+
+def _rows(target: str) -> list[list[str]]:
+    func = load_callable(target)
+    rows = func()
+    if inspect.isawaitable(rows):
+        rows = asyncio.run(rows)
+    if not rows or len({len(row) for row in rows}) != 1:
+        raise ValueError(
+            "must return a list of rows (lists of cells), a header row first, "
+            "all of the same length"
+        )
+    return [[str(cell) for cell in row] for row in rows]
+
+
+class GeneratedTable(SphinxDirective):
+    required_arguments = 1
+    option_spec: ClassVar = {"caption": directives.unchanged}
+
+    def run(self) -> list[nodes.Node]:
+        target = self.arguments[0]
+        module_name = target.partition(":")[0]
+        snippet = Path(self.env.srcdir, "snippets", f"{module_name}.py")
+        if not snippet.is_file():
+            raise self.error(
+                f"generated-table {target!r}: snippets/{module_name}.py does not exist. "
+                "Name a function in snippets/ as 'module:function'."
+            )
+        self.env.note_dependency(str(snippet))
+        try:
+            header, *body = _rows(target)
+        except (ValueError, LookupError, TypeError) as problem:
+            raise self.error(f"generated-table {target!r}: {problem}") from None
+        table = nodes.table(classes=["generated-table"])
+        if "caption" in self.options:
+            table += nodes.title(text=self.options["caption"])
+        group = nodes.tgroup(cols=len(header))
+        table += group
+        group += [nodes.colspec(colwidth=1) for _ in header]
+        group += nodes.thead("", self._row(header))
+        group += nodes.tbody("", *(self._row(row) for row in body))
+        return [table]
+
+    @staticmethod
+    def _row(cells: list[str]) -> nodes.row:
+        row = nodes.row()
+        for cell in cells:
+            row += nodes.entry("", nodes.paragraph(text=cell))
+        return row
+
+
+def setup(app):
+    app.add_directive("generated-table", GeneratedTable)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

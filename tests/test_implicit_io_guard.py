@@ -1,0 +1,305 @@
+import logging
+import warnings
+
+import pytest
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from snippets import enforcement
+from snippets.counting_statements import record_statements
+from snippets.enforcement import CASES, Case
+from snippets.implicit_io_guard import (
+    GUARD_RULES,
+    MODE_OPTION,
+    GuardAlreadyInstalledError,
+    ImplicitIOError,
+    ImplicitIOGuard,
+    ImplicitLoad,
+    KnownException,
+    Mode,
+    _origin,
+    guard_mode,
+    parse_mode,
+)
+from snippets.models import Base, User, sample_users
+from snippets.rule_links import KNOWN_RULES, rule_url
+from tests.harness import fresh_database, release_failed_io
+
+EXPECTED = {
+    "lazy one-to-many": ("IO102", "User.posts"),
+    "lazy many-to-one, identity-map miss": ("IO102", "Post.author"),
+    "expired attribute after commit": ("IO201", "User.name"),
+    "deferred column": ("IO107", "EnforcedArticle.body"),
+    "server_onupdate column after flush": ("IO203", "EnforcedArticle.revision"),
+    "N+1 via awaitable_attrs in a loop": ("IO106", "User.posts"),
+    "N+1 inside run_sync": ("IO101", "User.roles"),
+}
+IMPLICIT = [case for case in CASES if case.label in EXPECTED]
+CLEAN = [case for case in CASES if not case.should_report]
+
+
+def guarded(engine: AsyncEngine, case: Case, guard: ImplicitIOGuard):
+    factory = async_sessionmaker(engine, expire_on_commit=case.expire_on_commit)
+    guard.install(factory)
+    return factory
+
+
+@pytest.mark.parametrize("case", IMPLICIT, ids=lambda case: case.label)
+async def test_enforce_raises_before_any_io(case: Case) -> None:
+    rule, attribute = EXPECTED[case.label]
+    async with fresh_database(case.seed) as engine:
+        guard = ImplicitIOGuard("enforce", docs_base_url="https://docs.test/")
+        async with guarded(engine, case, guard)() as session:
+            with (
+                warnings.catch_warnings(),
+                record_statements(engine) as log,
+                pytest.raises(ImplicitIOError) as raised,
+            ):
+                warnings.simplefilter("error")  # no un-awaited driver coroutine
+                await case.scenario(session)
+    error = raised.value
+    assert (error.rule, error.attribute) == (rule, attribute)
+    assert error.docs_url == rule_url(rule, "https://docs.test/")
+    assert error.call_site.startswith("snippets/enforcement.py:")
+    # The line that read the attribute: inside the function run_sync ran, if any.
+    function = "role_counts" if "run_sync" in case.label else case.scenario.__name__
+    assert error.call_site.endswith(f" in {function}")
+    assert str(error).startswith(f"{rule} ") and attribute in str(error)
+    assert guard.counts == {(rule, attribute): 1}
+    # The refused load never reached the database.
+    assert not any("LIMIT" in s.sql and attribute in s.sql for s in log.statements)
+
+
+async def test_enforce_refuses_the_lazy_load_statement_itself(engine: AsyncEngine):
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    ImplicitIOGuard("enforce").install(factory)
+    async with factory() as session:
+        user = await session.scalar(select(User).where(User.name == "ada"))
+        with record_statements(engine) as log, pytest.raises(ImplicitIOError):
+            _ = user.posts
+    assert log.count == 0
+
+
+@pytest.mark.parametrize("case", CLEAN, ids=lambda case: case.label)
+async def test_clean_code_is_not_flagged(case: Case) -> None:
+    async with fresh_database(case.seed) as engine:
+        guard = ImplicitIOGuard("enforce")
+        async with guarded(engine, case, guard)() as session:
+            assert await case.scenario(session)
+    assert guard.counts == {}
+
+
+async def test_track_logs_a_structured_record_and_counts(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    guard = ImplicitIOGuard("track")
+    guard.install(factory)
+    async with factory() as session:
+        with pytest.warns(RuntimeWarning, match="never awaited"):
+            with (
+                caplog.at_level(logging.WARNING, logger="implicit_io"),
+                pytest.raises(StatementError) as raised,
+            ):
+                await enforcement.lazy_one_to_many(session)
+            release_failed_io(raised.value)
+    # Track mode does not change behaviour: asyncio still refuses the load.
+    assert isinstance(raised.value.orig, MissingGreenlet)
+    [record] = caplog.records
+    assert record.rule == "IO102"
+    assert record.attribute == "User.posts"
+    assert record.call_site.startswith("snippets/enforcement.py:")
+    assert record.docs_url == rule_url("IO102")
+    assert record.getMessage() == str(
+        ImplicitLoad(
+            "IO102",
+            "implicit lazy load of a relationship",
+            "User.posts",
+            record.call_site,
+            rule_url("IO102"),
+        )
+    )
+    assert guard.counts == {("IO102", "User.posts"): 1}
+
+
+async def test_track_lets_working_code_run_and_counts_the_n_plus_one(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    guard = ImplicitIOGuard(Mode.TRACK)
+    guard.install(factory)
+    async with factory() as session:
+        with caplog.at_level(logging.WARNING, logger="implicit_io"):
+            posts = await enforcement.awaitable_attrs_in_a_loop(session)
+    assert posts == {"ada": 2, "grace": 1, "linus": 0}
+    assert [r.rule for r in caplog.records] == ["IO106"]  # once per session
+    assert guard.counts == {("IO106", "User.posts"): 1}
+
+
+async def test_off_mode_reports_nothing(engine: AsyncEngine) -> None:
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    guard = ImplicitIOGuard("off")
+    guard.install(factory)
+    async with factory() as session:
+        await enforcement.awaitable_attrs_in_a_loop(session)
+    assert guard.counts == {}
+
+
+async def test_modes_per_factory_block_and_session(engine: AsyncEngine) -> None:
+    requests = async_sessionmaker(engine, expire_on_commit=False)
+    workers = async_sessionmaker(engine, expire_on_commit=False)
+    ImplicitIOGuard("enforce").install(requests)
+    worker_guard = ImplicitIOGuard("track")
+    worker_guard.install(workers)
+    async with requests() as session:
+        with pytest.raises(ImplicitIOError):
+            await enforcement.awaitable_attrs_in_a_loop(session)
+    async with workers() as session:
+        await enforcement.awaitable_attrs_in_a_loop(session)  # tracked, runs
+    # A block tightens a tracked factory; the block ends, tracking resumes.
+    async with workers() as session:
+        with guard_mode("enforce"), pytest.raises(ImplicitIOError):
+            await enforcement.awaitable_attrs_in_a_loop(session)
+    # One session opts out (execution option) or in (session.info).
+    async with requests(execution_options={MODE_OPTION: "off"}) as session:
+        await enforcement.awaitable_attrs_in_a_loop(session)
+    async with workers(info={MODE_OPTION: "enforce"}) as session:
+        with pytest.raises(ImplicitIOError):
+            await enforcement.awaitable_attrs_in_a_loop(session)
+    assert worker_guard.counts[("IO106", "User.posts")] == 3
+
+
+async def test_allow_list_lets_a_documented_exception_through(engine: AsyncEngine):
+    exception = KnownException(
+        "IO106", "User.posts", "Admin export, at most 20 users; ticket OPS-12."
+    )
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    guard = ImplicitIOGuard("enforce", allow=[exception])
+    guard.install(factory)
+    async with factory() as session:
+        assert await enforcement.awaitable_attrs_in_a_loop(session)
+        with pytest.raises(ImplicitIOError, match="IO101"):
+            await enforcement.lazy_loads_inside_run_sync(session)
+    assert guard.allowed_counts == {("IO106", "User.posts"): 1}
+
+
+def test_guard_works_on_sync_sessions_too() -> None:
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    factory = sessionmaker(engine)
+    ImplicitIOGuard("enforce").install(factory)
+    with factory() as session:
+        session.add_all(sample_users())
+        session.commit()
+    with factory() as session:
+        user = session.scalar(select(User).where(User.name == "ada"))
+        with pytest.raises(ImplicitIOError, match=r"IO102 .*User\.roles"):
+            _ = user.roles  # a plain lazy load: implicit I/O in sync code too
+        session.commit()
+        with pytest.raises(ImplicitIOError, match=r"IO201 .*User\.name"):
+            _ = user.name  # expired by the commit
+    engine.dispose()
+
+
+# --- bad input -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["strict", "", "ENFORCE"])
+def test_unknown_mode_is_refused(mode: str) -> None:
+    message = "unknown implicit-I/O guard mode .*; use one of off, track, enforce"
+    with pytest.raises(ValueError, match=message):
+        ImplicitIOGuard(mode)
+    with pytest.raises(ValueError, match=message), guard_mode(mode):
+        pass
+    with pytest.raises(ValueError, match=message):
+        parse_mode(mode)
+
+
+async def test_unknown_mode_in_a_session_option_is_refused(engine: AsyncEngine):
+    factory = async_sessionmaker(engine)
+    ImplicitIOGuard().install(factory)
+    async with factory(info={MODE_OPTION: "loud"}) as session:
+        user = await session.scalar(select(User))
+        with pytest.raises(ValueError, match="unknown implicit-I/O guard mode 'loud'"):
+            await user.awaitable_attrs.posts
+
+
+def test_unknown_rule_code_in_the_allow_list_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown rule code 'IO999'"):
+        KnownException("IO999", "User.posts", "because")
+    with pytest.raises(ValueError, match="give the rationale"):
+        KnownException("IO106", "User.posts", "  ")
+
+
+def test_installing_twice_is_refused(engine: AsyncEngine) -> None:
+    factory = async_sessionmaker(engine)
+    ImplicitIOGuard().install(factory)
+    with pytest.raises(GuardAlreadyInstalledError, match="already has"):
+        ImplicitIOGuard("enforce").install(factory)
+    sync_factory = sessionmaker()
+    ImplicitIOGuard().install(sync_factory)
+    with pytest.raises(GuardAlreadyInstalledError):
+        ImplicitIOGuard().install(sync_factory)
+    with pytest.raises(TypeError, match="session factory"):
+        ImplicitIOGuard().install(Session)
+
+
+def test_every_guard_rule_has_a_page() -> None:
+    assert KNOWN_RULES.keys() >= GUARD_RULES
+    assert {rule for rule, _ in EXPECTED.values()} <= GUARD_RULES
+
+
+async def test_load_flags_are_what_the_guard_page_says(engine: AsyncEngine) -> None:
+    """The table on the guard page, observed on this SQLAlchemy."""
+    seen: list[tuple[bool, bool, str]] = []
+
+    def observe(state) -> None:
+        loads = state.lazy_loaded_from is not None or state.is_column_load
+        if loads or state.is_relationship_load:
+            seen.append(
+                (state.lazy_loaded_from is not None, state.is_column_load, _origin())
+            )
+
+    class ObservedSession(Session):
+        pass
+
+    event.listen(ObservedSession, "do_orm_execute", observe)
+    factory = async_sessionmaker(
+        engine, expire_on_commit=False, sync_session_class=ObservedSession
+    )
+
+    async def flags_of(action) -> list[tuple[bool, bool, str]]:
+        seen.clear()
+        await action()
+        return list(seen)
+
+    async with factory() as session:
+        users = (await session.scalars(select(User).order_by(User.id))).all()
+        ada = users[0]
+        async with factory() as other:
+            query = select(User).options(selectinload(User.posts))
+            assert await flags_of(lambda: other.scalars(query)) == [
+                (False, False, "sqlalchemy")
+            ]
+        assert await flags_of(lambda: ada.awaitable_attrs.posts) == [
+            (True, False, "awaitable_attrs")
+        ]
+        session.expire(ada, ["name"])
+        assert await flags_of(lambda: ada.awaitable_attrs.name) == [
+            (False, True, "awaitable_attrs")
+        ]
+        assert await flags_of(lambda: session.refresh(ada, ["roles"])) == [
+            (False, True, "sqlalchemy"),
+            (True, False, "sqlalchemy"),
+        ]
+        assert await flags_of(lambda: session.run_sync(lambda _: users[1].roles)) == [
+            (True, False, "run_sync")
+        ]
+        with pytest.warns(RuntimeWarning, match="never awaited"):
+            seen.clear()
+            with pytest.raises(StatementError) as raised:
+                _ = users[2].posts
+            release_failed_io(raised.value)
+        assert seen == [(True, False, "implicit")]

@@ -1,0 +1,57 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from snippets import implicit_io_guard, mapping_check, review_check, statement_budgets
+from snippets.rule_links import DOCS_BASE_URL, KNOWN_RULES, rule_url
+from tests.conftest import ROOT
+
+RULE_CODE = re.compile(r"""["'](IO\d{3})["']""")
+
+
+def codes_emitted_by(module) -> set[str]:
+    """Every rule code literal in a tool's source: what it can print."""
+    return set(RULE_CODE.findall(Path(module.__file__).read_text()))
+
+
+TOOLS = [implicit_io_guard, mapping_check, review_check, statement_budgets]
+
+
+def test_rule_url_joins_the_base_and_the_page() -> None:
+    assert rule_url("IO101", "https://docs.test/guide/") == (
+        "https://docs.test/guide/guides/rules/io101.html"
+    )
+    assert rule_url("IO101", "https://docs.test/guide") == rule_url(
+        "IO101", "https://docs.test/guide/"
+    )
+    assert rule_url("IO402", "") == "guides/rules/io402.html"
+    assert rule_url("IO402", "/") == "/guides/rules/io402.html"
+    assert rule_url("IO402").startswith(DOCS_BASE_URL)
+
+
+def test_unknown_code_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown rule code 'IO999'"):
+        rule_url("IO999")
+
+
+def test_known_rules_match_the_rule_pages() -> None:
+    for code, name in KNOWN_RULES.items():
+        page = ROOT / "guides" / "rules" / f"{code.lower()}.md"
+        assert page.is_file(), page
+        assert f"name: {name}" in page.read_text(), (code, name)
+
+
+@pytest.mark.parametrize("tool", TOOLS, ids=lambda module: module.__name__)
+def test_tools_emit_only_known_codes(tool) -> None:
+    emitted = codes_emitted_by(tool)
+    assert emitted, tool
+    assert emitted <= KNOWN_RULES.keys()
+
+
+def test_every_link_the_tools_emit_resolves_in_the_built_site(built_site: Path):
+    emitted = set().union(*map(codes_emitted_by, TOOLS))
+    assert emitted <= KNOWN_RULES.keys()
+    for code in sorted(KNOWN_RULES):
+        page = built_site / rule_url(code, "")
+        assert page.is_file(), f"{code}: {page} is not in the built site"

@@ -1,0 +1,103 @@
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
+
+from snippets.models import User
+from snippets.rule_links import rule_url
+from snippets.statement_budgets import (
+    StatementBudget,
+    StatementBudgetExceeded,
+    assert_statements,
+    budget_failure_message,
+    max_statements,
+    statement_budget_fixture,
+    test_users_with_posts_sends_two_statements,  # collected: the page's example test
+    users_with_posts,
+)
+from tests.harness import capture
+
+assert statement_budget_fixture  # registers the fixture in this module
+
+
+async def test_exact_budget_passes_and_yields_the_log(session: AsyncSession) -> None:
+    with assert_statements(session, 2) as log:
+        assert await users_with_posts(session) == {"ada": 2, "grace": 1, "linus": 0}
+    assert log.count == 2
+
+
+async def test_exact_budget_fails_on_fewer_statements_too(engine: AsyncEngine) -> None:
+    with (
+        pytest.raises(StatementBudgetExceeded, match="exactly 2 statement"),
+        assert_statements(engine, 2),
+    ):
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+
+async def test_failure_lists_the_sql_and_links_the_rule(session: AsyncSession):
+    with pytest.raises(StatementBudgetExceeded) as raised:
+        await budget_failure_message(session)
+    message = str(raised.value)
+    assert message.startswith("IO402 expected exactly 1 statement(s), 2 sent:")
+    assert "[1] SELECT user_account.id" in message
+    assert "[2] SELECT post." in message and "IN (" in message
+    assert message.endswith(rule_url("IO402"))
+
+
+async def test_max_budget_allows_fewer_and_refuses_more(engine: AsyncEngine):
+    async with engine.connect() as conn:
+        with max_statements(conn, 2) as log:
+            await conn.execute(text("SELECT 1"))
+        assert log.count == 1
+        with (
+            pytest.raises(StatementBudgetExceeded, match="at most 1 statement"),
+            max_statements(conn, 1),
+        ):
+            await conn.execute(text("SELECT 1"))
+            await conn.execute(text("SELECT 2"))
+
+
+async def test_sync_session_and_engine(engine: AsyncEngine) -> None:
+    def work(sync_session: Session) -> list[str]:
+        with assert_statements(sync_session, 1):
+            names = sync_session.scalars(select(User.name).order_by(User.name)).all()
+        with (
+            pytest.raises(StatementBudgetExceeded, match="at most 0"),
+            max_statements(sync_session.get_bind(), 0),
+        ):
+            sync_session.execute(text("SELECT 1"))
+        return list(names)
+
+    async with AsyncSession(engine) as session:
+        assert await session.run_sync(work) == ["ada", "grace", "linus"]
+
+
+async def test_fixture_gives_budgets_on_the_test_engine(
+    statement_budget: StatementBudget, session: AsyncSession
+) -> None:
+    assert isinstance(statement_budget, StatementBudget)
+    with statement_budget.at_most(5) as log:
+        await users_with_posts(session)
+    assert log.count == 2
+    with pytest.raises(StatementBudgetExceeded), statement_budget.exactly(0):
+        await users_with_posts(session)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_a_budget_must_be_a_count(engine: AsyncEngine, bad) -> None:
+    with (
+        pytest.raises(ValueError, match="a statement budget is a count"),
+        max_statements(engine, bad),
+    ):
+        pass
+
+
+def test_captured_failure_shows_both_statements() -> None:
+    captured = capture("statement_budgets:budget_failure_message")
+    assert isinstance(captured.error, StatementBudgetExceeded)
+    assert captured.statements.count == 2
+
+
+def test_the_example_test_is_collected() -> None:
+    assert test_users_with_posts_sends_two_statements.__name__.startswith("test_")
