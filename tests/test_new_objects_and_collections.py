@@ -49,16 +49,20 @@ async def _fails_with_lazy_load(engine, call, table: str) -> int:
 
 @pytest.fixture
 async def invoice_session() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
-    async with fresh_database(_seed_invoices) as engine:
-        async with session_factory_for(engine)() as session:
-            yield engine, session
+    async with (
+        fresh_database(_seed_invoices) as engine,
+        session_factory_for(engine)() as session,
+    ):
+        yield engine, session
 
 
 @pytest.fixture
 async def feed_session() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
-    async with fresh_database(_seed_feed) as engine:
-        async with session_factory_for(engine)() as session:
-            yield engine, session
+    async with (
+        fresh_database(_seed_feed) as engine,
+        session_factory_for(engine)() as session,
+    ):
+        yield engine, session
 
 
 # --- Point 8: new objects' collections ------------------------------------------
