@@ -13,7 +13,6 @@ from sqlalchemy import ForeignKey, String, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import (
     Mapped,
-    MappedAsDataclass,
     mapped_column,
     relationship,
     selectinload,
@@ -123,9 +122,9 @@ class LoadedStateRepr:
     def __repr__(self) -> str:
         state = inspect(self)
         shown = [
-            f"{key}={state.dict[key]!r}"
-            for key in state.mapper.column_attrs.keys()
-            if key not in state.unloaded
+            f"{column.key}={state.dict[column.key]!r}"
+            for column in state.mapper.column_attrs
+            if column.key not in state.unloaded
         ]
         return f"{type(self).__name__}({', '.join(shown)})"
 
@@ -236,9 +235,9 @@ def loaded_columns(obj: object) -> dict[str, Any]:
     """The column attributes that are loaded; expired or deferred ones are left out."""
     state = inspect(obj)
     return {
-        key: state.dict[key]
-        for key in state.mapper.column_attrs.keys()
-        if key not in state.unloaded
+        column.key: state.dict[column.key]
+        for column in state.mapper.column_attrs
+        if column.key not in state.unloaded
     }
 
 
@@ -264,3 +263,14 @@ async def export_user_loaded_state(session: AsyncSession) -> dict[str, Any]:
 
 
 # endregion to_dict_loaded
+
+
+# region log_safe
+async def log_slow_shipment_safely(session: AsyncSession) -> ReprShipment | None:
+    shipment = await session.get(ReprShipment, 1)
+    # Log loaded columns, never the object: formatting it cannot query.
+    logger.warning("slow shipment: %s", loaded_columns(shipment))
+    return shipment
+
+
+# endregion log_safe

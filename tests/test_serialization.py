@@ -29,6 +29,7 @@ from snippets.serialization import (
     loaded_columns,
     loaded_to_dict,
     log_slow_shipment,
+    log_slow_shipment_safely,
     user_response,
     user_response_after_session_closed,
     user_response_lazy,
@@ -154,8 +155,10 @@ async def test_captured_logging_run_reports_the_lost_line(
     shipments: tuple[AsyncEngine, AsyncSession],
 ) -> None:
     _, session = shipments
-    with pytest.warns(RuntimeWarning, match="never awaited"):
+    with pytest.warns(RuntimeWarning, match="never awaited") as warned:
         reported = await _log_slow_shipment_to_a_handler(session)
+    # logging formats the arguments again for its error report: two failed loads.
+    assert len([w for w in warned if "never awaited" in str(w.message)]) == 2
     assert reported["log output"] == ""
     assert reported["stderr, first line"] == "--- Logging error ---"
     assert reported["stderr, last line"] == (
@@ -226,3 +229,33 @@ async def test_loaded_to_dict_reads_only_loaded_state(
     ]
     assert "roles" not in exported
     assert loaded_columns(user) == {"id": 1, "name": "ada"}
+
+
+async def test_logging_loaded_columns_writes_the_line(
+    shipments: tuple[AsyncEngine, AsyncSession],
+) -> None:
+    engine, session = shipments
+    logger = logging.getLogger("snippets.serialization")
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with record_statements(engine) as log:
+            await log_slow_shipment_safely(session)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    assert output.getvalue() == "slow shipment: {'id': 1, 'carrier': 'post'}\n"
+    assert log.count == 1
+
+
+async def test_pytest_log_capture_reraises_the_formatting_error(
+    shipments: tuple[AsyncEngine, AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, session = shipments
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with caplog.at_level(logging.WARNING), pytest.raises(StatementError) as raised:
+            await log_slow_shipment(session)
+        release_failed_io(raised.value)
+    assert isinstance(raised.value.orig, MissingGreenlet)
