@@ -175,3 +175,19 @@ async def test_strict_session_keeps_explicit_loads_working(
     # The query, its selectinload, and the named refresh's two statements.
     assert log.count == 4
     assert RaiseTicket.__tablename__ == "raise_ticket"
+
+
+@pytest.mark.parametrize(("sql_only", "raises"), [(False, True), (True, False)])
+async def test_raiseload_star_and_identity_map_hits(
+    session: AsyncSession, sql_only: bool, raises: bool
+) -> None:
+    from snippets.models import Post
+
+    author = await session.get(User, 1)  # keep the author in the identity map
+    stmt = select(Post).where(Post.id == 1).options(raiseload("*", sql_only=sql_only))
+    post = (await session.scalars(stmt)).one()
+    if raises:
+        with pytest.raises(InvalidRequestError, match="lazy='raise'"):
+            post.author  # noqa: B018
+    else:
+        assert post.author is author

@@ -270,3 +270,25 @@ def _unloaded(obj: object) -> set[str]:
     from sqlalchemy import inspect
 
     return set(inspect(obj).unloaded)
+
+
+def test_cascade_all_means_five_cascades() -> None:
+    from sqlalchemy import inspect
+
+    all_lines = inspect(CascadeAllInvoice).relationships["lines"]
+    listed_lines = inspect(CascadeListedInvoice).relationships["lines"]
+    assert set(all_lines.cascade) == {
+        "save-update",
+        "merge",
+        "refresh-expire",
+        "expunge",
+        "delete",
+        "delete-orphan",
+    }
+    assert "refresh-expire" not in set(listed_lines.cascade)
+    assert set(listed_lines.cascade) == {
+        "save-update",
+        "merge",
+        "delete",
+        "delete-orphan",
+    }

@@ -33,7 +33,9 @@ async def test_legacy_code_outside_run_sync_fails(
         with record_statements(engine) as log, pytest.raises(StatementError) as raised:
             await legacy_report_called_directly(session)
         release_failed_io(raised.value)
+    # 2.1: a StatementError wrapping MissingGreenlet, not a bare MissingGreenlet.
     assert isinstance(raised.value.orig, MissingGreenlet)
+    assert not isinstance(raised.value, MissingGreenlet)
     assert "FROM user_account" in raised.value.statement  # the very first query
     assert log.count == 0
     # The same function is fine once run_sync provides the context.
