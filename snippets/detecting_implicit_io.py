@@ -50,8 +50,7 @@ async def _seed_tickets(session: AsyncSession) -> None:
 
 # region raise_cold
 async def raise_ticket_assignee(session: AsyncSession) -> str:
-    ticket = await session.get(RaiseTicket, 1)
-    assert ticket is not None
+    ticket = await session.get_one(RaiseTicket, 1)
     return ticket.assignee.name
 
 
@@ -59,13 +58,14 @@ async def raise_ticket_assignee(session: AsyncSession) -> str:
 
 
 # region raise_warm
-async def raise_ticket_assignee_already_in_session(session: AsyncSession) -> str:
+async def raise_ticket_assignee_already_in_session(
+    session: AsyncSession,
+) -> tuple[str, bool]:
     # Holding a reference keeps the assignee in the (weak) identity map.
-    assignee = await session.get(User, 1)
-    ticket = await session.get(RaiseTicket, 1)
-    assert ticket is not None and assignee is not None
+    assignee = await session.get_one(User, 1)
+    ticket = await session.get_one(RaiseTicket, 1)
     # Still raises: lazy="raise" does not look at the identity map.
-    return ticket.assignee.name
+    return ticket.assignee.name, ticket.assignee is assignee
 
 
 # endregion raise_warm
@@ -73,8 +73,7 @@ async def raise_ticket_assignee_already_in_session(session: AsyncSession) -> str
 
 # region on_sql_cold
 async def raise_on_sql_ticket_assignee(session: AsyncSession) -> str:
-    ticket = await session.get(RaiseOnSqlTicket, 1)
-    assert ticket is not None
+    ticket = await session.get_one(RaiseOnSqlTicket, 1)
     return ticket.assignee.name
 
 
@@ -84,12 +83,11 @@ async def raise_on_sql_ticket_assignee(session: AsyncSession) -> str:
 # region on_sql_warm
 async def raise_on_sql_ticket_assignee_already_in_session(
     session: AsyncSession,
-) -> str:
-    assignee = await session.get(User, 1)
-    ticket = await session.get(RaiseOnSqlTicket, 1)
-    assert ticket is not None and assignee is not None
+) -> tuple[str, bool]:
+    assignee = await session.get_one(User, 1)
+    ticket = await session.get_one(RaiseOnSqlTicket, 1)
     # Passes: the many-to-one is answered from the identity map, no SQL needed.
-    return ticket.assignee.name
+    return ticket.assignee.name, ticket.assignee is assignee
 
 
 # endregion on_sql_warm
@@ -156,8 +154,7 @@ def raise_on_lazy_loads(session: AsyncSession) -> None:
 
 async def user_roles_in_strict_session(session: AsyncSession) -> int:
     raise_on_lazy_loads(session)
-    user = await session.get(User, 1)
-    assert user is not None
+    user = await session.get_one(User, 1)
     return len(user.roles)
 
 

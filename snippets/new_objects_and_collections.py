@@ -104,8 +104,7 @@ async def create_playlist_with_explicit_tracks(session: AsyncSession) -> list[st
 
 # region append_unloaded
 async def append_post_to_unloaded_collection(session: AsyncSession) -> None:
-    author = await session.get(User, 1)
-    assert author is not None
+    author = await session.get_one(User, 1)
     # Broken: append() needs the current list first, and loading it is a query.
     author.posts.append(Post(title="Draft"))
 
@@ -115,8 +114,7 @@ async def append_post_to_unloaded_collection(session: AsyncSession) -> None:
 
 # region replace_unloaded
 async def replace_unloaded_collection(session: AsyncSession) -> None:
-    author = await session.get(User, 1)
-    assert author is not None
+    author = await session.get_one(User, 1)
     # Broken: replacing a collection loads the old one to know what was removed.
     author.posts = [Post(title="Draft")]
 
@@ -138,7 +136,7 @@ async def append_post_after_eager_load(session: AsyncSession) -> list[str]:
 
 # region add_through_parent
 async def add_post_through_many_to_one(session: AsyncSession) -> int:
-    author = await session.get(User, 1)
+    author = await session.get_one(User, 1)
     # Setting the many-to-one side writes the foreign key; no collection is read.
     post = Post(title="Draft", author=author)
     session.add(post)
@@ -151,9 +149,8 @@ async def add_post_through_many_to_one(session: AsyncSession) -> int:
 
 # region reassign_author
 async def reassign_post_author(session: AsyncSession) -> int:
-    post = await session.get(Post, 1)
-    new_author = await session.get(User, 2)
-    assert post is not None
+    post = await session.get_one(Post, 1)
+    new_author = await session.get_one(User, 2)
     # A plain many-to-one does not load the old author before replacing it.
     post.author = new_author
     await session.flush()
@@ -188,8 +185,7 @@ class AppendFeedEntry(Base):
 
 # region write_only_add
 async def add_entry_to_feed(session: AsyncSession) -> list[str]:
-    feed = await session.get(AppendFeed, 1)
-    assert feed is not None
+    feed = await session.get_one(AppendFeed, 1)
     feed.entries.add(AppendFeedEntry(body="deployed"))
     await session.flush()
     # Reading is an explicit, awaited query.

@@ -47,7 +47,7 @@ class UserOut(BaseModel):
 
 # region validate_lazy
 async def user_response_lazy(session: AsyncSession) -> UserOut:
-    user = await session.get(User, 1)
+    user = await session.get_one(User, 1)
     # Broken: validation reads `user.posts`, which nobody loaded.
     return UserOut.model_validate(user)
 
@@ -60,7 +60,7 @@ async def user_response_after_session_closed(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> UserOut:
     async with session_factory() as session:
-        user = await session.get(User, 1)
+        user = await session.get_one(User, 1)
     # Broken: the ORM object left the session; the framework serialises it later.
     return UserOut.model_validate(user)
 
@@ -154,7 +154,7 @@ async def _seed_shipments(session: AsyncSession) -> None:
 
 # region repr_unsafe
 async def describe_shipment(session: AsyncSession) -> str:
-    shipment = await session.get(ReprShipment, 1)
+    shipment = await session.get_one(ReprShipment, 1)
     return repr(shipment)
 
 
@@ -163,7 +163,7 @@ async def describe_shipment(session: AsyncSession) -> str:
 
 # region log_unsafe
 async def log_slow_shipment(session: AsyncSession) -> ReprShipment | None:
-    shipment = await session.get(ReprShipment, 1)
+    shipment = await session.get_one(ReprShipment, 1)
     # Broken, quietly: logging formats the message later, inside its handler.
     logger.warning("slow shipment: %r", shipment)
     return shipment
@@ -222,8 +222,7 @@ def user_to_dict(user: User) -> dict[str, Any]:
 
 
 async def export_user(session: AsyncSession) -> dict[str, Any]:
-    user = await session.get(User, 1)
-    assert user is not None
+    user = await session.get_one(User, 1)
     return user_to_dict(user)
 
 
@@ -258,7 +257,7 @@ def loaded_to_dict(obj: object) -> dict[str, Any]:
 
 
 async def export_user_loaded_state(session: AsyncSession) -> dict[str, Any]:
-    user = await session.get(User, 1)
+    user = await session.get_one(User, 1)
     return loaded_to_dict(user)
 
 
@@ -267,7 +266,7 @@ async def export_user_loaded_state(session: AsyncSession) -> dict[str, Any]:
 
 # region log_safe
 async def log_slow_shipment_safely(session: AsyncSession) -> ReprShipment | None:
-    shipment = await session.get(ReprShipment, 1)
+    shipment = await session.get_one(ReprShipment, 1)
     # Log loaded columns, never the object: formatting it cannot query.
     logger.warning("slow shipment: %s", loaded_columns(shipment))
     return shipment

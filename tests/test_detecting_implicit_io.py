@@ -76,8 +76,8 @@ async def test_raise_on_sql_catches_a_load_that_needs_sql(tickets) -> None:
 async def test_raise_on_sql_lets_an_identity_map_hit_through(tickets) -> None:
     engine, session = tickets
     with record_statements(engine) as log:
-        name = await raise_on_sql_ticket_assignee_already_in_session(session)
-    assert name == "ada"
+        found = await raise_on_sql_ticket_assignee_already_in_session(session)
+    assert found == ("ada", True)
     assert log.count == 2  # the two get() calls; the assignee cost nothing
 
 
