@@ -6,6 +6,7 @@ import contextlib
 import gc
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -172,25 +173,37 @@ async def log_slow_shipment(session: AsyncSession) -> ReprShipment | None:
 # endregion log_unsafe
 
 
-async def _log_slow_shipment_to_a_handler(session: AsyncSession) -> dict[str, str]:
-    """Run log_slow_shipment with one plain handler, as a service would have."""
+async def _with_a_plain_log_handler(
+    log_call: Callable[[AsyncSession], Awaitable[object]], session: AsyncSession
+) -> dict[str, str]:
+    """Run ``log_call`` with one plain handler, as a service would have one."""
     output, errors = io.StringIO(), io.StringIO()
     handler = logging.StreamHandler(output)
     logger.addHandler(handler)
     logger.propagate = False
     try:
         with contextlib.redirect_stderr(errors):
-            await log_slow_shipment(session)
+            await log_call(session)
     finally:
         logger.removeHandler(handler)
         logger.propagate = True
-        gc.collect()  # the failed load's coroutine warns now, not in a later run
-    stderr_lines = errors.getvalue().splitlines()
+        gc.collect()  # a failed load's coroutine warns now, not in a later run
+    stderr_lines = errors.getvalue().splitlines() or [""]
     return {
         "log output": output.getvalue(),
         "stderr, first line": stderr_lines[0],
         "stderr, last line": stderr_lines[-1],
     }
+
+
+async def _log_slow_shipment_to_a_handler(session: AsyncSession) -> dict[str, str]:
+    return await _with_a_plain_log_handler(log_slow_shipment, session)
+
+
+async def _log_slow_shipment_safely_to_a_handler(
+    session: AsyncSession,
+) -> dict[str, str]:
+    return await _with_a_plain_log_handler(log_slow_shipment_safely, session)
 
 
 # region repr_safe

@@ -18,6 +18,7 @@ from snippets.serialization import (
     ReprShipment,
     UserOut,
     _get_first_user,
+    _log_slow_shipment_safely_to_a_handler,
     _log_slow_shipment_to_a_handler,
     _seed_shipments,
     describe_parcels,
@@ -259,3 +260,17 @@ async def test_pytest_log_capture_reraises_the_formatting_error(
             await log_slow_shipment(session)
         release_failed_io(raised.value)
     assert isinstance(raised.value.orig, MissingGreenlet)
+
+
+async def test_captured_safe_logging_run_writes_the_line(
+    shipments: tuple[AsyncEngine, AsyncSession],
+) -> None:
+    engine, session = shipments
+    with record_statements(engine) as log:
+        reported = await _log_slow_shipment_safely_to_a_handler(session)
+    assert reported == {
+        "log output": "slow shipment: {'id': 1, 'carrier': 'post'}\n",
+        "stderr, first line": "",
+        "stderr, last line": "",
+    }
+    assert log.count == 1
