@@ -1,0 +1,193 @@
+import gc
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import raiseload, selectinload
+
+from snippets.counting_statements import record_statements
+from snippets.detecting_implicit_io import (
+    RaiseOnSqlTicket,
+    RaiseTicket,
+    _seed_tickets,
+    expired_column_under_raiseload,
+    raise_on_lazy_loads,
+    raise_on_sql_ticket_assignee,
+    raise_on_sql_ticket_assignee_already_in_session,
+    raise_ticket_assignee,
+    raise_ticket_assignee_already_in_session,
+    ticket_with_assignee,
+    user_posts_and_nothing_else,
+    user_posts_under_raiseload,
+    user_roles_in_strict_session,
+)
+from snippets.models import User
+from tests.harness import fresh_database, release_failed_io, session_factory_for
+
+
+@pytest.fixture
+async def tickets() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
+    async with (
+        fresh_database(_seed_tickets) as engine,
+        session_factory_for(engine)() as session,
+    ):
+        yield engine, session
+
+
+async def _raises(engine, call, message: str) -> int:
+    with record_statements(engine) as log, pytest.raises(InvalidRequestError) as raised:
+        await call()
+    assert str(raised.value) == message
+    return log.count
+
+
+async def test_raise_catches_a_lazy_load_that_needs_sql(tickets) -> None:
+    engine, session = tickets
+    sent = await _raises(
+        engine,
+        lambda: raise_ticket_assignee(session),
+        "'RaiseTicket.assignee' is not available due to lazy='raise'",
+    )
+    assert sent == 1
+
+
+async def test_raise_also_raises_on_an_identity_map_hit(tickets) -> None:
+    engine, session = tickets
+    sent = await _raises(
+        engine,
+        lambda: raise_ticket_assignee_already_in_session(session),
+        "'RaiseTicket.assignee' is not available due to lazy='raise'",
+    )
+    assert sent == 2
+
+
+async def test_raise_on_sql_catches_a_load_that_needs_sql(tickets) -> None:
+    engine, session = tickets
+    sent = await _raises(
+        engine,
+        lambda: raise_on_sql_ticket_assignee(session),
+        "'RaiseOnSqlTicket.assignee' is not available due to lazy='raise_on_sql'",
+    )
+    assert sent == 1
+
+
+async def test_raise_on_sql_lets_an_identity_map_hit_through(tickets) -> None:
+    engine, session = tickets
+    with record_statements(engine) as log:
+        found = await raise_on_sql_ticket_assignee_already_in_session(session)
+    assert found == ("ada", True)
+    assert log.count == 2  # the two get() calls; the assignee cost nothing
+
+
+async def test_raise_on_sql_depends_on_a_live_reference(tickets) -> None:
+    # The identity map is weak: a discarded object is gone, and SQL is needed.
+    _, session = tickets
+    await session.get(User, 1)
+    gc.collect()
+    ticket = await session.get(RaiseOnSqlTicket, 1)
+    assert ticket is not None
+    with pytest.raises(InvalidRequestError, match="raise_on_sql"):
+        ticket.assignee  # noqa: B018
+
+
+async def test_loader_option_overrides_lazy_raise(tickets) -> None:
+    engine, session = tickets
+    with record_statements(engine) as log:
+        assert await ticket_with_assignee(session) == ("Disk full", "ada")
+    assert log.count == 1
+
+
+async def test_named_refresh_loads_a_raise_relationship(tickets) -> None:
+    _, session = tickets
+    ticket = await session.get(RaiseTicket, 1)
+    assert ticket is not None
+    await session.refresh(ticket, ["assignee"])
+    assert ticket.assignee.name == "ada"
+
+
+async def test_raiseload_star_raises_on_relationships(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    sent = await _raises(
+        engine,
+        lambda: user_posts_under_raiseload(session),
+        "'User.posts' is not available due to lazy='raise'",
+    )
+    assert sent == 1
+
+
+async def test_raiseload_star_after_explicit_loads(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        titles = await user_posts_and_nothing_else(session)
+    assert titles == ["Notes on engines", "On sessions"]
+    assert log.count == 2
+    # The same options: the wildcard does not override the explicit selectinload.
+    stmt = (
+        select(User)
+        .where(User.id == 1)
+        .options(selectinload(User.posts), raiseload("*"))
+    )
+    user = (await session.scalars(stmt)).one()
+    assert len(user.posts) == 2
+    with pytest.raises(InvalidRequestError, match=r"'User\.roles' is not available"):
+        user.roles  # noqa: B018
+
+
+async def test_raiseload_star_misses_expired_columns(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
+            await expired_column_under_raiseload(session)
+        release_failed_io(raised.value)
+    assert isinstance(raised.value.orig, MissingGreenlet)
+    assert not isinstance(raised.value, InvalidRequestError)
+    assert log.count == 1
+
+
+async def test_strict_session_turns_lazy_loads_into_errors(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    sent = await _raises(
+        engine,
+        lambda: user_roles_in_strict_session(session),
+        "'User.roles' is not available due to lazy='raise'",
+    )
+    assert sent == 1
+
+
+async def test_strict_session_keeps_explicit_loads_working(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    raise_on_lazy_loads(session)
+    with record_statements(engine) as log:
+        stmt = select(User).order_by(User.id).options(selectinload(User.posts))
+        users = (await session.scalars(stmt)).all()
+        titles = [post.title for user in users for post in user.posts]
+        user = users[0]
+        await session.refresh(user, ["roles"])
+    assert titles == ["Notes on engines", "On sessions", "Compilers"]
+    assert [role.name for role in user.roles] == ["admin", "editor"]
+    # The query, its selectinload, and the named refresh's two statements.
+    assert log.count == 4
+    assert RaiseTicket.__tablename__ == "raise_ticket"
+
+
+@pytest.mark.parametrize(("sql_only", "raises"), [(False, True), (True, False)])
+async def test_raiseload_star_and_identity_map_hits(
+    session: AsyncSession, sql_only: bool, raises: bool
+) -> None:
+    from snippets.models import Post
+
+    author = await session.get(User, 1)  # keep the author in the identity map
+    stmt = select(Post).where(Post.id == 1).options(raiseload("*", sql_only=sql_only))
+    post = (await session.scalars(stmt)).one()
+    if raises:
+        with pytest.raises(InvalidRequestError, match="lazy='raise'"):
+            post.author  # noqa: B018
+    else:
+        assert post.author is author

@@ -1,0 +1,294 @@
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import selectinload
+
+from snippets.counting_statements import record_statements
+from snippets.models import Post, User
+from snippets.new_objects_and_collections import (
+    AppendFeed,
+    AppendFeedEntry,
+    CascadeAllInvoice,
+    CascadeAllInvoiceLine,
+    CascadeListedInvoice,
+    CascadeListedInvoiceLine,
+    DataclassPlaylist,
+    DataclassTrack,
+    _seed_feed,
+    _seed_invoices,
+    add_entry_to_feed,
+    add_post_through_many_to_one,
+    append_post_after_eager_load,
+    append_post_to_unloaded_collection,
+    create_playlist_relying_on_default_factory,
+    create_playlist_with_explicit_tracks,
+    create_user_then_read_posts,
+    create_user_with_empty_collections,
+    expire_invoice_with_cascade_all,
+    expire_invoice_with_listed_cascades,
+    read_posts_before_and_after_flush,
+    reassign_post_author,
+    replace_unloaded_collection,
+)
+from tests.harness import fresh_database, release_failed_io, session_factory_for
+
+
+async def _fails_with_lazy_load(engine, call, table: str) -> int:
+    """Run ``call``; assert it died in a lazy load of ``table``; return statements."""
+    with pytest.warns(RuntimeWarning, match="never awaited"):
+        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
+            await call()
+        release_failed_io(raised.value)
+    assert isinstance(raised.value.orig, MissingGreenlet)
+    assert f"FROM {table}" in raised.value.statement
+    return log.count
+
+
+@pytest.fixture
+async def invoice_session() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
+    async with (
+        fresh_database(_seed_invoices) as engine,
+        session_factory_for(engine)() as session,
+    ):
+        yield engine, session
+
+
+@pytest.fixture
+async def feed_session() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
+    async with (
+        fresh_database(_seed_feed) as engine,
+        session_factory_for(engine)() as session,
+    ):
+        yield engine, session
+
+
+# --- Point 8: new objects' collections ------------------------------------------
+
+
+async def test_new_object_without_collection_lazy_loads_after_commit(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    sent = await _fails_with_lazy_load(
+        engine, lambda: create_user_then_read_posts(session), "post"
+    )
+    assert sent == 1  # the INSERT; the lazy load never got out
+
+
+async def test_new_object_with_empty_collections_reads_from_memory(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        assert await create_user_with_empty_collections(session) == []
+    assert log.count == 1
+    assert log.statements[0].sql.startswith("INSERT INTO user_account")
+
+
+async def test_reading_a_pending_collection_does_not_initialise_it(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    # 2.1: reading a pending object's collection answers [] but stores nothing.
+    pending = User(name="pending")
+    assert pending.posts == []
+    assert "posts" not in pending.__dict__
+    sent = await _fails_with_lazy_load(
+        engine, lambda: read_posts_before_and_after_flush(session), "post"
+    )
+    assert sent == 1
+
+
+async def test_dataclass_default_factory_is_not_applied_at_construction() -> None:
+    # 2.1 changed this: the factory does not put a list in __dict__.
+    playlist = DataclassPlaylist(name="focus")
+    assert "tracks" not in playlist.__dict__
+    explicit = DataclassPlaylist(name="focus", tracks=[DataclassTrack(title="x")])
+    assert [track.title for track in explicit.tracks] == ["x"]
+
+
+async def test_dataclass_default_factory_still_lazy_loads_after_commit(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    sent = await _fails_with_lazy_load(
+        engine,
+        lambda: create_playlist_relying_on_default_factory(session),
+        "dataclass_track",
+    )
+    assert sent == 1
+
+
+async def test_dataclass_with_explicit_empty_list_sends_only_the_insert(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        assert await create_playlist_with_explicit_tracks(session) == []
+    assert log.count == 1
+
+
+# --- Point 12: writing to relationships of persistent objects --------------------
+
+
+async def test_append_to_unloaded_collection_loads_it(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    sent = await _fails_with_lazy_load(
+        engine, lambda: append_post_to_unloaded_collection(session), "post"
+    )
+    assert sent == 1  # the get(); the collection load failed
+
+
+async def test_replacing_unloaded_collection_loads_the_old_one(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    sent = await _fails_with_lazy_load(
+        engine, lambda: replace_unloaded_collection(session), "post"
+    )
+    assert sent == 1
+
+
+async def test_remove_from_unloaded_collection_loads_it(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    author = await session.get(User, 1)
+    post = await session.get(Post, 1)
+    assert author is not None
+
+    async def remove() -> None:
+        author.posts.remove(post)
+
+    assert await _fails_with_lazy_load(engine, remove, "post") == 0
+
+
+async def test_append_after_eager_load_sends_three_statements(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        titles = await append_post_after_eager_load(session)
+    assert titles == ["Notes on engines", "On sessions", "Draft"]
+    assert log.count == 3
+    assert " IN (" in log.statements[1].sql
+    assert log.statements[2].sql.startswith("INSERT INTO post")
+
+
+async def test_add_through_many_to_one_reads_no_collection(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        post_id = await add_post_through_many_to_one(session)
+    assert log.count == 2  # the get() and the INSERT
+    assert log.statements[1].sql.startswith("INSERT INTO post")
+    author = await session.get(User, 1)
+    assert author is not None
+    # The collection was never loaded: reading it later is still a query.
+    assert "posts" in _unloaded(author)
+    assert await session.scalar(select(Post.author_id).where(Post.id == post_id)) == 1
+
+
+async def test_reassigning_many_to_one_does_not_load_the_old_value(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        assert await reassign_post_author(session) == 2
+    assert log.count == 3  # two gets and the UPDATE, no load of the old author
+    assert log.statements[2].sql.startswith("UPDATE post SET author_id")
+
+
+async def test_write_only_add_sends_no_load(
+    feed_session: tuple[AsyncEngine, AsyncSession],
+) -> None:
+    engine, session = feed_session
+    with record_statements(engine) as log:
+        assert await add_entry_to_feed(session) == ["deployed"]
+    assert log.count == 3  # get, INSERT, the explicit select
+    assert log.statements[1].sql.startswith("INSERT INTO append_feed_entry")
+    assert await session.scalar(select(func.count()).select_from(AppendFeedEntry))
+    feed = await session.get(AppendFeed, 1)
+    assert feed is not None
+    with pytest.raises(TypeError):
+        iter(feed.entries)  # a write-only collection cannot be iterated
+
+
+# --- Point 9: cascade="all" includes refresh-expire ------------------------------
+
+
+async def test_expire_with_cascade_all_expires_the_lines(
+    invoice_session: tuple[AsyncEngine, AsyncSession],
+) -> None:
+    engine, session = invoice_session
+    sent = await _fails_with_lazy_load(
+        engine,
+        lambda: expire_invoice_with_cascade_all(session),
+        "cascade_all_invoice_line",
+    )
+    assert sent == 2  # the invoice and its lines; the reload of a line failed
+
+
+async def test_expire_with_listed_cascades_leaves_the_lines(
+    invoice_session: tuple[AsyncEngine, AsyncSession],
+) -> None:
+    engine, session = invoice_session
+    with record_statements(engine) as log:
+        items = await expire_invoice_with_listed_cascades(session)
+    assert items == ["paper", "ink", "stapler"]
+    assert log.count == 2
+
+
+@pytest.mark.parametrize(
+    ("parent", "child", "cascaded"),
+    [
+        (CascadeAllInvoice, CascadeAllInvoiceLine, 3),
+        (CascadeListedInvoice, CascadeListedInvoiceLine, 0),
+    ],
+)
+async def test_refresh_cascades_only_with_refresh_expire(
+    invoice_session: tuple[AsyncEngine, AsyncSession], parent, child, cascaded
+) -> None:
+    engine, session = invoice_session
+    invoice = (
+        await session.scalars(select(parent).options(selectinload(parent.lines)))
+    ).one()
+    expired: list[object] = []
+
+    def on_expire(target: object, attrs: object) -> None:
+        expired.append(target)
+
+    event.listen(child, "expire", on_expire)
+    try:
+        with record_statements(engine) as log:
+            await session.refresh(invoice)
+    finally:
+        event.remove(child, "expire", on_expire)
+    assert len(expired) == cascaded
+    # 2.1's refresh() reloads the loaded collection in the same call, which
+    # repopulates the expired lines: the same statements either way.
+    assert log.count == 2
+    assert [line.item for line in invoice.lines] == ["paper", "ink", "stapler"]
+
+
+def _unloaded(obj: object) -> set[str]:
+    from sqlalchemy import inspect
+
+    return set(inspect(obj).unloaded)
+
+
+def test_cascade_all_means_five_cascades() -> None:
+    from sqlalchemy import inspect
+
+    all_lines = inspect(CascadeAllInvoice).relationships["lines"]
+    listed_lines = inspect(CascadeListedInvoice).relationships["lines"]
+    assert set(all_lines.cascade) == {
+        "save-update",
+        "merge",
+        "refresh-expire",
+        "expunge",
+        "delete",
+        "delete-orphan",
+    }
+    assert "refresh-expire" not in set(listed_lines.cascade)
+    assert set(listed_lines.cascade) == {
+        "save-update",
+        "merge",
+        "delete",
+        "delete-orphan",
+    }
