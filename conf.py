@@ -19,6 +19,11 @@ extensions = [
     "captured_run",  # runs a snippet at build time and shows its SQL or error
     "snippet_contract",  # every example is a tested snippet, included by region
     "rules",  # rule registry from rule pages; the {rule} role
+    "rule_skeleton",  # every rule page has the same sections, in order
+    "rule_examples",  # a rule's Example / Use instead, from tested snippets
+    "rule_page",  # level, phase, copy-review-link and tombstone on rule pages
+    "rule_index",  # the {rule-index} table and rules.json
+    "page_meta",  # policy front matter: validated, shown as a card, review date
 ]
 
 include_patterns = ["index.md", "guides/**"]
