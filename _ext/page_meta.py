@@ -84,7 +84,9 @@ def _front_matter(text: str) -> dict:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def validate(where: str, data: object, today: date) -> tuple[PageMeta | None, list[str]]:
+def validate(
+    where: str, data: object, today: date
+) -> tuple[PageMeta | None, list[str]]:
     """The page's metadata, or the problems with it (each 'file: what to fix')."""
     if not isinstance(data, dict):
         return None, [
@@ -202,6 +204,7 @@ def card(meta: PageMeta, today: date, refdoc: str, link: bool) -> list[nodes.Nod
             refdomain="std",
             reftype="doc",
             reftarget=f"/{meta.docname}",
+            refexplicit=False,
             refdoc=refdoc,
         )
         ref += nodes.inline("", meta.docname)  # replaced by the page's own title
@@ -225,7 +228,13 @@ def card(meta: PageMeta, today: date, refdoc: str, link: bool) -> list[nodes.Nod
     body = nodes.container(classes=["sd-card-body"])
     body += fields
     box = nodes.container(
-        classes=["sd-card", "sd-sphinx-override", "sd-mb-3", "sd-shadow-sm", "page-meta-card"]
+        classes=[
+            "sd-card",
+            "sd-sphinx-override",
+            "sd-mb-3",
+            "sd-shadow-sm",
+            "page-meta-card",
+        ]
     )
     box += [header, body]
     shown: list[nodes.Node] = [box]

@@ -113,7 +113,9 @@ def check_examples(
                     f"{where}: {kind} {target!r}: snippets/{module}.py defines no "
                     f"public top-level function {function!r}. Fix the name."
                 )
-            if not re.search(rf"^[`:]{{3,}}\{{rule-example\}}\s+{kind}\s*$", source, re.M):
+            if not re.search(
+                rf"^[`:]{{3,}}\{{rule-example\}}\s+{kind}\s*$", source, re.M
+            ):
                 problems.append(
                     f"{where}: names {kind} {target!r} but never shows it. Add "
                     f"'```{{rule-example}} {kind}' to its section."

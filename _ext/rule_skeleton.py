@@ -87,7 +87,9 @@ def check_page(path: Path, where: str, rule: Rule) -> list[str]:
 def check_rule_pages(srcdir: Path, rules: dict[str, Rule]) -> list[str]:
     problems = []
     for rule in rules.values():
-        problems += check_page(srcdir / f"{rule.docname}.md", f"{rule.docname}.md", rule)
+        problems += check_page(
+            srcdir / f"{rule.docname}.md", f"{rule.docname}.md", rule
+        )
     return problems
 
 

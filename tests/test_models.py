@@ -2,7 +2,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from snippets import models
-from snippets.models import Base, Comment, Post, Role, User, sample_users, user_role
+from snippets.models import Comment, Post, Role, User, sample_users, user_role
 
 
 def test_every_relationship_declares_its_loading_strategy() -> None:

@@ -1,4 +1,4 @@
-"""The policy's patterns A, B and C: the right data, and exactly the statements shown."""
+"""The policy's patterns A, B and C: the right data, and exactly the statements."""
 
 from __future__ import annotations
 
