@@ -62,9 +62,11 @@ def check_page(path: Path, where: str, rule: Rule) -> list[str]:
         after = f"after '## {SECTIONS[position - 1]}'" if position else "first"
         line = sections[position][1] if position < len(sections) else top[0][1]
         if expected in seen:
+            line = sections[seen.index(expected)][1]
             return [
-                f"{where}:{line}: section '## {expected}' is out of order. Rule pages "
-                f"use these H2 sections in this order: {' · '.join(SECTIONS)}."
+                f"{where}:{line}: section '## {expected}' is out of order: move it "
+                f"{after.replace('first', 'to the top')}. Rule pages use these H2 "
+                f"sections in this order: {' · '.join(SECTIONS)}."
             ]
         if position < len(sections) and sections[position][0] not in SECTIONS:
             return [
