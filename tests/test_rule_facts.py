@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import FetchedValue, ForeignKey, String, inspect, select, text
-from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncAttrs,
     AsyncSession,
@@ -26,6 +26,7 @@ from sqlalchemy.orm import (
     relationship,
 )
 
+from snippets.counting_statements import record_statements
 from snippets.models import User
 from tests.harness import release_failed_io
 
@@ -47,11 +48,31 @@ class FactStamp(FactBase):
     items: DynamicMapped[FactItem] = relationship(lazy="dynamic")
 
 
+class FactEagerStamp(FactBase):
+    """The same columns, with the mapper told to fetch generated values in flush."""
+
+    __tablename__ = "fact_eager_stamp"
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(20))
+    touched: Mapped[str] = mapped_column(
+        server_default=text("'new'"), server_onupdate=FetchedValue()
+    )
+    notes: Mapped[str] = deferred(
+        mapped_column(String(50), default="none"), raiseload=True
+    )
+    items: Mapped[list[FactItem]] = relationship(lazy="raise")
+
+
 class FactItem(FactBase):
     __tablename__ = "fact_item"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     stamp_id: Mapped[int] = mapped_column(ForeignKey("fact_stamp.id"))
+    eager_stamp_id: Mapped[int | None] = mapped_column(
+        ForeignKey("fact_eager_stamp.id")
+    )
 
 
 @pytest.fixture
@@ -64,6 +85,13 @@ async def fact_session():
             text(
                 "CREATE TRIGGER fact_touch AFTER UPDATE OF name ON fact_stamp "
                 "BEGIN UPDATE fact_stamp SET touched = 'updated' WHERE id = new.id; END"
+            )
+        )
+        await conn.execute(
+            text(
+                "CREATE TRIGGER fact_eager_touch AFTER UPDATE OF name "
+                "ON fact_eager_stamp BEGIN UPDATE fact_eager_stamp "
+                "SET touched = 'updated' WHERE id = new.id; END"
             )
         )
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
@@ -138,3 +166,36 @@ async def test_dynamic_relationship_query_fails_outside_run_sync(
         _fails_as_implicit_io(raised.value)
     count = await fact_session.run_sync(lambda _: stamp.items.count())
     assert count == 0
+
+
+async def test_eager_defaults_true_fetches_update_values_with_returning(
+    fact_session: AsyncSession,
+) -> None:
+    stamp = FactEagerStamp(name="a")
+    fact_session.add(stamp)
+    await fact_session.flush()
+    stamp.name = "b"
+    engine = fact_session.bind
+    with record_statements(engine) as log:
+        await fact_session.flush()
+    [update] = log.statements
+    assert update.sql.endswith("RETURNING touched")
+    assert "touched" not in inspect(stamp).unloaded  # no implicit load left
+    # SQLite's RETURNING does not see what an AFTER trigger changed: the fetched
+    # value is the one before the trigger ran. Only a refresh reads the trigger's.
+    assert stamp.touched == "new"
+    await fact_session.refresh(stamp, ["touched"])
+    assert stamp.touched == "updated"
+
+
+async def test_raise_strategies_fail_without_sending_sql(
+    fact_session: AsyncSession,
+) -> None:
+    fact_session.add(FactEagerStamp(name="a"))
+    await fact_session.commit()
+    fact_session.expunge_all()
+    stamp = await fact_session.scalar(select(FactEagerStamp))
+    with pytest.raises(InvalidRequestError, match="'FactEagerStamp.items' is not"):
+        _ = stamp.items
+    with pytest.raises(InvalidRequestError, match="'FactEagerStamp.notes' is not"):
+        _ = stamp.notes
