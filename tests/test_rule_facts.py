@@ -8,6 +8,8 @@ shared model's tables.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 from sqlalchemy import FetchedValue, ForeignKey, String, inspect, select, text
 from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
@@ -52,7 +54,7 @@ class FactEagerStamp(FactBase):
     """The same columns, with the mapper told to fetch generated values in flush."""
 
     __tablename__ = "fact_eager_stamp"
-    __mapper_args__ = {"eager_defaults": True}
+    __mapper_args__: ClassVar = {"eager_defaults": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(20))
@@ -195,7 +197,7 @@ async def test_raise_strategies_fail_without_sending_sql(
     await fact_session.commit()
     fact_session.expunge_all()
     stamp = await fact_session.scalar(select(FactEagerStamp))
-    with pytest.raises(InvalidRequestError, match="'FactEagerStamp.items' is not"):
+    with pytest.raises(InvalidRequestError, match=r"'FactEagerStamp\.items' is not"):
         _ = stamp.items
-    with pytest.raises(InvalidRequestError, match="'FactEagerStamp.notes' is not"):
+    with pytest.raises(InvalidRequestError, match=r"'FactEagerStamp\.notes' is not"):
         _ = stamp.notes
