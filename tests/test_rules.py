@@ -12,6 +12,7 @@ import pytest
 from rule_examples import EXAMPLES_PENDING, check_examples
 from rule_skeleton import SECTIONS, check_page
 from rules import load_rules
+from snippet_contract import check_project
 from sphinx.errors import ConfigError
 
 from tests.conftest import ROOT, STRICT_BUILD
@@ -378,3 +379,25 @@ def test_a_retired_rule_keeps_its_page_as_a_tombstone(tmp_path: Path) -> None:
     assert listed["IO105"]["url"] == PUBLISHED["IO105"]
     index = (html / "guides" / "rules" / "index.html").read_text()
     assert re.search(r'<tr class="rule-retired[^"]*">.*?IO105.*?Retired', index, re.S)
+
+
+def test_the_snippet_contract_counts_rule_examples_as_shown(tmp_path: Path) -> None:
+    for folder in ("guides/rules", "snippets", "tests"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "index.md").write_text("# Home\n")
+    (tmp_path / "snippets" / "demo.py").write_text(
+        "async def fails(session): ...\n\n\nasync def works(session): ...\n"
+    )
+    (tmp_path / "tests" / "test_demo.py").write_text(
+        "from snippets.demo import fails, works\n\nfails, works\n"
+    )
+    page = GOOD_RULE.format(code="IO101").replace(
+        "phase: 1", "phase: 1\n  example: demo:fails\n  use_instead: demo:works"
+    )
+    (tmp_path / "guides" / "rules" / "io101.md").write_text(
+        page + "```{rule-example} example\n```\n"
+    )
+    assert [str(p) for p in check_project(tmp_path)] == [
+        "snippets/demo.py:4: 'works' is on no page. Show it with {literalinclude} "
+        ":pyobject: works, make it private (_works), or delete it."
+    ]
