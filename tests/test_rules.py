@@ -401,3 +401,52 @@ def test_the_snippet_contract_counts_rule_examples_as_shown(tmp_path: Path) -> N
         "snippets/demo.py:4: 'works' is on no page. Show it with {literalinclude} "
         ":pyobject: works, make it private (_works), or delete it."
     ]
+
+
+# The copy button, run in a real browser where one is installed. The probe replaces
+# the clipboard with a recorder (file:// pages have no Clipboard API), clicks the
+# button and writes what was copied into the DOM, which the browser then dumps.
+BROWSER = shutil.which("chromium") or shutil.which("google-chrome")
+HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--virtual-time-budget=2000",
+    "--dump-dom",
+)
+PROBE = """<script>
+document.execCommand = function () {
+  document.body.dataset.copied = document.querySelector("textarea").value;
+  return true;
+};
+window.addEventListener("load", function () {
+  document.querySelector("button.rule-copy-link").click();
+});
+</script></body>"""
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no headless Chromium on this machine")
+@pytest.mark.parametrize("canonical", [None, "https://guide.example/r/io102.html"])
+def test_copy_review_link_copies_a_markdown_link(
+    built_site: Path, canonical: str | None
+) -> None:
+    page = built_site / "guides" / "rules" / "io102.html"
+    html = page.read_text().replace("</body>", PROBE)
+    if canonical:
+        html = html.replace(
+            "<head>", f'<head><link rel="canonical" href="{canonical}">'
+        )
+    probe = page.with_name(f"_probe_{id(canonical)}.html")
+    probe.write_text(html)
+    try:
+        dom = subprocess.run(
+            [BROWSER, *HEADLESS, probe.as_uri()],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    finally:
+        probe.unlink()
+    url = canonical or probe.as_uri()
+    assert f'data-copied="[IO102 no-implicit-loads-in-request-paths]({url})"' in dom
