@@ -302,15 +302,22 @@ def _add_card(app, doctree: nodes.document) -> None:
         section.insert(position + offset, node)
 
 
+def stale_cards(
+    shown: dict[str, tuple[str, bool]], metas: dict[str, PageMeta], today: date
+) -> list[str]:
+    """Pages whose cached card no longer tells the truth about being overdue."""
+    return [
+        docname
+        for docname, (source, overdue) in shown.items()
+        if source in metas and metas[source].overdue(today) != overdue
+    ]
+
+
 def _outdated(app, env, added, changed, removed) -> list[str]:
-    """Re-read pages whose card is stale: the calendar moved past a review date."""
-    today = date.today()
-    stale = []
-    for docname, (source, overdue) in getattr(env, "page_meta_shown", {}).items():
-        meta = app.page_meta.get(source)
-        if meta is not None and meta.overdue(today) != overdue:
-            stale.append(docname)
-    return stale
+    # An unchanged page is not re-read, but the calendar may have moved past its
+    # review date since its card was rendered: re-read exactly those pages.
+    shown = getattr(env, "page_meta_shown", {})
+    return stale_cards(shown, app.page_meta, date.today())
 
 
 def _purge(app, env, docname) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from page_meta import FIELDS, load_page_meta, overdue_message, validate
+from page_meta import FIELDS, load_page_meta, overdue_message, stale_cards, validate
 
 from tests.conftest import ROOT, STRICT_BUILD
 
@@ -63,6 +63,21 @@ def test_overdue_is_decided_by_the_injected_day() -> None:
         "(every 6 months). Platform engineering: review the page, then set "
         "last_reviewed to the date of the review."
     )
+
+
+def test_cached_cards_are_rebuilt_when_the_review_date_passes() -> None:
+    meta, _ = validate("guides/policy.md", GOOD, TODAY)
+    assert meta is not None
+    # The policy page and the landing page showed the card while it was in date.
+    shown = {
+        "guides/policy": ("guides/policy", False),
+        "index": ("guides/policy", False),
+    }
+    metas = {"guides/policy": meta}
+    assert stale_cards(shown, metas, date(2026, 12, 17)) == []
+    assert stale_cards(shown, metas, date(2026, 12, 18)) == ["guides/policy", "index"]
+    overdue = {name: (source, True) for name, (source, _) in shown.items()}
+    assert stale_cards(overdue, metas, date(2026, 12, 18)) == []
 
 
 @pytest.mark.parametrize(
