@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -296,21 +297,8 @@ def test_a_live_rule_without_examples_is_refused(rules_dir: Path) -> None:
 
 
 # --- Whole builds of a changed copy of this site --------------------------------
-
-
-def _copy_site(tmp_path: Path) -> Path:
-    site = tmp_path / "site"
-    shutil.copytree(ROOT, site, ignore=shutil.ignore_patterns(*NOT_SOURCES))
-    return site
-
-
-def _build(site: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*STRICT_BUILD, "-q", str(site), str(site / "_build" / "html")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+# Each variant copies the site, changes it, and builds it strictly. The builds start
+# together the first time one is needed, so they overlap instead of queueing.
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -319,8 +307,7 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def test_bad_rule_input_fails_the_build_naming_file_and_fix(tmp_path: Path) -> None:
-    site = _copy_site(tmp_path)
+def _break_rule_input(site: Path) -> None:
     rules = site / "guides" / "rules"
     _edit(site / "guides" / "eager-loading.md", "{rule}`IO102`", "{rule}`IO199`")
     _edit(rules / "io103.md", "## Exceptions\n", "## Caveats\n")
@@ -329,9 +316,63 @@ def test_bad_rule_input_fails_the_build_naming_file_and_fix(tmp_path: Path) -> N
         "example: eager_loading:post_titles_by_author_lazy",
         "example: eager_loading:post_titles_lazy",
     )
-    build = _build(site)
+
+
+def _duplicate_a_code(site: Path) -> None:
+    _edit(site / "guides" / "rules" / "io104.md", "code: IO104", "code: IO103")
+
+
+def _retire_a_rule(site: Path) -> None:
+    _edit(
+        site / "guides" / "rules" / "io105.md",
+        "  phase: 3\n",
+        "  phase: 3\n  replaced_by: IO104\n",
+    )
+
+
+VARIANTS = {
+    "bad_input": _break_rule_input,
+    "duplicate": _duplicate_a_code,
+    "tombstone": _retire_a_rule,
+}
+
+
+@dataclass
+class VariantBuild:
+    site: Path
+    returncode: int
+    log: str
+
+
+@pytest.fixture(scope="module")
+def variant_build(tmp_path_factory: pytest.TempPathFactory):
+    started = {}
+    for name, change in VARIANTS.items():
+        site = tmp_path_factory.mktemp(name) / "site"
+        shutil.copytree(ROOT, site, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+        change(site)
+        command = [*STRICT_BUILD, "-q", str(site), str(site / "_build" / "html")]
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        started[name] = (site, process)
+
+    def finished(name: str) -> VariantBuild:
+        site, process = started[name]
+        _, log = process.communicate()
+        return VariantBuild(site, process.returncode, log)
+
+    yield finished
+    for _, process in started.values():
+        if process.poll() is None:  # a build no test waited for
+            process.kill()
+            process.communicate()
+
+
+def test_bad_rule_input_fails_the_build_naming_file_and_fix(variant_build) -> None:
+    build = variant_build("bad_input")
     assert build.returncode != 0
-    log = build.stderr
+    log = build.log
     assert re.search(
         r"guides/eager-loading.md:\d+: ERROR: unknown rule code 'IO199'\. Known "
         r"codes: IO101, .*Fix the code, or add guides/rules/io199.md",
@@ -347,27 +388,19 @@ def test_bad_rule_input_fails_the_build_naming_file_and_fix(tmp_path: Path) -> N
     ) in log, log
 
 
-def test_a_duplicate_code_fails_the_build(tmp_path: Path) -> None:
-    site = _copy_site(tmp_path)
-    _edit(site / "guides" / "rules" / "io104.md", "code: IO104", "code: IO103")
-    build = _build(site)
+def test_a_duplicate_code_fails_the_build(variant_build) -> None:
+    build = variant_build("duplicate")
     assert build.returncode != 0
     assert (
         "guides/rules/io104.md: rule code IO103 is already used by "
         "guides/rules/io103.md. Codes are never reused; pick the next free one."
-    ) in build.stderr, build.stderr
+    ) in build.log, build.log
 
 
-def test_a_retired_rule_keeps_its_page_as_a_tombstone(tmp_path: Path) -> None:
-    site = _copy_site(tmp_path)
-    _edit(
-        site / "guides" / "rules" / "io105.md",
-        "  phase: 3\n",
-        "  phase: 3\n  replaced_by: IO104\n",
-    )
-    build = _build(site)
-    assert build.returncode == 0, build.stderr
-    html = site / "_build" / "html"
+def test_a_retired_rule_keeps_its_page_as_a_tombstone(variant_build) -> None:
+    build = variant_build("tombstone")
+    assert build.returncode == 0, build.log
+    html = build.site / "_build" / "html"
     page = (html / "guides" / "rules" / "io105.html").read_text()
     assert "IO105 is retired" in page
     assert re.search(r'Follow <a [^>]*href="io104.html"', page), page
