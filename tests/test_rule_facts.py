@@ -27,6 +27,7 @@ from sqlalchemy.orm import (
     mapped_column,
     relationship,
 )
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from snippets.counting_statements import record_statements
 from snippets.models import User
@@ -201,3 +202,36 @@ async def test_raise_strategies_fail_without_sending_sql(
         _ = stamp.items
     with pytest.raises(InvalidRequestError, match=r"'FactEagerStamp\.notes' is not"):
         _ = stamp.notes
+
+
+async def test_the_default_expire_on_commit_breaks_reads_after_commit(
+    engine,
+) -> None:
+    # IO201: the default session expires everything on commit.
+    async with async_sessionmaker(engine)() as session:
+        user = await session.get(User, 1)
+        await session.commit()
+        assert "name" in inspect(user).expired_attributes
+        with pytest.warns(RuntimeWarning, match="never awaited"):
+            with pytest.raises(StatementError) as raised:
+                _ = user.name
+            _fails_as_implicit_io(raised.value)
+
+
+async def test_a_closed_session_cannot_load_for_a_serializer(engine) -> None:
+    # IO103: after the session is gone, an unloaded relationship cannot load at all.
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        user = await session.get(User, 1)
+    with pytest.raises(DetachedInstanceError):
+        _ = user.posts
+
+
+async def test_lazy_loads_work_inside_run_sync(engine, session) -> None:
+    # IO301: run_sync gives sync code a session that can wait for the database.
+    def post_titles(sync_session) -> list[str]:
+        return [post.title for post in sync_session.get(User, 1).posts]
+
+    with record_statements(engine) as log:
+        titles = await session.run_sync(post_titles)
+    assert titles == ["Notes on engines", "On sessions"]
+    assert log.count == 2  # the user, then the lazy load of its posts
