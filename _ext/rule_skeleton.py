@@ -28,6 +28,8 @@ SECTIONS = (
     "References",
 )
 
+_PARSER = MarkdownIt("commonmark")
+
 
 def _headings(text: str) -> list[tuple[int, str, int]]:
     """(level, text, line) of every heading, ignoring code blocks and front matter."""
@@ -37,7 +39,7 @@ def _headings(text: str) -> list[tuple[int, str, int]]:
         if end != -1:
             offset = text[: end + 5].count("\n")
             text = text[end + 5 :]
-    tokens = MarkdownIt("commonmark").parse(text)
+    tokens = _PARSER.parse(text)
     found = []
     for index, token in enumerate(tokens):
         if token.type == "heading_open" and token.map:

@@ -109,6 +109,7 @@ def scan_page(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
     includes: list[Include] = []
     problems: list[Problem] = []
     parser = _markdown_parser()
+    front_matter: dict[str, dict] = {}  # read once, by the first rule-example
 
     def walk(text: str, offset: int) -> None:
         for token in parser.parse(text):
@@ -148,7 +149,9 @@ def scan_page(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
                 )
             elif name == "rule-example":
                 # Shows the snippet function its rule's front matter names there.
-                rule = _front_matter(page).get("rule")
+                if "page" not in front_matter:
+                    front_matter["page"] = _front_matter(page)
+                rule = front_matter["page"].get("rule")
                 target = rule.get(argument) if isinstance(rule, dict) else None
                 if isinstance(target, str) and ":" in target:
                     module, function = target.split(":", 1)
