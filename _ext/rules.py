@@ -88,6 +88,10 @@ def load_rules(srcdir: Path) -> dict[str, Rule]:
             )
         rules[rule.code] = rule
     for rule in rules.values():
+        if rule.replaced_by == rule.code:
+            raise ConfigError(
+                f"{rule.docname}.md: replaced_by names the rule itself. Name the rule that replaces it."
+            )
         if rule.replaced_by and rule.replaced_by not in rules:
             raise ConfigError(
                 f"{rule.docname}.md: replaced_by names unknown rule {rule.replaced_by}. Name the code of the rule that replaces it (known: {', '.join(sorted(rules))})."

@@ -186,8 +186,9 @@ def test_a_duplicate_code_is_refused(rules_dir: Path) -> None:
         ("summary: A demo.", "", "the 'rule:' front matter lacks summary"),
         ("phase: 1", "phase: 1\n  example: eager_loading", "'module:function'"),
         ("phase: 1", "phase: 1\n  replaced_by: IO999", "unknown rule IO999. Name"),
+        ("phase: 1", "phase: 1\n  replaced_by: IO101", "names the rule itself"),
     ],
-    ids=["level", "phase", "name", "code", "missing", "example", "replaced_by"],
+    ids=["level", "phase", "name", "code", "missing", "example", "replaced", "self"],
 )
 def test_a_bad_front_matter_field_is_refused(
     rules_dir: Path, old: str, new: str, message: str
