@@ -10,6 +10,9 @@ matter holds a ``rule:`` mapping::
       level: advisory          # or: mandatory
       phase: 1                 # the enforcement phase it belongs to (1, 2 or 3)
       summary: One line, what the rule requires.
+      example: module:function      # the failing snippet (see rule_examples.py)
+      use_instead: module:function  # the passing one
+      replaced_by: IO104            # only on a retired rule (a tombstone)
     ---
 
 Anywhere on the site, ``{rule}`IO101``` links to that page; an unknown code fails the
@@ -33,6 +36,7 @@ CODE = re.compile(r"^IO[1-9]\d\d$")
 NAME = re.compile(r"^[a-z]+(-[a-z]+)*$")
 LEVELS = ("advisory", "mandatory")
 PHASES = (1, 2, 3)
+SNIPPET_TARGET = re.compile(r"^[a-z_][a-z0-9_]*:[A-Za-z_]\w*$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Rule:
     summary: str
     docname: str
     replaced_by: str | None = None
+    example: str | None = None
+    use_instead: str | None = None
 
     @property
     def retired(self) -> bool:
@@ -72,19 +78,23 @@ def load_rules(srcdir: Path) -> dict[str, Rule]:
                 f"{where}: add a 'rule:' mapping to the front matter (code, name, level, phase, summary)."
             )
         rule = _validate(where, data)
-        if path.stem != rule.code.lower():
-            raise ConfigError(
-                f"{where}: holds rule {rule.code}; rename the file to {rule.code.lower()}.md so its URL is stable."
-            )
         if rule.code in rules:
             raise ConfigError(
                 f"{where}: rule code {rule.code} is already used by {rules[rule.code].docname}.md. Codes are never reused; pick the next free one."
             )
+        if path.stem != rule.code.lower():
+            raise ConfigError(
+                f"{where}: holds rule {rule.code}; rename the file to {rule.code.lower()}.md so its URL is stable."
+            )
         rules[rule.code] = rule
     for rule in rules.values():
+        if rule.replaced_by == rule.code:
+            raise ConfigError(
+                f"{rule.docname}.md: replaced_by names the rule itself. Name the rule that replaces it."
+            )
         if rule.replaced_by and rule.replaced_by not in rules:
             raise ConfigError(
-                f"{rule.docname}.md: replaced_by names unknown rule {rule.replaced_by}."
+                f"{rule.docname}.md: replaced_by names unknown rule {rule.replaced_by}. Name the code of the rule that replaces it (known: {', '.join(sorted(rules))})."
             )
     return rules
 
@@ -112,6 +122,14 @@ def _validate(where: str, data: dict) -> Rule:
         )
     if phase not in PHASES:
         raise ConfigError(f"{where}: phase {phase!r} must be one of 1, 2, 3.")
+    for key in ("example", "use_instead"):
+        target = data.get(key)
+        if target is not None and not (
+            isinstance(target, str) and SNIPPET_TARGET.match(target)
+        ):
+            raise ConfigError(
+                f"{where}: {key} {target!r} must name a snippet function as 'module:function' (module in snippets/), like eager_loading:post_titles_by_author."
+            )
     return Rule(
         code=code,
         name=name,
@@ -120,6 +138,8 @@ def _validate(where: str, data: dict) -> Rule:
         summary=str(data["summary"]).strip(),
         docname=where.removesuffix(".md"),
         replaced_by=data.get("replaced_by"),
+        example=data.get("example"),
+        use_instead=data.get("use_instead"),
     )
 
 

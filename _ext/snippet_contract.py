@@ -98,11 +98,18 @@ def _region_of(options: dict[str, str]) -> tuple[str | None, str | None]:
     return start_match[1], None
 
 
+def _front_matter(page: Path) -> dict:
+    match = re.match(r"^---\n(.*?)\n---\n", page.read_text(encoding="utf-8"), re.S)
+    loaded = yaml.safe_load(match[1]) if match else None
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def scan_page(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
     rel = page.relative_to(root).as_posix()
     includes: list[Include] = []
     problems: list[Problem] = []
     parser = _markdown_parser()
+    front_matter: dict[str, dict] = {}  # read once, by the first rule-example
 
     def walk(text: str, offset: int) -> None:
         for token in parser.parse(text):
@@ -140,6 +147,17 @@ def scan_page(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
                         ),
                     )
                 )
+            elif name == "rule-example":
+                # Shows the snippet function its rule's front matter names there.
+                if "page" not in front_matter:
+                    front_matter["page"] = _front_matter(page)
+                rule = front_matter["page"].get("rule")
+                target = rule.get(argument) if isinstance(rule, dict) else None
+                if isinstance(target, str) and ":" in target:
+                    module, function = target.split(":", 1)
+                    includes.append(
+                        Include(rel, line, f"snippets/{module}.py", function, None)
+                    )
             elif name == "literalinclude":
                 include, problem = _parse_include(
                     root, page, rel, line, argument, options

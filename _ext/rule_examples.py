@@ -1,0 +1,192 @@
+"""The Example and Use-instead sections of rule pages, from tested snippets.
+
+A rule's front matter names a failing and a passing snippet function::
+
+    rule:
+      example: eager_loading:post_titles_by_author_lazy
+      use_instead: eager_loading:post_titles_by_author
+
+and the page shows each with::
+
+    ```{rule-example} example
+    ```
+
+which renders the function's source (``literalinclude`` with ``:pyobject:``) and a
+``captured-run`` of it: ``:expect: error`` for the example, which must fail, and
+``:expect: ok`` for ``use_instead``, which must succeed. Every build checks that
+each live rule names both, that the functions exist, and that the page shows them.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import ClassVar
+
+from captured_run import CapturedRun
+from docutils import nodes
+from docutils.parsers.rst import directives
+from docutils.statemachine import StringList
+from rules import Rule
+from sphinx.directives.code import LiteralInclude
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+KINDS = ("example", "use_instead")
+
+# TEMPORARY allow-list: rules whose tested example snippets are still being written
+# by other issues. A rule listed here may omit example/use_instead and shows a
+# "pending" note instead. Wire each rule's snippets, then delete its code here;
+# delete the list (and its uses below) once it is empty.
+EXAMPLES_PENDING = frozenset(
+    {
+        "IO103",
+        "IO104",
+        "IO105",
+        "IO106",
+        "IO107",
+        "IO201",
+        "IO202",
+        "IO203",
+        "IO204",
+        "IO301",
+        "IO302",
+        "IO401",
+        "IO402",
+    }
+)
+
+
+def _public_functions(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and not node.name.startswith("_")
+    }
+
+
+def check_examples(
+    srcdir: Path, rules: dict[str, Rule], pending: frozenset[str] = EXAMPLES_PENDING
+) -> list[str]:
+    """Problems with the rules' named examples, each 'file: what to fix'."""
+    problems = [
+        f"_ext/rule_examples.py: EXAMPLES_PENDING lists {code}, which is no rule. "
+        "Remove it from the list."
+        for code in sorted(pending - set(rules))
+    ]
+    for rule in rules.values():
+        where = f"{rule.docname}.md"
+        named = {kind: getattr(rule, kind) for kind in KINDS if getattr(rule, kind)}
+        if rule.code in pending:
+            if named:
+                problems.append(
+                    f"{where}: {rule.code} names its examples but is still on the "
+                    "pending list. Delete it from EXAMPLES_PENDING in _ext/rule_examples.py."
+                )
+            continue
+        if not rule.retired:
+            for kind in KINDS:
+                if kind not in named:
+                    problems.append(
+                        f"{where}: the rule front matter names no {kind}. Add "
+                        f"'{kind}: module:function' naming a snippet function that "
+                        + (
+                            "fails the way the rule forbids."
+                            if kind == "example"
+                            else "does what the rule asks."
+                        )
+                    )
+        source = (srcdir / where).read_text(encoding="utf-8")
+        for kind, target in named.items():
+            module, function = target.split(":")
+            snippet = srcdir / "snippets" / f"{module}.py"
+            if not snippet.is_file():
+                problems.append(
+                    f"{where}: {kind} {target!r} names snippets/{module}.py, which "
+                    "does not exist. Fix the module name."
+                )
+            elif function not in _public_functions(snippet):
+                problems.append(
+                    f"{where}: {kind} {target!r}: snippets/{module}.py defines no "
+                    f"public top-level function {function!r}. Fix the name."
+                )
+            if not re.search(
+                rf"^[`:]{{3,}}\{{rule-example\}}\s+{kind}\s*$", source, re.M
+            ):
+                problems.append(
+                    f"{where}: names {kind} {target!r} but never shows it. Add "
+                    f"'```{{rule-example}} {kind}' to its section."
+                )
+    return problems
+
+
+class RuleExample(SphinxDirective):
+    """``{rule-example} example`` or ``{rule-example} use_instead`` on a rule page."""
+
+    required_arguments = 1
+    option_spec: ClassVar = {}
+
+    def run(self) -> list[nodes.Node]:
+        kind = directives.choice(self.arguments[0], KINDS)
+        rules: dict[str, Rule] = self.env.app.guide_rules
+        rule = next((r for r in rules.values() if r.docname == self.env.docname), None)
+        if rule is None:
+            raise self.error("rule-example belongs on a rule page (guides/rules/).")
+        if rule.code in EXAMPLES_PENDING:
+            note = nodes.admonition(classes=["note", "rule-example-pending"])
+            note += nodes.title(text="Tested example pending")
+            note += nodes.paragraph(
+                text="The tested snippet for this section is being written; "
+                "until it lands, the prose above describes the pattern."
+            )
+            return [note]
+        target = getattr(rule, kind)
+        if target is None:
+            return []  # a retired rule may have lost its snippets; checked at start
+        module, function = target.split(":")
+        caption = (
+            "Fails: the pattern this rule forbids"
+            if kind == "example"
+            else "Passes: what to write instead"
+        )
+        source = self._run(
+            LiteralInclude,
+            [f"/snippets/{module}.py"],
+            {"pyobject": function, "caption": caption},
+        )
+        run = self._run(
+            CapturedRun,
+            [target],
+            {"expect": "error" if kind == "example" else "ok"},
+        )
+        return [*source, *run]
+
+    def _run(self, directive, arguments, options) -> list[nodes.Node]:
+        return directive(
+            self.name,
+            arguments,
+            options,
+            StringList(),
+            self.lineno,
+            self.content_offset,
+            self.block_text,
+            self.state,
+            self.state_machine,
+        ).run()
+
+
+def _check_on_build(app) -> None:
+    logger = logging.getLogger(__name__)
+    for problem in check_examples(Path(app.srcdir), app.guide_rules):
+        logger.warning("rule example: %s", problem, type="rules", subtype="examples")
+
+
+def setup(app):
+    app.setup_extension("rules")
+    app.setup_extension("captured_run")
+    app.connect("builder-inited", _check_on_build, priority=600)
+    app.add_directive("rule-example", RuleExample)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,177 @@
+"""Policy metadata: validated fields, the card, and the review reminder."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+from page_meta import FIELDS, load_page_meta, overdue_message, stale_cards, validate
+
+from tests.conftest import ROOT, STRICT_BUILD
+
+GOOD = {
+    "status": "adopted",
+    "decision_level": "advisory",
+    "applies_to": ["api-runtime", "workers", "tests"],
+    "last_reviewed": date(2026, 6, 17),
+    "review_every": "6 months",
+    "owner": "Platform engineering",
+}
+TODAY = date(2026, 11, 23)
+
+
+def test_the_policy_page_carries_valid_metadata() -> None:
+    found, problems = load_page_meta(ROOT, TODAY)
+    assert problems == []
+    policy = found["guides/policy"]
+    assert policy.status == "adopted"
+    assert policy.decision_level == "advisory"
+    assert policy.applies_to == ("api-runtime", "workers", "tests")
+    assert policy.last_reviewed == date(2026, 6, 17)
+    assert policy.review_due == date(2026, 12, 17)
+
+
+@pytest.mark.parametrize(
+    ("every", "due"),
+    [
+        ("6 months", date(2027, 2, 28)),  # no 31 February: the month's last day
+        ("1 month", date(2026, 9, 30)),
+        ("90 days", date(2026, 11, 29)),
+        ("2 weeks", date(2026, 9, 14)),
+    ],
+)
+def test_review_due_dates(every: str, due: date) -> None:
+    meta, problems = validate(
+        "p.md",
+        {**GOOD, "last_reviewed": date(2026, 8, 31), "review_every": every},
+        TODAY,
+    )
+    assert problems == []
+    assert meta is not None and meta.review_due == due
+
+
+def test_overdue_is_decided_by_the_injected_day() -> None:
+    meta, _ = validate("guides/policy.md", GOOD, TODAY)
+    assert meta is not None
+    assert not meta.overdue(date(2026, 12, 17))
+    assert meta.overdue(date(2026, 12, 18))
+    assert overdue_message(meta) == (
+        "guides/policy.md: review overdue: last reviewed 2026-06-17, due 2026-12-17 "
+        "(every 6 months). Platform engineering: review the page, then set "
+        "last_reviewed to the date of the review."
+    )
+
+
+def test_cached_cards_are_rebuilt_when_the_review_date_passes() -> None:
+    meta, _ = validate("guides/policy.md", GOOD, TODAY)
+    assert meta is not None
+    # The policy page and the landing page showed the card while it was in date.
+    shown = {
+        "guides/policy": ("guides/policy", False),
+        "index": ("guides/policy", False),
+    }
+    metas = {"guides/policy": meta}
+    assert stale_cards(shown, metas, date(2026, 12, 17)) == []
+    assert stale_cards(shown, metas, date(2026, 12, 18)) == ["guides/policy", "index"]
+    overdue = {name: (source, True) for name, (source, _) in shown.items()}
+    assert stale_cards(overdue, metas, date(2026, 12, 18)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"status": "approved"}, "unknown status 'approved'. Use one of: draft,"),
+        ({"decision_level": "strict"}, "decision_level 'strict' must be one of"),
+        ({"applies_to": ["web"]}, "applies_to ['web'] must be a list of distinct"),
+        ({"applies_to": "workers"}, "applies_to 'workers' must be a list"),
+        ({"last_reviewed": "17 June"}, "must be a date written YYYY-MM-DD"),
+        ({"last_reviewed": date(2027, 1, 1)}, "2027-01-01 is in the future"),
+        ({"review_every": "yearly"}, "review_every 'yearly' must read like"),
+        ({"owner": " "}, "owner must name the team"),
+        ({"reviewer": "me"}, "unknown policy field 'reviewer'. Remove it"),
+    ],
+)
+def test_a_malformed_field_is_refused(change: dict, message: str) -> None:
+    meta, problems = validate("guides/policy.md", {**GOOD, **change}, TODAY)
+    assert meta is None
+    [problem] = problems
+    assert problem.startswith("guides/policy.md: ")
+    assert message in problem
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_a_missing_field_is_refused(field: str) -> None:
+    data = {key: value for key, value in GOOD.items() if key != field}
+    meta, problems = validate("guides/policy.md", data, TODAY)
+    assert meta is None
+    assert problems == [
+        f"guides/policy.md: policy front matter lacks '{field}'. Add it (fields: "
+        + ", ".join(FIELDS)
+        + ")."
+    ]
+
+
+# --- A small site with one policy page -----------------------------------------
+
+CONF = f"""\
+import sys
+sys.path.insert(0, {str(ROOT / "_ext")!r})
+extensions = ["myst_parser", "sphinx_design", "page_meta"]
+"""
+
+
+def _site(tmp_path: Path, meta: dict) -> Path:
+    (tmp_path / "guides").mkdir()
+    (tmp_path / "conf.py").write_text(CONF)
+    (tmp_path / "index.md").write_text(
+        "# Home\n\n```{policy-card} /guides/policy\n```\n\n"
+        "```{toctree}\nguides/policy\n```\n"
+    )
+    front = yaml.safe_dump({"policy": meta}, sort_keys=False)
+    (tmp_path / "guides" / "policy.md").write_text(f"---\n{front}---\n\n# Policy\n")
+    return tmp_path
+
+
+def _build(site: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*STRICT_BUILD, "-q", str(site), str(site / "_build")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_an_overdue_page_builds_green_and_says_so(tmp_path: Path) -> None:
+    site = _site(tmp_path, {**GOOD, "last_reviewed": date(2024, 1, 15)})
+    build = _build(site)
+    assert build.returncode == 0, build.stderr  # -W: not a warning
+    assert "WARNING" not in build.stderr
+    assert "guides/policy.md: review overdue: last reviewed 2024-01-15" in build.stderr
+    page = (site / "_build" / "guides" / "policy.html").read_text()
+    assert "Review overdue" in page
+    assert "was due for review on 2024-07-15" in page
+    assert "sd-card" in page and "adopted" in page
+    home = (site / "_build" / "index.html").read_text()
+    assert "Review overdue" in home  # the landing page's card says so too
+
+
+def test_a_page_in_date_shows_its_card_without_notice(tmp_path: Path) -> None:
+    site = _site(tmp_path, {**GOOD, "last_reviewed": date.today()})
+    build = _build(site)
+    assert build.returncode == 0, build.stderr
+    assert "review overdue" not in build.stderr
+    page = (site / "_build" / "guides" / "policy.html").read_text()
+    assert "Next review" in page and "Review overdue" not in page
+
+
+def test_bad_metadata_fails_the_build_naming_file_and_fix(tmp_path: Path) -> None:
+    site = _site(tmp_path, {**GOOD, "status": "approved"})
+    build = _build(site)
+    assert build.returncode != 0
+    assert (
+        "page metadata: guides/policy.md: unknown status 'approved'. Use one of: "
+        "draft, adopted, retired."
+    ) in build.stderr

@@ -1,0 +1,490 @@
+"""Rules: stable codes and URLs, the generated index and JSON, bad input refused."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rule_examples import EXAMPLES_PENDING, check_examples
+from rule_skeleton import SECTIONS, check_page
+from rules import load_rules
+from snippet_contract import check_project
+from sphinx.errors import ConfigError
+
+from tests.conftest import ROOT, STRICT_BUILD
+
+# The published rules and their URLs. Reviews link to these pages for years: a code
+# or URL may be added here, never removed or changed. Retire a rule instead.
+PUBLISHED = {
+    "IO101": "guides/rules/io101.html",
+    "IO102": "guides/rules/io102.html",
+    "IO103": "guides/rules/io103.html",
+    "IO104": "guides/rules/io104.html",
+    "IO105": "guides/rules/io105.html",
+    "IO106": "guides/rules/io106.html",
+    "IO107": "guides/rules/io107.html",
+    "IO201": "guides/rules/io201.html",
+    "IO202": "guides/rules/io202.html",
+    "IO203": "guides/rules/io203.html",
+    "IO204": "guides/rules/io204.html",
+    "IO301": "guides/rules/io301.html",
+    "IO302": "guides/rules/io302.html",
+    "IO401": "guides/rules/io401.html",
+    "IO402": "guides/rules/io402.html",
+}
+NOT_SOURCES = (".venv", "_build", ".git", "__pycache__", ".*_cache")
+
+
+def broken_promises(site: Path) -> list[str]:
+    """Every published code or URL the built site no longer serves."""
+    problems = []
+    listed = {
+        rule["code"]: rule
+        for rule in json.loads((site / "rules.json").read_text())["rules"]
+    }
+    for code, url in PUBLISHED.items():
+        if code not in listed:
+            problems.append(f"{code} is missing from rules.json")
+        elif listed[code]["url"] != url:
+            problems.append(f"{code} moved from {url} to {listed[code]['url']}")
+        if not (site / url).is_file():
+            problems.append(f"{code}: {url} is not in the built site")
+    return problems
+
+
+def test_every_published_rule_is_still_served(built_site: Path) -> None:
+    assert broken_promises(built_site) == []
+
+
+def test_removing_a_rule_breaks_the_promise(built_site: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(built_site, site)
+    index = json.loads((site / "rules.json").read_text())
+    index["rules"] = [rule for rule in index["rules"] if rule["code"] != "IO104"]
+    (site / "rules.json").write_text(json.dumps(index))
+    (site / "guides" / "rules" / "io203.html").unlink()
+    assert broken_promises(site) == [
+        "IO104 is missing from rules.json",
+        "IO203: guides/rules/io203.html is not in the built site",
+    ]
+
+
+def test_the_registry_holds_exactly_the_published_codes() -> None:
+    rules = load_rules(ROOT)
+    assert sorted(rules) == sorted(PUBLISHED)
+    for code, rule in rules.items():
+        assert f"{rule.docname}.html" == PUBLISHED[code]
+
+
+def test_rules_json_describes_every_rule(built_site: Path) -> None:
+    rules = load_rules(ROOT)
+    listed = json.loads((built_site / "rules.json").read_text())["rules"]
+    assert [rule["code"] for rule in listed] == sorted(PUBLISHED)
+    for entry in listed:
+        rule = rules[entry["code"]]
+        assert entry == {
+            "code": rule.code,
+            "name": rule.name,
+            "level": rule.level,
+            "phase": rule.phase,
+            "summary": rule.summary,
+            "url": PUBLISHED[rule.code],
+            "retired": False,
+            "replaced_by": None,
+        }
+
+
+def test_the_rules_index_links_every_rule(built_site: Path) -> None:
+    for page, prefix in (
+        ("guides/rules/index.html", ""),
+        ("index.html", "guides/rules/"),
+    ):
+        html = (built_site / page).read_text()
+        for code, url in PUBLISHED.items():
+            target = prefix + Path(url).name
+            assert re.search(rf'href="{re.escape(target)}"[^>]*>.*?{code}', html), (
+                page,
+                code,
+            )
+
+
+def test_every_rule_page_shows_level_phase_and_review_link(built_site: Path) -> None:
+    for code, url in PUBLISHED.items():
+        html = (built_site / url).read_text()
+        rule = load_rules(ROOT)[code]
+        assert f"Decision level: {rule.level}" in html
+        assert f"Phase {rule.phase}:" in html
+        assert f'data-label="{code} {rule.name}"' in html
+        assert "_static/rule-link.js" in html
+    script = (built_site / "_static" / "rule-link.js").read_text()
+    assert 'link[rel="canonical"]' in script and "window.location" in script
+
+
+def test_wired_rules_show_a_failing_and_a_passing_run(built_site: Path) -> None:
+    for code in set(PUBLISHED) - EXAMPLES_PENDING:
+        html = (built_site / PUBLISHED[code]).read_text()
+        assert "Fails: the pattern this rule forbids" in html, code
+        assert "Passes: what to write instead" in html, code
+        assert "greenlet_spawn has not been called" in html, code  # the captured error
+    for code in EXAMPLES_PENDING:
+        assert "Tested example pending" in (built_site / PUBLISHED[code]).read_text()
+
+
+def test_the_pending_list_is_only_temporary() -> None:
+    # Once every rule's examples are wired, delete EXAMPLES_PENDING and this test.
+    assert EXAMPLES_PENDING.issubset(PUBLISHED)
+    assert {"IO101", "IO102"}.isdisjoint(EXAMPLES_PENDING)
+
+
+# --- Bad input -------------------------------------------------------------------
+
+GOOD_RULE = """\
+---
+rule:
+  code: {code}
+  name: demo-rule
+  level: advisory
+  phase: 1
+  summary: A demo.
+---
+
+# {code} · demo-rule
+
+""" + "".join(f"## {section}\n\nText.\n\n" for section in SECTIONS)
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "guides" / "rules"
+    folder.mkdir(parents=True)
+    (folder / "io101.md").write_text(GOOD_RULE.format(code="IO101"))
+    return folder
+
+
+def test_a_duplicate_code_is_refused(rules_dir: Path) -> None:
+    (rules_dir / "io102.md").write_text(GOOD_RULE.format(code="IO101"))
+    with pytest.raises(ConfigError) as raised:
+        load_rules(rules_dir.parent.parent)
+    assert str(raised.value) == (
+        "guides/rules/io102.md: rule code IO101 is already used by "
+        "guides/rules/io101.md. Codes are never reused; pick the next free one."
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("level: advisory", "level: sometimes", "level 'sometimes' must be one of"),
+        ("phase: 1", "phase: 4", "phase 4 must be one of 1, 2, 3"),
+        ("name: demo-rule", "name: Demo Rule", "must be kebab-case"),
+        ("code: IO101", "code: X1", "rule code 'X1' must look like IO101"),
+        ("summary: A demo.", "", "the 'rule:' front matter lacks summary"),
+        ("phase: 1", "phase: 1\n  example: eager_loading", "'module:function'"),
+        ("phase: 1", "phase: 1\n  replaced_by: IO999", "unknown rule IO999. Name"),
+        ("phase: 1", "phase: 1\n  replaced_by: IO101", "names the rule itself"),
+    ],
+    ids=["level", "phase", "name", "code", "missing", "example", "replaced", "self"],
+)
+def test_a_bad_front_matter_field_is_refused(
+    rules_dir: Path, old: str, new: str, message: str
+) -> None:
+    (rules_dir / "io101.md").write_text(
+        GOOD_RULE.format(code="IO101").replace(old, new)
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_rules(rules_dir.parent.parent)
+    assert str(raised.value).startswith("guides/rules/io101.md: ")
+    assert message in str(raised.value)
+
+
+def _skeleton_problems(rules_dir: Path, text: str) -> list[str]:
+    page = rules_dir / "io101.md"
+    page.write_text(text)
+    rule = load_rules(rules_dir.parent.parent)["IO101"]
+    return check_page(page, "guides/rules/io101.md", rule)
+
+
+def test_a_complete_skeleton_passes(rules_dir: Path) -> None:
+    assert _skeleton_problems(rules_dir, GOOD_RULE.format(code="IO101")) == []
+
+
+def test_a_missing_section_is_refused(rules_dir: Path) -> None:
+    text = GOOD_RULE.format(code="IO101").replace("## Exceptions\n\nText.\n\n", "")
+    [problem] = _skeleton_problems(rules_dir, text)
+    assert problem.startswith("guides/rules/io101.md:32: section '## Exceptions'")
+    assert "is missing. Add it after '## How it is enforced'" in problem
+
+
+def test_an_out_of_order_section_is_refused(rules_dir: Path) -> None:
+    text = GOOD_RULE.format(code="IO101").replace("## Why", "## Tmp", 1)
+    text = text.replace("## Example", "## Why", 1).replace("## Tmp", "## Example", 1)
+    [problem] = _skeleton_problems(rules_dir, text)
+    assert problem.startswith(
+        "guides/rules/io101.md:20: section '## Why' is out of order: move it "
+        "after '## What it requires'."
+    )
+
+
+def test_an_unknown_section_is_refused(rules_dir: Path) -> None:
+    text = GOOD_RULE.format(code="IO101").replace("## Why", "## Rationale")
+    [problem] = _skeleton_problems(rules_dir, text)
+    assert "'## Rationale' is not a rule-page section. Rename it to '## Why'" in problem
+
+
+def test_a_section_after_references_is_refused(rules_dir: Path) -> None:
+    text = GOOD_RULE.format(code="IO101") + "## See also\n"
+    [problem] = _skeleton_problems(rules_dir, text)
+    assert "'## See also' comes after '## References'" in problem
+
+
+def test_headings_in_code_blocks_do_not_count(rules_dir: Path) -> None:
+    text = GOOD_RULE.format(code="IO101") + "```text\n## Not a heading\n```\n"
+    assert _skeleton_problems(rules_dir, text) == []
+
+
+def test_a_wrong_title_is_refused(rules_dir: Path) -> None:
+    text = GOOD_RULE.format(code="IO101").replace("# IO101 · demo-rule", "# Demo")
+    [problem] = _skeleton_problems(rules_dir, text)
+    assert problem == (
+        "guides/rules/io101.md:10: the page must have one title, '# IO101 · demo-rule'."
+    )
+
+
+def test_examples_must_name_existing_snippet_functions(rules_dir: Path) -> None:
+    root = rules_dir.parent.parent
+    (root / "snippets").mkdir()
+    (root / "snippets" / "demo.py").write_text("async def works(session): ...\n")
+    page = rules_dir / "io101.md"
+    page.write_text(
+        GOOD_RULE.format(code="IO101").replace(
+            "phase: 1",
+            "phase: 1\n  example: demo:fails\n  use_instead: gone:works",
+        )
+    )
+    problems = check_examples(root, load_rules(root), pending=frozenset())
+    assert problems == [
+        "guides/rules/io101.md: example 'demo:fails': snippets/demo.py defines no "
+        "public top-level function 'fails'. Fix the name.",
+        "guides/rules/io101.md: names example 'demo:fails' but never shows it. Add "
+        "'```{rule-example} example' to its section.",
+        "guides/rules/io101.md: use_instead 'gone:works' names snippets/gone.py, "
+        "which does not exist. Fix the module name.",
+        "guides/rules/io101.md: names use_instead 'gone:works' but never shows it. "
+        "Add '```{rule-example} use_instead' to its section.",
+    ]
+
+
+def test_a_live_rule_without_examples_is_refused(rules_dir: Path) -> None:
+    root = rules_dir.parent.parent
+    problems = check_examples(root, load_rules(root), pending=frozenset())
+    assert [p.split(". Add")[0] for p in problems] == [
+        "guides/rules/io101.md: the rule front matter names no example",
+        "guides/rules/io101.md: the rule front matter names no use_instead",
+    ]
+    # On the temporary pending list, the same page passes...
+    assert check_examples(root, load_rules(root), pending=frozenset({"IO101"})) == []
+    # ...and the list may hold only real codes.
+    assert check_examples(
+        root, load_rules(root), pending=frozenset({"IO101", "IO999"})
+    ) == [
+        "_ext/rule_examples.py: EXAMPLES_PENDING lists IO999, which is no rule. "
+        "Remove it from the list."
+    ]
+
+
+# --- Whole builds of a changed copy of this site --------------------------------
+# Each variant copies the site, changes it, and builds it strictly. The builds start
+# together the first time one is needed, so they overlap instead of queueing.
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def _break_rule_input(site: Path) -> None:
+    rules = site / "guides" / "rules"
+    _edit(site / "guides" / "eager-loading.md", "{rule}`IO102`", "{rule}`IO199`")
+    _edit(rules / "io103.md", "## Exceptions\n", "## Caveats\n")
+    _edit(
+        rules / "io101.md",
+        "example: eager_loading:post_titles_by_author_lazy",
+        "example: eager_loading:post_titles_lazy",
+    )
+
+
+def _duplicate_a_code(site: Path) -> None:
+    _edit(site / "guides" / "rules" / "io104.md", "code: IO104", "code: IO103")
+
+
+def _retire_a_rule(site: Path) -> None:
+    _edit(
+        site / "guides" / "rules" / "io105.md",
+        "  phase: 3\n",
+        "  phase: 3\n  replaced_by: IO104\n",
+    )
+
+
+# name: (change, builder). Only the tombstone's pages are read; the others need
+# only the log, and the dummy builder skips writing HTML.
+VARIANTS = {
+    "bad_input": (_break_rule_input, "dummy"),
+    "duplicate": (_duplicate_a_code, "dummy"),
+    "tombstone": (_retire_a_rule, "html"),
+}
+
+
+@dataclass
+class VariantBuild:
+    site: Path
+    returncode: int
+    log: str
+
+
+@pytest.fixture(scope="module")
+def variant_build(tmp_path_factory: pytest.TempPathFactory):
+    started = {}
+    for name, (change, builder) in VARIANTS.items():
+        site = tmp_path_factory.mktemp(name) / "site"
+        shutil.copytree(ROOT, site, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+        change(site)
+        command = [*STRICT_BUILD, "-q", str(site), str(site / "_build" / "html")]
+        command[command.index("-b") + 1] = builder
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        started[name] = (site, process)
+
+    def finished(name: str) -> VariantBuild:
+        site, process = started[name]
+        _, log = process.communicate()
+        return VariantBuild(site, process.returncode, log)
+
+    yield finished
+    for _, process in started.values():
+        if process.poll() is None:  # a build no test waited for
+            process.kill()
+            process.communicate()
+
+
+def test_bad_rule_input_fails_the_build_naming_file_and_fix(variant_build) -> None:
+    build = variant_build("bad_input")
+    assert build.returncode != 0
+    log = build.log
+    assert re.search(
+        r"guides/eager-loading.md:\d+: ERROR: unknown rule code 'IO199'\. Known "
+        r"codes: IO101, .*Fix the code, or add guides/rules/io199.md",
+        log,
+    ), log
+    assert re.search(
+        r"guides/rules/io103.md:\d+: '## Caveats' is not a rule-page section\. "
+        r"Rename it to '## Exceptions'",
+        log,
+    ), log
+    assert (
+        "guides/rules/io101.md: example 'eager_loading:post_titles_lazy': "
+        "snippets/eager_loading.py defines no public top-level function"
+    ) in log, log
+
+
+def test_a_duplicate_code_fails_the_build(variant_build) -> None:
+    build = variant_build("duplicate")
+    assert build.returncode != 0
+    assert (
+        "guides/rules/io104.md: rule code IO103 is already used by "
+        "guides/rules/io103.md. Codes are never reused; pick the next free one."
+    ) in build.log, build.log
+
+
+def test_a_retired_rule_keeps_its_page_as_a_tombstone(variant_build) -> None:
+    build = variant_build("tombstone")
+    assert build.returncode == 0, build.log
+    html = build.site / "_build" / "html"
+    page = (html / "guides" / "rules" / "io105.html").read_text()
+    assert "IO105 is retired" in page
+    assert re.search(r'Follow <a [^>]*href="io104.html"', page), page
+    listed = {
+        r["code"]: r for r in json.loads((html / "rules.json").read_text())["rules"]
+    }
+    assert listed["IO105"]["retired"] is True
+    assert listed["IO105"]["replaced_by"] == "IO104"
+    assert listed["IO105"]["url"] == PUBLISHED["IO105"]
+    index = (html / "guides" / "rules" / "index.html").read_text()
+    assert re.search(r'<tr class="rule-retired[^"]*">.*?IO105.*?Retired', index, re.S)
+
+
+def test_the_snippet_contract_counts_rule_examples_as_shown(tmp_path: Path) -> None:
+    for folder in ("guides/rules", "snippets", "tests"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "index.md").write_text("# Home\n")
+    (tmp_path / "snippets" / "demo.py").write_text(
+        "async def fails(session): ...\n\n\nasync def works(session): ...\n"
+    )
+    (tmp_path / "tests" / "test_demo.py").write_text(
+        "from snippets.demo import fails, works\n\nfails, works\n"
+    )
+    page = GOOD_RULE.format(code="IO101").replace(
+        "phase: 1", "phase: 1\n  example: demo:fails\n  use_instead: demo:works"
+    )
+    (tmp_path / "guides" / "rules" / "io101.md").write_text(
+        page + "```{rule-example} example\n```\n"
+    )
+    assert [str(p) for p in check_project(tmp_path)] == [
+        "snippets/demo.py:4: 'works' is on no page. Show it with {literalinclude} "
+        ":pyobject: works, make it private (_works), or delete it."
+    ]
+
+
+# The copy button, run in a real browser where one is installed. The probe replaces
+# the clipboard with a recorder (file:// pages have no Clipboard API), clicks the
+# button and writes what was copied into the DOM, which the browser then dumps.
+BROWSER = shutil.which("chromium") or shutil.which("google-chrome")
+HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--virtual-time-budget=2000",
+    "--dump-dom",
+)
+PROBE = """<script>
+document.execCommand = function () {
+  document.body.dataset.copied = document.querySelector("textarea").value;
+  return true;
+};
+window.addEventListener("load", function () {
+  document.querySelector("button.rule-copy-link").click();
+});
+</script></body>"""
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no headless Chromium on this machine")
+@pytest.mark.parametrize("canonical", [None, "https://guide.example/r/io102.html"])
+def test_copy_review_link_copies_a_markdown_link(
+    built_site: Path, canonical: str | None
+) -> None:
+    page = built_site / "guides" / "rules" / "io102.html"
+    html = page.read_text().replace("</body>", PROBE)
+    if canonical:
+        html = html.replace(
+            "<head>", f'<head><link rel="canonical" href="{canonical}">'
+        )
+    probe = page.with_name(f"_probe_{id(canonical)}.html")
+    probe.write_text(html)
+    try:
+        dom = subprocess.run(
+            [BROWSER, *HEADLESS, probe.as_uri()],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+    finally:
+        probe.unlink()
+    url = canonical or probe.as_uri()
+    assert f'data-copied="[IO102 no-implicit-loads-in-request-paths]({url})"' in dom
