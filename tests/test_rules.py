@@ -310,7 +310,7 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 def _break_rule_input(site: Path) -> None:
     rules = site / "guides" / "rules"
-    _edit(site / "guides" / "eager-loading.md", "{rule}`IO102`", "{rule}`IO199`")
+    (site / "guides" / "reference.md").write_text("# Ref\n\nSee {rule}`IO199`.\n")
     _edit(rules / "io103.md", "## Exceptions\n", "## Caveats\n")
     _edit(
         rules / "io101.md",
@@ -331,13 +331,23 @@ def _retire_a_rule(site: Path) -> None:
     )
 
 
-# name: (change, builder). Only the tombstone's pages are read; the others need
-# only the log, and the dummy builder skips writing HTML.
+# name: (change, builder, whole site). Only the tombstone's pages are read, and only
+# it must build green, so only it copies every page; the others need only the log of
+# the rule pages, and the dummy builder skips writing HTML.
 VARIANTS = {
-    "bad_input": (_break_rule_input, "dummy"),
-    "duplicate": (_duplicate_a_code, "dummy"),
-    "tombstone": (_retire_a_rule, "html"),
+    "bad_input": (_break_rule_input, "dummy", False),
+    "duplicate": (_duplicate_a_code, "dummy", False),
+    "tombstone": (_retire_a_rule, "html", True),
 }
+RULES_ONLY_INDEX = "# Home\n\n```{toctree}\n:glob:\n\nguides/*\nguides/rules/*\n```\n"
+
+
+def _copy_site(site: Path, whole: bool) -> None:
+    shutil.copytree(ROOT, site, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+    if not whole:
+        for page in (site / "guides").glob("*.md"):
+            page.unlink()
+        (site / "index.md").write_text(RULES_ONLY_INDEX)
 
 
 @dataclass
@@ -350,9 +360,9 @@ class VariantBuild:
 @pytest.fixture(scope="module")
 def variant_build(tmp_path_factory: pytest.TempPathFactory):
     started = {}
-    for name, (change, builder) in VARIANTS.items():
+    for name, (change, builder, whole) in VARIANTS.items():
         site = tmp_path_factory.mktemp(name) / "site"
-        shutil.copytree(ROOT, site, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+        _copy_site(site, whole)
         change(site)
         command = [*STRICT_BUILD, "-q", str(site), str(site / "_build" / "html")]
         command[command.index("-b") + 1] = builder
@@ -378,7 +388,7 @@ def test_bad_rule_input_fails_the_build_naming_file_and_fix(variant_build) -> No
     assert build.returncode != 0
     log = build.log
     assert re.search(
-        r"guides/eager-loading.md:\d+: ERROR: unknown rule code 'IO199'\. Known "
+        r"guides/reference.md:\d+: ERROR: unknown rule code 'IO199'\. Known "
         r"codes: IO101, .*Fix the code, or add guides/rules/io199.md",
         log,
     ), log
