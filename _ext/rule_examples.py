@@ -35,28 +35,6 @@ from sphinx.util.docutils import SphinxDirective
 
 KINDS = ("example", "use_instead")
 
-# TEMPORARY allow-list: rules whose tested example snippets are still being written
-# by other issues. A rule listed here may omit example/use_instead and shows a
-# "pending" note instead. Wire each rule's snippets, then delete its code here;
-# delete the list (and its uses below) once it is empty.
-EXAMPLES_PENDING = frozenset(
-    {
-        "IO103",
-        "IO104",
-        "IO105",
-        "IO106",
-        "IO107",
-        "IO201",
-        "IO202",
-        "IO203",
-        "IO204",
-        "IO301",
-        "IO302",
-        "IO401",
-        "IO402",
-    }
-)
-
 
 def _public_functions(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -68,25 +46,12 @@ def _public_functions(path: Path) -> set[str]:
     }
 
 
-def check_examples(
-    srcdir: Path, rules: dict[str, Rule], pending: frozenset[str] = EXAMPLES_PENDING
-) -> list[str]:
+def check_examples(srcdir: Path, rules: dict[str, Rule]) -> list[str]:
     """Problems with the rules' named examples, each 'file: what to fix'."""
-    problems = [
-        f"_ext/rule_examples.py: EXAMPLES_PENDING lists {code}, which is no rule. "
-        "Remove it from the list."
-        for code in sorted(pending - set(rules))
-    ]
+    problems = []
     for rule in rules.values():
         where = f"{rule.docname}.md"
         named = {kind: getattr(rule, kind) for kind in KINDS if getattr(rule, kind)}
-        if rule.code in pending:
-            if named:
-                problems.append(
-                    f"{where}: {rule.code} names its examples but is still on the "
-                    "pending list. Delete it from EXAMPLES_PENDING in _ext/rule_examples.py."
-                )
-            continue
         if not rule.retired:
             for kind in KINDS:
                 if kind not in named:
@@ -135,14 +100,6 @@ class RuleExample(SphinxDirective):
         rule = next((r for r in rules.values() if r.docname == self.env.docname), None)
         if rule is None:
             raise self.error("rule-example belongs on a rule page (guides/rules/).")
-        if rule.code in EXAMPLES_PENDING:
-            note = nodes.admonition(classes=["note", "rule-example-pending"])
-            note += nodes.title(text="Tested example pending")
-            note += nodes.paragraph(
-                text="The tested snippet for this section is being written; "
-                "until it lands, the prose above describes the pattern."
-            )
-            return [note]
         target = getattr(rule, kind)
         if target is None:
             return []  # a retired rule may have lost its snippets; checked at start
@@ -157,11 +114,10 @@ class RuleExample(SphinxDirective):
             [f"/snippets/{module}.py"],
             {"pyobject": function, "caption": caption},
         )
-        run = self._run(
-            CapturedRun,
-            [target],
-            {"expect": "error" if kind == "example" else "ok"},
-        )
+        options = {"expect": "error" if kind == "example" else "ok"}
+        if rule.seed:
+            options["seed"] = rule.seed
+        run = self._run(CapturedRun, [target], options)
         return [*source, *run]
 
     def _run(self, directive, arguments, options) -> list[nodes.Node]:

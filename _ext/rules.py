@@ -12,6 +12,7 @@ matter holds a ``rule:`` mapping::
       summary: One line, what the rule requires.
       example: module:function      # the failing snippet (see rule_examples.py)
       use_instead: module:function  # the passing one
+      seed: module:_function        # optional: data both run on (default: sample)
       replaced_by: IO104            # only on a retired rule (a tombstone)
     ---
 
@@ -50,6 +51,7 @@ class Rule:
     replaced_by: str | None = None
     example: str | None = None
     use_instead: str | None = None
+    seed: str | None = None
 
     @property
     def retired(self) -> bool:
@@ -122,7 +124,7 @@ def _validate(where: str, data: dict) -> Rule:
         )
     if phase not in PHASES:
         raise ConfigError(f"{where}: phase {phase!r} must be one of 1, 2, 3.")
-    for key in ("example", "use_instead"):
+    for key in ("example", "use_instead", "seed"):
         target = data.get(key)
         if target is not None and not (
             isinstance(target, str) and SNIPPET_TARGET.match(target)
@@ -140,6 +142,7 @@ def _validate(where: str, data: dict) -> Rule:
         replaced_by=data.get("replaced_by"),
         example=data.get("example"),
         use_instead=data.get("use_instead"),
+        seed=data.get("seed"),
     )
 
 

@@ -162,7 +162,7 @@ async def _capture(func: Callable[..., Any], seed: Seed, directory: str) -> Capt
                     if inspect.isawaitable(captured.result):
                         captured.result = await captured.result
                 except Exception as error:  # the error is the output
-                    captured.error = error
+                    captured.error, captured.result = error, None
                     release_failed_io(error)
             captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
             return captured
@@ -182,7 +182,7 @@ def _capture_sync(func: Callable[..., Any]) -> Capture:
             try:
                 captured.result = func(sync_session)
             except Exception as error:  # the error is the output
-                captured.error = error
+                captured.error, captured.result = error, None
         captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
         return captured
 

@@ -1,9 +1,8 @@
 """SQLAlchemy 2.1 facts the rule pages state in prose, checked here.
 
-The rule pages whose tested examples are still pending (see EXAMPLES_PENDING in
-_ext/rule_examples.py) describe behaviour in words; these tests keep the words true
-on the pinned release. Mappings live on their own MetaData, so they never join the
-shared model's tables.
+Rule pages also describe behaviour in words, beyond their tested examples; these
+tests keep the words true on the pinned release. Mappings live on their own
+MetaData, so they never join the shared model's tables.
 """
 
 from __future__ import annotations

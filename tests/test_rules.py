@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -10,12 +11,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rule_examples import EXAMPLES_PENDING, check_examples
+from rule_examples import check_examples
 from rule_skeleton import SECTIONS, check_page
 from rules import load_rules
 from snippet_contract import check_project
 from sphinx.errors import ConfigError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from snippets.implicit_io_guard import KnownException
+from snippets.rules import (
+    EventLoopBlocked,
+    documented_exception,
+    event_loop_must_keep_running,
+    legacy_report_within_budget,
+    post_counts_awaited_within_budget,
+    post_counts_eager_within_budget,
+    preloaded_report_within_budget,
+    undocumented_exception,
+    warehouse_report_in_a_thread,
+    warehouse_report_on_the_loop,
+)
+from snippets.statement_budgets import StatementBudgetExceeded
 from tests.conftest import ROOT, STRICT_BUILD
 
 # The published rules and their URLs. Reviews link to these pages for years: a code
@@ -125,20 +141,12 @@ def test_every_rule_page_shows_level_phase_and_review_link(built_site: Path) -> 
     assert 'link[rel="canonical"]' in script and "window.location" in script
 
 
-def test_wired_rules_show_a_failing_and_a_passing_run(built_site: Path) -> None:
-    for code in set(PUBLISHED) - EXAMPLES_PENDING:
+def test_every_rule_shows_a_failing_and_a_passing_run(built_site: Path) -> None:
+    for code in PUBLISHED:
         html = (built_site / PUBLISHED[code]).read_text()
         assert "Fails: the pattern this rule forbids" in html, code
         assert "Passes: what to write instead" in html, code
-        assert "greenlet_spawn has not been called" in html, code  # the captured error
-    for code in EXAMPLES_PENDING:
-        assert "Tested example pending" in (built_site / PUBLISHED[code]).read_text()
-
-
-def test_the_pending_list_is_only_temporary() -> None:
-    # Once every rule's examples are wired, delete EXAMPLES_PENDING and this test.
-    assert EXAMPLES_PENDING.issubset(PUBLISHED)
-    assert {"IO101", "IO102"}.isdisjoint(EXAMPLES_PENDING)
+        assert html.count("captured-error") == 1, code  # only the example raised
 
 
 # --- Bad input -------------------------------------------------------------------
@@ -266,7 +274,7 @@ def test_examples_must_name_existing_snippet_functions(rules_dir: Path) -> None:
             "phase: 1\n  example: demo:fails\n  use_instead: gone:works",
         )
     )
-    problems = check_examples(root, load_rules(root), pending=frozenset())
+    problems = check_examples(root, load_rules(root))
     assert problems == [
         "guides/rules/io101.md: example 'demo:fails': snippets/demo.py defines no "
         "public top-level function 'fails'. Fix the name.",
@@ -281,19 +289,10 @@ def test_examples_must_name_existing_snippet_functions(rules_dir: Path) -> None:
 
 def test_a_live_rule_without_examples_is_refused(rules_dir: Path) -> None:
     root = rules_dir.parent.parent
-    problems = check_examples(root, load_rules(root), pending=frozenset())
+    problems = check_examples(root, load_rules(root))
     assert [p.split(". Add")[0] for p in problems] == [
         "guides/rules/io101.md: the rule front matter names no example",
         "guides/rules/io101.md: the rule front matter names no use_instead",
-    ]
-    # On the temporary pending list, the same page passes...
-    assert check_examples(root, load_rules(root), pending=frozenset({"IO101"})) == []
-    # ...and the list may hold only real codes.
-    assert check_examples(
-        root, load_rules(root), pending=frozenset({"IO101", "IO999"})
-    ) == [
-        "_ext/rule_examples.py: EXAMPLES_PENDING lists IO999, which is no rule. "
-        "Remove it from the list."
     ]
 
 
@@ -498,3 +497,59 @@ def test_copy_review_link_copies_a_markdown_link(
         probe.unlink()
     url = canonical or probe.as_uri()
     assert f'data-copied="[IO102 no-implicit-loads-in-request-paths]({url})"' in dom
+
+
+# --- snippets/rules.py: examples that fail the check enforcing their rule -------
+
+
+async def test_awaiting_in_a_loop_breaks_the_two_statement_budget(
+    session: AsyncSession,
+) -> None:
+    with pytest.raises(StatementBudgetExceeded, match="at most 2 statement") as raised:
+        await post_counts_awaited_within_budget(session)
+    # One statement for the users, then one per user: the N+1 is in the message.
+    assert "4 sent" in str(raised.value)
+    assert str(raised.value).count("WHERE ? = post.author_id") == 3
+
+
+async def test_eager_loading_stays_within_the_budget(session: AsyncSession) -> None:
+    counts = await post_counts_eager_within_budget(session)
+    assert counts == {"ada": 2, "grace": 1, "linus": 0}
+
+
+async def test_a_statement_count_exposes_lazy_loads_in_run_sync(
+    session: AsyncSession,
+) -> None:
+    with pytest.raises(StatementBudgetExceeded, match="exactly 2") as raised:
+        await legacy_report_within_budget(session)
+    assert "4 sent" in str(raised.value)
+
+
+async def test_the_preloaded_report_meets_its_count(session: AsyncSession) -> None:
+    report = await preloaded_report_within_budget(session)
+    assert report["ada"] == ["Notes on engines", "On sessions"]
+
+
+def test_an_exception_without_rationale_is_refused() -> None:
+    with pytest.raises(ValueError, match="give the rationale"):
+        undocumented_exception()
+    entry = documented_exception()
+    assert isinstance(entry, KnownException)
+    assert entry.rule == "IO102" and "ticket" in entry.rationale
+
+
+async def test_a_blocking_warehouse_call_trips_the_watchdog() -> None:
+    with pytest.raises(EventLoopBlocked, match="did not run for") as raised:
+        await warehouse_report_on_the_loop()
+    # The slow warehouse takes 0.2 s per query; the pause reported covers it.
+    pause_ms = int(re.search(r"for (\d+) ms", str(raised.value))[1])
+    assert pause_ms >= 150
+
+
+async def test_a_threaded_warehouse_call_keeps_the_loop_running() -> None:
+    assert await warehouse_report_in_a_thread() == {"east": 1500, "west": 800}
+
+
+async def test_the_watchdog_passes_code_that_awaits() -> None:
+    async with event_loop_must_keep_running(max_pause=0.05):
+        await asyncio.sleep(0.1)
