@@ -91,6 +91,27 @@ def test_noqa_silences_the_named_codes_only() -> None:
     assert codes(check_source(source)) == [(2, "IO105"), (5, "IO104")]
 
 
+def test_every_loop_form_and_backref_are_covered() -> None:
+    """What the rule pages of IO105 and IO106 promise beyond the main sample."""
+    source = textwrap.dedent(
+        """\
+        up = relationship("P", backref=backref("kids", lazy="dynamic"), lazy="raise")
+        async def job(session, rows):
+            async for row in rows:
+                await row.awaitable_attrs.posts
+            while rows:
+                await rows.pop().awaitable_attrs.roles
+            return {r.id: await r.awaitable_attrs.posts for r in rows}
+        """
+    )
+    assert codes(check_source(source)) == [
+        (1, "IO105"),
+        (4, "IO106"),
+        (6, "IO106"),
+        (7, "IO106"),
+    ]
+
+
 def test_keyword_splats_get_the_benefit_of_the_doubt() -> None:
     source = "a = relationship('A', **options)\nf = async_sessionmaker(**settings)\n"
     assert check_source(source) == []
