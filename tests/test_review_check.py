@@ -92,7 +92,7 @@ def test_noqa_silences_the_named_codes_only() -> None:
 
 
 def test_every_loop_form_and_backref_are_covered() -> None:
-    """What the rule pages of IO105 and IO106 promise beyond the main sample."""
+    """What the rule pages promise beyond the main sample: loops, backref, limits."""
     source = textwrap.dedent(
         """\
         up = relationship("P", backref=backref("kids", lazy="dynamic"), lazy="raise")
@@ -102,6 +102,9 @@ def test_every_loop_form_and_backref_are_covered() -> None:
             while rows:
                 await rows.pop().awaitable_attrs.roles
             return {r.id: await r.awaitable_attrs.posts for r in rows}
+        async def cached(cache, keep):
+            cache.expire("key")  # syntax only: any method of that name
+            return async_sessionmaker(engine, expire_on_commit=keep)
         """
     )
     assert codes(check_source(source)) == [
@@ -109,6 +112,8 @@ def test_every_loop_form_and_backref_are_covered() -> None:
         (4, "IO106"),
         (6, "IO106"),
         (7, "IO106"),
+        (9, "IO204"),
+        (10, "IO201"),  # a variable may hold True: reported
     ]
 
 
