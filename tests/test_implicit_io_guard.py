@@ -23,6 +23,7 @@ from snippets.implicit_io_guard import (
     guard_mode,
     parse_mode,
 )
+from snippets.mapping_check import LegacyBase, LegacyCustomer
 from snippets.models import Base, User, sample_users
 from snippets.rule_links import KNOWN_RULES, rule_url
 from tests.harness import fresh_database, release_failed_io
@@ -200,6 +201,65 @@ def test_guard_works_on_sync_sessions_too() -> None:
         session.commit()
         with pytest.raises(ImplicitIOError, match=r"IO201 .*User\.name"):
             _ = user.name  # expired by the commit
+    engine.dispose()
+
+
+def test_expire_then_plain_read_is_io204() -> None:
+    """The rule pages of IO204 say the guard names expire() as the cause."""
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    ImplicitIOGuard("enforce").install(factory)
+    with factory() as session:
+        session.add_all(sample_users())
+        session.commit()
+        ada, grace = session.scalars(select(User).order_by(User.id).limit(2))
+        session.expire(ada)  # the whole object
+        with pytest.raises(ImplicitIOError, match=r"IO204 .*User\.name"):
+            _ = ada.name
+        session.expire(grace, ["name"])  # one attribute
+        with pytest.raises(ImplicitIOError, match=r"IO204 .*User\.name"):
+            _ = grace.name
+    expiring = sessionmaker(engine)  # expire_on_commit=True
+    ImplicitIOGuard("enforce").install(expiring)
+    with expiring() as session:
+        ada = session.scalar(select(User).where(User.name == "ada"))
+        session.expire(ada)  # indistinguishable from a commit's expiry
+        with pytest.raises(ImplicitIOError, match=r"IO201 .*User\.name"):
+            _ = ada.name
+    engine.dispose()
+
+
+async def test_refresh_is_explicit_with_or_without_names(engine: AsyncEngine) -> None:
+    """IO202 is left to review: the guard accepts a full refresh() too."""
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    guard = ImplicitIOGuard("enforce")
+    guard.install(factory)
+    async with factory() as session:
+        query = select(User).where(User.name == "ada").options(selectinload(User.posts))
+        user = await session.scalar(query)
+        with record_statements(engine) as log:
+            await session.refresh(user)  # the row, and the eager load again
+            await session.refresh(user, ["roles"])  # the row, and the roles
+    assert log.count == 4
+    assert guard.counts == {}
+
+
+def test_dynamic_relationship_reads_are_not_classified() -> None:
+    """A dynamic relationship sends an ordinary query: the guard has no code for it."""
+    engine = create_engine("sqlite://")
+    LegacyBase.metadata.create_all(engine)
+    factory = sessionmaker(engine)
+    guard = ImplicitIOGuard("enforce")
+    guard.install(factory)
+    with factory() as session:
+        customer = LegacyCustomer()
+        session.add(customer)
+        session.flush()
+        with record_statements(engine) as log:
+            assert customer.notes.all() == []
+    assert log.count == 1
+    assert guard.counts == {}
     engine.dispose()
 
 

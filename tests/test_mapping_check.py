@@ -79,6 +79,27 @@ def test_backref_and_hidden_declarations_are_reported() -> None:
     HiddenBase.registry.dispose()
 
 
+def test_keyword_splats_get_the_benefit_of_the_doubt() -> None:
+    class SplatBase(DeclarativeBase):
+        pass
+
+    loading = {"lazy": "selectin"}
+
+    class Rack(SplatBase):
+        __tablename__ = "rack"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    class Crate(SplatBase):
+        __tablename__ = "crate"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        rack_id: Mapped[int] = mapped_column(ForeignKey("rack.id"))
+        rack = relationship(Rack, **loading)
+
+    assert check_mappings(SplatBase) == []
+    assert Crate.rack.property.lazy == "selectin"
+    SplatBase.registry.dispose()
+
+
 def test_check_runs_at_configure_time(caplog: pytest.LogCaptureFixture) -> None:
     class LateBase(DeclarativeBase):
         pass

@@ -91,6 +91,33 @@ def test_noqa_silences_the_named_codes_only() -> None:
     assert codes(check_source(source)) == [(2, "IO105"), (5, "IO104")]
 
 
+def test_every_loop_form_and_backref_are_covered() -> None:
+    """What the rule pages promise beyond the main sample: loops, backref, limits."""
+    source = textwrap.dedent(
+        """\
+        up = relationship("P", backref=backref("kids", lazy="dynamic"), lazy="raise")
+        down = relationship("Q", backref=backref("others"), lazy="raise")  # no IO104
+        async def job(session, rows):
+            async for row in rows:
+                await row.awaitable_attrs.posts
+            while rows:
+                await rows.pop().awaitable_attrs.roles
+            return {r.id: await r.awaitable_attrs.posts for r in rows}
+        async def cached(cache, keep):
+            cache.expire("key")  # syntax only: any method of that name
+            return async_sessionmaker(engine, expire_on_commit=keep)
+        """
+    )
+    assert codes(check_source(source)) == [
+        (1, "IO105"),
+        (5, "IO106"),
+        (7, "IO106"),
+        (8, "IO106"),
+        (10, "IO204"),
+        (11, "IO201"),  # a variable may hold True: reported
+    ]
+
+
 def test_keyword_splats_get_the_benefit_of_the_doubt() -> None:
     source = "a = relationship('A', **options)\nf = async_sessionmaker(**settings)\n"
     assert check_source(source) == []

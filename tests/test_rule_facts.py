@@ -7,6 +7,9 @@ MetaData, so they never join the shared model's tables.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from typing import ClassVar
 
 import pytest
@@ -234,3 +237,23 @@ async def test_lazy_loads_work_inside_run_sync(engine, session) -> None:
         titles = await session.run_sync(post_titles)
     assert titles == ["Notes on engines", "On sessions"]
     assert log.count == 2  # the user, then the lazy load of its posts
+
+
+def test_asyncio_debug_mode_logs_a_call_that_blocks_the_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """IO302's page: debug mode names a step that held the loop too long."""
+
+    async def sync_driver_call() -> None:
+        time.sleep(0.02)  # noqa: ASYNC251 - the blocking call this test detects
+
+    loop = asyncio.new_event_loop()
+    loop.set_debug(True)
+    assert loop.slow_callback_duration == 0.1  # the default threshold, in seconds
+    loop.slow_callback_duration = 0.01  # keeps this test fast
+    try:
+        with caplog.at_level(logging.WARNING, logger="asyncio"):
+            loop.run_until_complete(sync_driver_call())
+    finally:
+        loop.close()
+    assert any(" took " in record.getMessage() for record in caplog.records)
