@@ -1,5 +1,4 @@
 import gc
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -11,7 +10,6 @@ from snippets.counting_statements import record_statements
 from snippets.detecting_implicit_io import (
     RaiseOnSqlTicket,
     RaiseTicket,
-    _seed_tickets,
     expired_column_under_raiseload,
     raise_on_lazy_loads,
     raise_on_sql_ticket_assignee,
@@ -24,16 +22,7 @@ from snippets.detecting_implicit_io import (
     user_roles_in_strict_session,
 )
 from snippets.models import User
-from tests.harness import fresh_database, release_failed_io, session_factory_for
-
-
-@pytest.fixture
-async def tickets() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
-    async with (
-        fresh_database(_seed_tickets) as engine,
-        session_factory_for(engine)() as session,
-    ):
-        yield engine, session
+from tests.harness import release_failed_io
 
 
 async def _raises(engine, call, message: str) -> int:
@@ -43,8 +32,10 @@ async def _raises(engine, call, message: str) -> int:
     return log.count
 
 
-async def test_raise_catches_a_lazy_load_that_needs_sql(tickets) -> None:
-    engine, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_raise_catches_a_lazy_load_that_needs_sql(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
     sent = await _raises(
         engine,
         lambda: raise_ticket_assignee(session),
@@ -53,8 +44,10 @@ async def test_raise_catches_a_lazy_load_that_needs_sql(tickets) -> None:
     assert sent == 1
 
 
-async def test_raise_also_raises_on_an_identity_map_hit(tickets) -> None:
-    engine, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_raise_also_raises_on_an_identity_map_hit(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
     sent = await _raises(
         engine,
         lambda: raise_ticket_assignee_already_in_session(session),
@@ -63,8 +56,10 @@ async def test_raise_also_raises_on_an_identity_map_hit(tickets) -> None:
     assert sent == 2
 
 
-async def test_raise_on_sql_catches_a_load_that_needs_sql(tickets) -> None:
-    engine, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_raise_on_sql_catches_a_load_that_needs_sql(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
     sent = await _raises(
         engine,
         lambda: raise_on_sql_ticket_assignee(session),
@@ -73,17 +68,19 @@ async def test_raise_on_sql_catches_a_load_that_needs_sql(tickets) -> None:
     assert sent == 1
 
 
-async def test_raise_on_sql_lets_an_identity_map_hit_through(tickets) -> None:
-    engine, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_raise_on_sql_lets_an_identity_map_hit_through(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
     with record_statements(engine) as log:
         found = await raise_on_sql_ticket_assignee_already_in_session(session)
     assert found == ("ada", True)
     assert log.count == 2  # the two get() calls; the assignee cost nothing
 
 
-async def test_raise_on_sql_depends_on_a_live_reference(tickets) -> None:
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_raise_on_sql_depends_on_a_live_reference(session: AsyncSession) -> None:
     # The identity map is weak: a discarded object is gone, and SQL is needed.
-    _, session = tickets
     await session.get(User, 1)
     gc.collect()
     ticket = await session.get(RaiseOnSqlTicket, 1)
@@ -92,15 +89,17 @@ async def test_raise_on_sql_depends_on_a_live_reference(tickets) -> None:
         ticket.assignee  # noqa: B018
 
 
-async def test_loader_option_overrides_lazy_raise(tickets) -> None:
-    engine, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_loader_option_overrides_lazy_raise(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
     with record_statements(engine) as log:
         assert await ticket_with_assignee(session) == ("Disk full", "ada")
     assert log.count == 1
 
 
-async def test_named_refresh_loads_a_raise_relationship(tickets) -> None:
-    _, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_named_refresh_loads_a_raise_relationship(session: AsyncSession) -> None:
     ticket = await session.get(RaiseTicket, 1)
     assert ticket is not None
     await session.refresh(ticket, ["assignee"])

@@ -12,7 +12,6 @@ from snippets.counting_statements import record_statements
 from snippets.eager_loading import (
     Album,
     AlbumTrack,
-    _add_albums,
     _add_authors_with_posts,
     post_and_comment_texts,
     post_authors_from_identity_map,
@@ -102,11 +101,12 @@ async def test_nested_chain_sends_one_statement_per_level(
     assert "FROM comment" in log.statements[2].sql
 
 
-async def test_selectin_on_the_mapping_needs_no_option() -> None:
-    async with fresh_database(_add_albums) as engine:
-        with record_statements(engine) as log:
-            async with session_factory_for(engine)() as session:
-                listing = await track_listing(session)
+@pytest.mark.seed("eager_loading:_add_albums")
+async def test_selectin_on_the_mapping_needs_no_option(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        listing = await track_listing(session)
     assert listing == {
         "Blue Train": ["Blue Train", "Moment's Notice"],
         "Kind of Blue": ["So What"],
@@ -274,14 +274,15 @@ async def test_a_link_the_chain_does_not_name_stays_lazy(
     assert "FROM comment" in raised.value.statement
 
 
+@pytest.mark.seed("eager_loading:_add_albums")
 @pytest.mark.parametrize("option", [lazyload, raiseload])
-async def test_a_query_can_opt_out_of_lazy_selectin(option) -> None:
-    async with fresh_database(_add_albums) as engine:
-        with record_statements(engine) as log:
-            async with session_factory_for(engine)() as session:
-                stmt = select(Album).options(option(Album.tracks))
-                albums = (await session.scalars(stmt)).all()
-                assert "tracks" not in albums[0].__dict__
+async def test_a_query_can_opt_out_of_lazy_selectin(
+    engine: AsyncEngine, session: AsyncSession, option
+) -> None:
+    with record_statements(engine) as log:
+        stmt = select(Album).options(option(Album.tracks))
+        albums = (await session.scalars(stmt)).all()
+        assert "tracks" not in albums[0].__dict__
     assert log.count == 1
 
 

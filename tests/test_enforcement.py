@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from snippets.counting_statements import record_statements
 from snippets.enforcement import (
@@ -35,9 +35,6 @@ from snippets.enforcement import (
     track_an_n_plus_one,
 )
 from snippets.implicit_io_guard import ImplicitIOError
-from tests.harness import fresh_database
-
-_SEED = CASES[4].seed  # the article seed
 
 # What each tool says, per scenario: the comparison page's claims.
 EXPECTED = {
@@ -100,15 +97,17 @@ def test_without_a_tool_implicit_io_fails_with_missing_greenlet(table) -> None:
         assert row[2] == expected, row
 
 
-async def test_the_database_bumps_the_revision_on_update() -> None:
-    async with fresh_database(_SEED) as engine, AsyncSession(engine) as session:
-        if engine.dialect.name != "sqlite":
-            pytest.skip("the revision trigger is written for SQLite")
-        article = await session.scalar(select(EnforcedArticle))
-        assert article.revision == 1
-        article.title = "Renamed"
-        await session.commit()
-        assert await session.scalar(select(EnforcedArticle.revision)) == 2
+@pytest.mark.seed("enforcement:_seed_article")
+async def test_the_database_bumps_the_revision_on_update(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the revision trigger is written for SQLite")
+    article = await session.scalar(select(EnforcedArticle))
+    assert article.revision == 1
+    article.title = "Renamed"
+    await session.commit()
+    assert await session.scalar(select(EnforcedArticle.revision)) == 2
 
 
 async def test_guard_overhead_per_statement_is_small() -> None:

@@ -1,5 +1,3 @@
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import MissingGreenlet, StatementError
@@ -17,8 +15,6 @@ from snippets.new_objects_and_collections import (
     CascadeListedInvoiceLine,
     DataclassPlaylist,
     DataclassTrack,
-    _seed_feed,
-    _seed_invoices,
     add_entry_to_feed,
     add_post_through_many_to_one,
     append_post_after_eager_load,
@@ -33,7 +29,7 @@ from snippets.new_objects_and_collections import (
     reassign_post_author,
     replace_unloaded_collection,
 )
-from tests.harness import fresh_database, release_failed_io, session_factory_for
+from tests.harness import release_failed_io
 
 
 async def _fails_with_lazy_load(engine, call, table: str) -> int:
@@ -45,24 +41,6 @@ async def _fails_with_lazy_load(engine, call, table: str) -> int:
     assert isinstance(raised.value.orig, MissingGreenlet)
     assert f"FROM {table}" in raised.value.statement
     return log.count
-
-
-@pytest.fixture
-async def invoice_session() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
-    async with (
-        fresh_database(_seed_invoices) as engine,
-        session_factory_for(engine)() as session,
-    ):
-        yield engine, session
-
-
-@pytest.fixture
-async def feed_session() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
-    async with (
-        fresh_database(_seed_feed) as engine,
-        session_factory_for(engine)() as session,
-    ):
-        yield engine, session
 
 
 # --- Point 8: new objects' collections ------------------------------------------
@@ -194,10 +172,11 @@ async def test_reassigning_many_to_one_does_not_load_the_old_value(
     assert log.statements[2].sql.startswith("UPDATE post SET author_id")
 
 
+@pytest.mark.seed("new_objects_and_collections:_seed_feed")
 async def test_write_only_add_sends_no_load(
-    feed_session: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = feed_session
     with record_statements(engine) as log:
         assert await add_entry_to_feed(session) == ["deployed"]
     assert log.count == 3  # get, INSERT, the explicit select
@@ -212,10 +191,11 @@ async def test_write_only_add_sends_no_load(
 # --- Point 9: cascade="all" includes refresh-expire ------------------------------
 
 
+@pytest.mark.seed("new_objects_and_collections:_seed_invoices")
 async def test_expire_with_cascade_all_expires_the_lines(
-    invoice_session: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = invoice_session
     sent = await _fails_with_lazy_load(
         engine,
         lambda: expire_invoice_with_cascade_all(session),
@@ -224,16 +204,18 @@ async def test_expire_with_cascade_all_expires_the_lines(
     assert sent == 2  # the invoice and its lines; the reload of a line failed
 
 
+@pytest.mark.seed("new_objects_and_collections:_seed_invoices")
 async def test_expire_with_listed_cascades_leaves_the_lines(
-    invoice_session: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = invoice_session
     with record_statements(engine) as log:
         items = await expire_invoice_with_listed_cascades(session)
     assert items == ["paper", "ink", "stapler"]
     assert log.count == 2
 
 
+@pytest.mark.seed("new_objects_and_collections:_seed_invoices")
 @pytest.mark.parametrize(
     ("parent", "child", "cascaded"),
     [
@@ -242,9 +224,8 @@ async def test_expire_with_listed_cascades_leaves_the_lines(
     ],
 )
 async def test_refresh_cascades_only_with_refresh_expire(
-    invoice_session: tuple[AsyncEngine, AsyncSession], parent, child, cascaded
+    engine: AsyncEngine, session: AsyncSession, parent, child, cascaded
 ) -> None:
-    engine, session = invoice_session
     invoice = (
         await session.scalars(select(parent).options(selectinload(parent.lines)))
     ).one()

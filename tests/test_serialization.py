@@ -1,7 +1,6 @@
 import gc
 import io
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import ValidationError
@@ -20,7 +19,6 @@ from snippets.serialization import (
     _get_first_user,
     _log_slow_shipment_safely_to_a_handler,
     _log_slow_shipment_to_a_handler,
-    _seed_shipments,
     describe_parcels,
     describe_playlist,
     describe_shipment,
@@ -36,22 +34,13 @@ from snippets.serialization import (
     user_response_lazy,
     user_to_dict,
 )
-from tests.harness import fresh_database, release_failed_io, session_factory_for
+from tests.harness import release_failed_io
 
 ADA = UserOut(
     id=1,
     name="ada",
     posts=[PostOut(id=1, title="Notes on engines"), PostOut(id=2, title="On sessions")],
 )
-
-
-@pytest.fixture
-async def shipments() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
-    async with (
-        fresh_database(_seed_shipments) as engine,
-        session_factory_for(engine)() as session,
-    ):
-        yield engine, session
 
 
 # --- Point 10: response models ---------------------------------------------------
@@ -112,10 +101,11 @@ async def test_handler_builds_response_inside_session(
 # --- Point 11: __repr__, logging, to_dict ----------------------------------------
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_repr_touching_a_relationship_fails(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = shipments
     with pytest.warns(RuntimeWarning, match="never awaited"):
         with record_statements(engine) as log, pytest.raises(StatementError) as raised:
             await describe_shipment(session)
@@ -125,11 +115,12 @@ async def test_repr_touching_a_relationship_fails(
     assert log.count == 1
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_logging_an_unsafe_repr_loses_the_message_without_raising(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    engine, session = shipments
     # A plain handler, as in production; pytest's own handlers re-raise instead.
     logger = logging.getLogger("snippets.serialization")
     output = io.StringIO()
@@ -152,10 +143,10 @@ async def test_logging_an_unsafe_repr_loses_the_message_without_raising(
     assert log.count == 1
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_captured_logging_run_reports_the_lost_line(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    session: AsyncSession,
 ) -> None:
-    _, session = shipments
     with pytest.warns(RuntimeWarning, match="never awaited") as warned:
         reported = await _log_slow_shipment_to_a_handler(session)
     # logging formats the arguments again for its error report: two failed loads.
@@ -167,10 +158,11 @@ async def test_captured_logging_run_reports_the_lost_line(
     )
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_loaded_state_repr_sends_nothing(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = shipments
     with record_statements(engine) as log:
         shown = await describe_parcels(session)
     assert shown == [
@@ -187,10 +179,11 @@ async def test_loaded_state_repr_sends_nothing(
     assert log.count == 0
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_dataclass_repr_loads_relationships(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = shipments
     with pytest.warns(RuntimeWarning, match="never awaited"):
         with record_statements(engine) as log, pytest.raises(StatementError) as raised:
             await describe_playlist(session)
@@ -232,10 +225,11 @@ async def test_loaded_to_dict_reads_only_loaded_state(
     assert loaded_columns(user) == {"id": 1, "name": "ada"}
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_logging_loaded_columns_writes_the_line(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = shipments
     logger = logging.getLogger("snippets.serialization")
     output = io.StringIO()
     handler = logging.StreamHandler(output)
@@ -251,10 +245,10 @@ async def test_logging_loaded_columns_writes_the_line(
     assert log.count == 1
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_pytest_log_capture_reraises_the_formatting_error(
-    shipments: tuple[AsyncEngine, AsyncSession], caplog: pytest.LogCaptureFixture
+    session: AsyncSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _, session = shipments
     with pytest.warns(RuntimeWarning, match="never awaited"):
         with caplog.at_level(logging.WARNING), pytest.raises(StatementError) as raised:
             await log_slow_shipment(session)
@@ -262,10 +256,11 @@ async def test_pytest_log_capture_reraises_the_formatting_error(
     assert isinstance(raised.value.orig, MissingGreenlet)
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_captured_safe_logging_run_writes_the_line(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = shipments
     with record_statements(engine) as log:
         reported = await _log_slow_shipment_safely_to_a_handler(session)
     assert reported == {
