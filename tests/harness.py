@@ -19,7 +19,9 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -118,6 +120,34 @@ def release_failed_io(error: BaseException) -> None:
             traceback.clear_frames(error.__traceback__)
         error = error.__cause__ or error.__context__ or getattr(error, "orig", None)
     gc.collect()
+
+
+@dataclass
+class FailedLoad:
+    """An implicit load asyncio refused: the statements sent, then the error."""
+
+    log: StatementLog
+    error: StatementError = field(init=False)
+
+
+@contextmanager
+def expect_missing_greenlet(
+    engine: AsyncEngine | Engine, match: str = "never awaited"
+) -> Iterator[FailedLoad]:
+    """Expect the block to fail in an implicit load, as 2.1 fails it under asyncio.
+
+    Asserts a ``StatementError`` whose ``.orig`` is ``MissingGreenlet``, and the
+    "coroutine ... was never awaited" ``RuntimeWarning`` (matching ``match``) the
+    failed load leaves, released here so it belongs to this block. The yielded
+    object's ``.log`` records what the block sent; ``.error`` is set at its end.
+    """
+    with pytest.warns(RuntimeWarning, match=match):
+        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
+            failed = FailedLoad(log)
+            yield failed
+        failed.error = raised.value
+        release_failed_io(raised.value)
+    assert isinstance(failed.error.orig, MissingGreenlet), repr(failed.error.orig)
 
 
 @dataclass

@@ -2,7 +2,7 @@ import warnings
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import defer
 
@@ -18,7 +18,7 @@ from snippets.deferred_columns import (
     report_titles,
     report_titles_reading_summary,
 )
-from tests.harness import release_failed_io
+from tests.harness import expect_missing_greenlet
 
 pytestmark = pytest.mark.seed("deferred_columns:_add_reports")
 
@@ -26,18 +26,12 @@ pytestmark = pytest.mark.seed("deferred_columns:_add_reports")
 async def test_deferred_column_read_fails(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with (
-            record_statements(engine) as log,
-            pytest.raises(StatementError) as raised,
-        ):
-            await report_bodies_deferred(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
+    with expect_missing_greenlet(engine) as failed:
+        await report_bodies_deferred(session)
     # The hidden load would fetch the whole deferred group.
-    assert "SELECT report.body, report.rendered_html" in raised.value.statement
-    assert "report.body" not in log.statements[0].sql
-    assert log.count == 1
+    assert "SELECT report.body, report.rendered_html" in failed.error.statement
+    assert "report.body" not in failed.log.statements[0].sql
+    assert failed.log.count == 1
 
 
 async def test_undefer_loads_the_column_in_the_query(
@@ -62,12 +56,9 @@ async def test_undefer_group_loads_every_column_of_the_group(
 async def test_load_only_defers_the_other_columns(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with pytest.raises(StatementError) as raised:
-            await report_summaries_load_only(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert "SELECT report.summary" in raised.value.statement
+    with expect_missing_greenlet(engine) as failed:
+        await report_summaries_load_only(session)
+    assert "SELECT report.summary" in failed.error.statement
 
 
 async def test_raiseload_variants_work_when_nothing_else_is_read(

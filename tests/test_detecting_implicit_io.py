@@ -2,7 +2,7 @@ import gc
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import raiseload, selectinload
 
@@ -22,7 +22,7 @@ from snippets.detecting_implicit_io import (
     user_roles_in_strict_session,
 )
 from snippets.models import User
-from tests.harness import release_failed_io
+from tests.harness import expect_missing_greenlet
 
 
 async def _raises(engine, call, message: str) -> int:
@@ -139,13 +139,10 @@ async def test_raiseload_star_after_explicit_loads(
 async def test_raiseload_star_misses_expired_columns(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await expired_column_under_raiseload(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert not isinstance(raised.value, InvalidRequestError)
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await expired_column_under_raiseload(session)
+    assert not isinstance(failed.error, InvalidRequestError)
+    assert failed.log.count == 1
 
 
 async def test_strict_session_turns_lazy_loads_into_errors(

@@ -3,7 +3,7 @@ import warnings
 
 import pytest
 from sqlalchemy import create_engine, event, select
-from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -25,7 +25,7 @@ from snippets.implicit_io_guard import (
 )
 from snippets.models import Base, User, sample_users
 from snippets.rule_links import KNOWN_RULES, rule_url
-from tests.harness import fresh_database, release_failed_io
+from tests.harness import expect_missing_greenlet, fresh_database
 
 EXPECTED = {
     "lazy one-to-many": ("IO102", "User.posts"),
@@ -98,15 +98,13 @@ async def test_track_logs_a_structured_record_and_counts(
     guard = ImplicitIOGuard("track")
     guard.install(factory)
     async with factory() as session:
-        with pytest.warns(RuntimeWarning, match="never awaited"):
-            with (
-                caplog.at_level(logging.WARNING, logger="implicit_io"),
-                pytest.raises(StatementError) as raised,
-            ):
-                await enforcement.lazy_one_to_many(session)
-            release_failed_io(raised.value)
+        with (
+            expect_missing_greenlet(engine) as failed,
+            caplog.at_level(logging.WARNING, logger="implicit_io"),
+        ):
+            await enforcement.lazy_one_to_many(session)
     # Track mode does not change behaviour: asyncio still refuses the load.
-    assert isinstance(raised.value.orig, MissingGreenlet)
+    assert isinstance(failed.error.orig, MissingGreenlet)
     [record] = caplog.records
     assert record.rule == "IO102"
     assert record.attribute == "User.posts"
@@ -297,9 +295,7 @@ async def test_load_flags_are_what_the_guard_page_says(engine: AsyncEngine) -> N
         assert await flags_of(lambda: session.run_sync(lambda _: users[1].roles)) == [
             (True, False, "run_sync")
         ]
-        with pytest.warns(RuntimeWarning, match="never awaited"):
-            seen.clear()
-            with pytest.raises(StatementError) as raised:
-                _ = users[2].posts
-            release_failed_io(raised.value)
+        seen.clear()
+        with expect_missing_greenlet(engine):
+            _ = users[2].posts
         assert seen == [(True, False, "implicit")]

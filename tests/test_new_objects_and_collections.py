@@ -1,6 +1,5 @@
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -29,19 +28,7 @@ from snippets.new_objects_and_collections import (
     reassign_post_author,
     replace_unloaded_collection,
 )
-from tests.harness import release_failed_io
-
-
-async def _fails_with_lazy_load(engine, call, table: str) -> int:
-    """Run ``call``; assert it died in a lazy load of ``table``; return statements."""
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await call()
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert f"FROM {table}" in raised.value.statement
-    return log.count
-
+from tests.harness import expect_missing_greenlet
 
 # --- Point 8: new objects' collections ------------------------------------------
 
@@ -49,10 +36,10 @@ async def _fails_with_lazy_load(engine, call, table: str) -> int:
 async def test_new_object_without_collection_lazy_loads_after_commit(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    sent = await _fails_with_lazy_load(
-        engine, lambda: create_user_then_read_posts(session), "post"
-    )
-    assert sent == 1  # the INSERT; the lazy load never got out
+    with expect_missing_greenlet(engine) as failed:
+        await create_user_then_read_posts(session)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1  # the INSERT; the lazy load never got out
 
 
 async def test_new_object_with_empty_collections_reads_from_memory(
@@ -71,10 +58,10 @@ async def test_reading_a_pending_collection_does_not_initialise_it(
     pending = User(name="pending")
     assert pending.posts == []
     assert "posts" not in pending.__dict__
-    sent = await _fails_with_lazy_load(
-        engine, lambda: read_posts_before_and_after_flush(session), "post"
-    )
-    assert sent == 1
+    with expect_missing_greenlet(engine) as failed:
+        await read_posts_before_and_after_flush(session)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_dataclass_default_factory_is_not_applied_at_construction() -> None:
@@ -88,12 +75,10 @@ async def test_dataclass_default_factory_is_not_applied_at_construction() -> Non
 async def test_dataclass_default_factory_still_lazy_loads_after_commit(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    sent = await _fails_with_lazy_load(
-        engine,
-        lambda: create_playlist_relying_on_default_factory(session),
-        "dataclass_track",
-    )
-    assert sent == 1
+    with expect_missing_greenlet(engine) as failed:
+        await create_playlist_relying_on_default_factory(session)
+    assert "FROM dataclass_track" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_dataclass_with_explicit_empty_list_sends_only_the_insert(
@@ -110,19 +95,19 @@ async def test_dataclass_with_explicit_empty_list_sends_only_the_insert(
 async def test_append_to_unloaded_collection_loads_it(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    sent = await _fails_with_lazy_load(
-        engine, lambda: append_post_to_unloaded_collection(session), "post"
-    )
-    assert sent == 1  # the get(); the collection load failed
+    with expect_missing_greenlet(engine) as failed:
+        await append_post_to_unloaded_collection(session)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1  # the get(); the collection load failed
 
 
 async def test_replacing_unloaded_collection_loads_the_old_one(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    sent = await _fails_with_lazy_load(
-        engine, lambda: replace_unloaded_collection(session), "post"
-    )
-    assert sent == 1
+    with expect_missing_greenlet(engine) as failed:
+        await replace_unloaded_collection(session)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_remove_from_unloaded_collection_loads_it(
@@ -131,11 +116,10 @@ async def test_remove_from_unloaded_collection_loads_it(
     author = await session.get(User, 1)
     post = await session.get(Post, 1)
     assert author is not None
-
-    async def remove() -> None:
+    with expect_missing_greenlet(engine) as failed:
         author.posts.remove(post)
-
-    assert await _fails_with_lazy_load(engine, remove, "post") == 0
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 0
 
 
 async def test_append_after_eager_load_sends_three_statements(
@@ -196,12 +180,12 @@ async def test_expire_with_cascade_all_expires_the_lines(
     engine: AsyncEngine,
     session: AsyncSession,
 ) -> None:
-    sent = await _fails_with_lazy_load(
-        engine,
-        lambda: expire_invoice_with_cascade_all(session),
-        "cascade_all_invoice_line",
-    )
-    assert sent == 2  # the invoice and its lines; the reload of a line failed
+    with expect_missing_greenlet(engine) as failed:
+        await expire_invoice_with_cascade_all(session)
+    assert "FROM cascade_all_invoice_line" in failed.error.statement
+    assert (
+        failed.log.count == 2
+    )  # the invoice and its lines; the reload of a line failed
 
 
 @pytest.mark.seed("new_objects_and_collections:_seed_invoices")

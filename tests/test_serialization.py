@@ -5,7 +5,6 @@ import logging
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import inspect
-from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from snippets.counting_statements import record_statements
@@ -34,7 +33,7 @@ from snippets.serialization import (
     user_response_lazy,
     user_to_dict,
 )
-from tests.harness import release_failed_io
+from tests.harness import expect_missing_greenlet, release_failed_io
 
 ADA = UserOut(
     id=1,
@@ -106,13 +105,10 @@ async def test_repr_touching_a_relationship_fails(
     engine: AsyncEngine,
     session: AsyncSession,
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await describe_shipment(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert "FROM repr_parcel" in raised.value.statement
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await describe_shipment(session)
+    assert "FROM repr_parcel" in failed.error.statement
+    assert failed.log.count == 1
 
 
 @pytest.mark.seed("serialization:_seed_shipments")
@@ -184,23 +180,19 @@ async def test_dataclass_repr_loads_relationships(
     engine: AsyncEngine,
     session: AsyncSession,
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await describe_playlist(session)
-        release_failed_io(raised.value)
-    assert "FROM dataclass_track" in raised.value.statement
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await describe_playlist(session)
+    assert "FROM dataclass_track" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_to_dict_touching_a_relationship_fails(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await export_user(session)
-        release_failed_io(raised.value)
-    assert "FROM post" in raised.value.statement
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await export_user(session)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1
     assert user_to_dict.__name__ in export_user.__code__.co_names
 
 
@@ -247,13 +239,10 @@ async def test_logging_loaded_columns_writes_the_line(
 
 @pytest.mark.seed("serialization:_seed_shipments")
 async def test_pytest_log_capture_reraises_the_formatting_error(
-    session: AsyncSession, caplog: pytest.LogCaptureFixture
+    engine: AsyncEngine, session: AsyncSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with caplog.at_level(logging.WARNING), pytest.raises(StatementError) as raised:
-            await log_slow_shipment(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
+    with expect_missing_greenlet(engine), caplog.at_level(logging.WARNING):
+        await log_slow_shipment(session)
 
 
 @pytest.mark.seed("serialization:_seed_shipments")

@@ -28,8 +28,9 @@ from snippets.troubleshooting import (
     revision_after_update_refreshed,
     revision_of_new_ticket,
 )
-from tests.harness import release_failed_io
+from tests.harness import expect_missing_greenlet
 
+CURSOR_NEVER_AWAITED = "'Connection.cursor' was never awaited"
 GREENLET_TEXT = (
     "greenlet_spawn has not been called; can't call await_() here. "
     "Was IO attempted in an unexpected place?"
@@ -49,34 +50,28 @@ def assert_wrapped_missing_greenlet(error: StatementError, sql: str) -> None:
 async def test_lazy_relationship_raises_wrapped_missing_greenlet(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="'Connection.cursor' was never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await post_titles_of_ada(session)
-        release_failed_io(raised.value)
-    assert_wrapped_missing_greenlet(raised.value, "FROM post")
-    assert log.count == 1
+    with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
+        await post_titles_of_ada(session)
+    assert_wrapped_missing_greenlet(failed.error, "FROM post")
+    assert failed.log.count == 1
 
 
 async def test_expired_attribute_raises_wrapped_missing_greenlet(
     engine: AsyncEngine,
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="'Connection.cursor' was never awaited"):
-        with pytest.raises(StatementError) as raised:
-            await name_after_commit(engine)
-        release_failed_io(raised.value)
-    assert_wrapped_missing_greenlet(raised.value, "FROM user_account")
+    with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
+        await name_after_commit(engine)
+    assert_wrapped_missing_greenlet(failed.error, "FROM user_account")
 
 
 @pytest.mark.seed("troubleshooting:_seed_ticket")
 async def test_server_onupdate_value_raises_wrapped_missing_greenlet(
-    session: AsyncSession,
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="'Connection.cursor' was never awaited"):
-        with pytest.raises(StatementError) as raised:
-            await revision_after_update(session)
-        release_failed_io(raised.value)
+    with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
+        await revision_after_update(session)
     assert_wrapped_missing_greenlet(
-        raised.value, "SELECT troubleshooting_ticket.revision"
+        failed.error, "SELECT troubleshooting_ticket.revision"
     )
 
 

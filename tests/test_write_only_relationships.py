@@ -1,6 +1,5 @@
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -14,7 +13,7 @@ from snippets.write_only_relationships import (
     latest_feed_titles,
     unread_subjects,
 )
-from tests.harness import release_failed_io
+from tests.harness import expect_missing_greenlet
 
 pytestmark = pytest.mark.seed("write_only_relationships:_add_feed_and_inbox")
 
@@ -22,16 +21,10 @@ pytestmark = pytest.mark.seed("write_only_relationships:_add_feed_and_inbox")
 async def test_iterating_a_dynamic_relationship_fails(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with (
-            record_statements(engine) as log,
-            pytest.raises(StatementError) as raised,
-        ):
-            await latest_feed_titles(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert "FROM feed_entry" in raised.value.statement
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await latest_feed_titles(session)
+    assert "FROM feed_entry" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_every_dynamic_read_fails_but_touching_it_does_not(
@@ -42,11 +35,8 @@ async def test_every_dynamic_read_fails_but_touching_it_does_not(
         query = feed.entries  # a legacy Query object; nothing sent yet
     assert log.count == 0
     for read in (query.all, query.count, query.first):
-        with pytest.warns(RuntimeWarning, match="never awaited"):
-            with pytest.raises(StatementError) as raised:
-                read()
-            release_failed_io(raised.value)
-        assert isinstance(raised.value.orig, MissingGreenlet)
+        with expect_missing_greenlet(engine):
+            read()
 
 
 async def test_dynamic_relationship_works_only_inside_run_sync(
