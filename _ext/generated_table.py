@@ -1,6 +1,6 @@
 """``generated-table``: a table whose rows a snippet function computes at build time.
 
-    ```{generated-table} enforcement:comparison_rows
+    ```{generated-table} enforcement:_comparison_rows
     :caption: What each tool reports
     ```
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from snippets import enforcement
 from snippets.counting_statements import record_statements
-from snippets.enforcement import CASES, Case
+from snippets.enforcement import CASES, _Case
 from snippets.implicit_io_guard import (
     GUARD_RULES,
     MODE_OPTION,
@@ -40,14 +40,14 @@ IMPLICIT = [case for case in CASES if case.label in EXPECTED]
 CLEAN = [case for case in CASES if not case.should_report]
 
 
-def guarded(engine: AsyncEngine, case: Case, guard: ImplicitIOGuard):
+def guarded(engine: AsyncEngine, case: _Case, guard: ImplicitIOGuard):
     factory = async_sessionmaker(engine, expire_on_commit=case.expire_on_commit)
     guard.install(factory)
     return factory
 
 
 @pytest.mark.parametrize("case", IMPLICIT, ids=lambda case: case.label)
-async def test_enforce_raises_before_any_io(case: Case) -> None:
+async def test_enforce_raises_before_any_io(case: _Case) -> None:
     rule, attribute = EXPECTED[case.label]
     async with fresh_database(case.seed) as engine:
         guard = ImplicitIOGuard("enforce", docs_base_url="https://docs.test/")
@@ -83,7 +83,7 @@ async def test_enforce_refuses_the_lazy_load_statement_itself(engine: AsyncEngin
 
 
 @pytest.mark.parametrize("case", CLEAN, ids=lambda case: case.label)
-async def test_clean_code_is_not_flagged(case: Case) -> None:
+async def test_clean_code_is_not_flagged(case: _Case) -> None:
     async with fresh_database(case.seed) as engine:
         guard = ImplicitIOGuard("enforce")
         async with guarded(engine, case, guard)() as session:
