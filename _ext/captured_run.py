@@ -13,11 +13,11 @@ SQL it sent, the statement count and any exception are captured, never typed.
 from __future__ import annotations
 
 import pprint
-from pathlib import Path
 from typing import ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from snippet_targets import check_targets, snippet_problems_fail_the_build
 from sphinx.directives.code import container_wrapper
 from sphinx.util.docutils import SphinxDirective
 
@@ -50,22 +50,11 @@ class CapturedRun(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         target = self.arguments[0]
-        module_name = target.partition(":")[0]
-        snippet = Path(self.env.srcdir, "snippets", f"{module_name}.py")
-        if not snippet.is_file():
-            raise self.error(
-                f"captured-run {target!r}: snippets/{module_name}.py does not exist. "
-                "Name a module in snippets/ as 'module:function'."
-            )
-        # Rerun when the snippet, the model, the harness or this directive changes.
-        for dependency in (snippet, "snippets/models.py", "tests/harness.py", __file__):
-            self.env.note_dependency(str(Path(self.env.srcdir, dependency)))
-
+        seed = self.options.get("seed")
+        check_targets(self, target, *([seed] if seed else []))
         expect = self.options.get("expect", "ok")
-        try:
-            captured = capture(target, self.options.get("seed"))
-        except (ValueError, LookupError, TypeError) as problem:
-            raise self.error(f"captured-run {target!r}: {problem}") from None
+        with snippet_problems_fail_the_build(self, target):
+            captured = capture(target, seed)
 
         if expect == "ok" and captured.error is not None:
             raise self.error(

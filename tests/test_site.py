@@ -251,6 +251,8 @@ def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None
         + "\n```{captured-run} eager_loading:post_titles_by_author\n"
         + ":expect: error\n```\n"
         + "\n```{captured-run} nowhere:function\n```\n"
+        + "\n```{generated-table} nowhere:rows\n```\n"
+        + "\n```{round-trips} nowhere:_seed\n:parents: 1\n\nnowhere:run Row\n```\n"
     )
     build = subprocess.run(
         [*STRICT_BUILD, "-q", str(site), str(site / "_build" / "html")],
@@ -263,3 +265,6 @@ def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None
     assert re.search(r"guides/bad.md:\d+: Python typed into the page", log), log
     assert "marked ':expect: error' but returned {'ada'" in log, log
     assert "snippets/nowhere.py does not exist" in log, log
+    # The other directives that run snippets name a missing module the same way.
+    for directive, target in (("generated-table", "rows"), ("round-trips", "_seed")):
+        assert f"{directive} 'nowhere:{target}': snippets/nowhere.py does not" in log
