@@ -160,6 +160,23 @@ class Capture:
     warnings: list[str] = field(default_factory=list)
 
 
+@contextmanager
+def _capturing(engine: AsyncEngine | Engine) -> Iterator[Capture]:
+    """What the block does: the SQL it sends, its warnings, and any exception."""
+    with (
+        record_statements(engine) as log,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        captured = Capture(log)
+        try:
+            yield captured
+        except Exception as error:  # the error is the output
+            captured.error = error
+            release_failed_io(error)
+    captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
 async def _capture(func: Callable[..., Any], seed: Seed, directory: str) -> Capture:
     parameters = inspect.signature(func).parameters
     # `file_engine`: the database is a file, so the engine pools real connections.
@@ -180,21 +197,10 @@ async def _capture(func: Callable[..., Any], seed: Seed, directory: str) -> Capt
                     f"{func.__qualname__} takes {sorted(unknown)}; a captured run "
                     f"can pass only {sorted(available)}"
                 )
-            arguments = {name: available[name] for name in parameters}
-            with (
-                record_statements(engine) as log,
-                warnings.catch_warnings(record=True) as caught,
-            ):
-                warnings.simplefilter("always")
-                captured = Capture(log)
-                try:
-                    captured.result = func(**arguments)
-                    if inspect.isawaitable(captured.result):
-                        captured.result = await captured.result
-                except Exception as error:  # the error is the output
-                    captured.error = error
-                    release_failed_io(error)
-            captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
+            with _capturing(engine) as captured:
+                captured.result = func(**{name: available[name] for name in parameters})
+                if inspect.isawaitable(captured.result):
+                    captured.result = await captured.result
             return captured
 
 
@@ -203,17 +209,8 @@ def _capture_sync(func: Callable[..., Any]) -> Capture:
     if list(inspect.signature(func).parameters) != ["sync_session"]:
         raise TypeError(f"{func.__qualname__}: a sync example takes only sync_session")
     with fresh_sync_database() as engine, Session(engine) as sync_session:
-        with (
-            record_statements(engine) as log,
-            warnings.catch_warnings(record=True) as caught,
-        ):
-            warnings.simplefilter("always")
-            captured = Capture(log)
-            try:
-                captured.result = func(sync_session)
-            except Exception as error:  # the error is the output
-                captured.error = error
-        captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
+        with _capturing(engine) as captured:
+            captured.result = func(sync_session)
         return captured
 
 
