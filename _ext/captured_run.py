@@ -7,7 +7,8 @@
     ```
 
 The snippet runs on a fresh database through the same harness the tests use. The
-SQL it sent, the statement count and any exception are captured, never typed.
+SQL it sent, the statement count and any exception are captured, never typed. A
+snippet that takes no database argument gets no count: it had no database to use.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ class CapturedRun(SphinxDirective):
             sql = nodes.literal_block("", _format_sql(captured.statements))
             sql["language"] = "sql"
             shown.append(container_wrapper(self, sql, _count_label(count)))
-        else:
+        elif captured.had_database:
+            # A claim only where the snippet had a database it could have used.
             shown.append(nodes.paragraph("", _count_label(0)))
         if captured.error is not None:
             error = nodes.literal_block("", describe_error(captured.error))

@@ -158,6 +158,8 @@ class Capture:
     result: Any = None
     error: BaseException | None = None
     warnings: list[str] = field(default_factory=list)
+    #: False when the snippet took no database argument, so it had none to use.
+    had_database: bool = True
 
 
 @contextmanager
@@ -201,6 +203,7 @@ async def _capture(func: Callable[..., Any], seed: Seed, directory: str) -> Capt
                 captured.result = func(**{name: available[name] for name in parameters})
                 if inspect.isawaitable(captured.result):
                     captured.result = await captured.result
+            captured.had_database = bool(parameters)
             return captured
 
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from snippets.models import User
-from tests.harness import expect_missing_greenlet
+from tests.harness import capture, expect_missing_greenlet
 
 
 async def test_expect_missing_greenlet_gives_the_error_and_the_statements(
@@ -26,3 +26,11 @@ async def test_expect_missing_greenlet_fails_a_block_that_loads_nothing(
         expect_missing_greenlet(engine),
     ):
         await session.scalar(select(User))
+
+
+def test_a_capture_says_whether_the_snippet_had_a_database() -> None:
+    without = capture("migration:greenlet_requirement")
+    assert (without.had_database, without.statements.count) == (False, 0)
+    with_session = capture("run_sync:legacy_report_called_directly")
+    assert (with_session.had_database, with_session.statements.count) == (True, 0)
+    assert capture("migration:sync_unwrapping").had_database

@@ -233,6 +233,15 @@ def test_captured_output_is_on_the_page(built_site: Path) -> None:
     assert "greenlet_spawn has not been called" in page
 
 
+def test_no_sql_is_claimed_only_where_a_database_was_given(built_site: Path) -> None:
+    # run_sync:legacy_report_called_directly has a session and fails before any SQL.
+    assert "No SQL sent" in (built_site / "guides" / "run-sync.html").read_text()
+    # migration:greenlet_requirement reads package metadata; it has no database.
+    migration = (built_site / "guides" / "migration.html").read_text()
+    assert "greenlet&gt;=1; extra == " in migration.replace("&quot;", '"')
+    assert "No SQL sent" not in migration
+
+
 def test_copy_button_is_installed(built_site: Path) -> None:
     assert (built_site / "_static" / "copybutton.js").is_file()
     config = textwrap.dedent((built_site / "_static" / "copybutton.js").read_text())
