@@ -1,6 +1,8 @@
 import gc
 import io
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from pydantic import ValidationError
@@ -111,26 +113,38 @@ async def test_repr_touching_a_relationship_fails(
     assert failed.log.count == 1
 
 
-@pytest.mark.seed("serialization:_seed_shipments")
-async def test_logging_an_unsafe_repr_loses_the_message_without_raising(
-    engine: AsyncEngine,
-    session: AsyncSession,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    # A plain handler, as in production; pytest's own handlers re-raise instead.
+@contextmanager
+def _plain_log_output() -> Iterator[io.StringIO]:
+    """What the snippets' logger writes through a plain handler, as in production.
+
+    pytest's own log handlers re-raise formatting errors instead. (Not a fixture:
+    set up before the test's call phase, the logger also got pytest's handlers.)
+    """
     logger = logging.getLogger("snippets.serialization")
     output = io.StringIO()
     handler = logging.StreamHandler(output)
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        with pytest.warns(RuntimeWarning, match="never awaited"):
-            with record_statements(engine) as log:
-                shipment = await log_slow_shipment(session)
-            gc.collect()  # logging dropped the error; its coroutine dies here
+        yield output
     finally:
         logger.removeHandler(handler)
         logger.propagate = True
+
+
+@pytest.mark.seed("serialization:_seed_shipments")
+async def test_logging_an_unsafe_repr_loses_the_message_without_raising(
+    engine: AsyncEngine,
+    session: AsyncSession,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with (
+        _plain_log_output() as output,
+        pytest.warns(RuntimeWarning, match="never awaited"),
+    ):
+        with record_statements(engine) as log:
+            shipment = await log_slow_shipment(session)
+        gc.collect()  # logging dropped the error; its coroutine dies here
     assert isinstance(shipment, ReprShipment)  # nothing was raised to the caller
     assert output.getvalue() == ""  # and the log line is gone
     stderr = capsys.readouterr().err
@@ -219,20 +233,10 @@ async def test_loaded_to_dict_reads_only_loaded_state(
 
 @pytest.mark.seed("serialization:_seed_shipments")
 async def test_logging_loaded_columns_writes_the_line(
-    engine: AsyncEngine,
-    session: AsyncSession,
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    logger = logging.getLogger("snippets.serialization")
-    output = io.StringIO()
-    handler = logging.StreamHandler(output)
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        with record_statements(engine) as log:
-            await log_slow_shipment_safely(session)
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = True
+    with _plain_log_output() as output, record_statements(engine) as log:
+        await log_slow_shipment_safely(session)
     assert output.getvalue() == "slow shipment: {'id': 1, 'carrier': 'post'}\n"
     assert log.count == 1
 
