@@ -1,7 +1,6 @@
-import asyncio
-
 import pytest
 import queryspy
+from generated_table import _rows
 from pytest_queryguard import NPlusOneDetected
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -14,7 +13,6 @@ from snippets.enforcement import (
     WORKLOADS,
     EnforcedArticle,
     _Case,
-    _comparison_rows,
     _overhead_rows,
     awaitable_attrs_in_a_loop,
     deferred_column,
@@ -60,7 +58,8 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def table() -> list[list[str]]:
-    return asyncio.run(_comparison_rows())
+    """The comparison table, computed the way the page's generated-table does."""
+    return _rows("enforcement:_comparison_rows")
 
 
 def test_the_table_covers_every_case_and_tool(table: list[list[str]]) -> None:
@@ -205,10 +204,8 @@ def test_mapping_and_review_reports_find_the_legacy_relationships() -> None:
     assert [m.split(":")[1] for m in mapped] == [r.split(":")[1] for r in reviewed]
 
 
-def test_generated_table_refuses_what_is_not_a_table() -> None:
-    from generated_table import _rows
-
-    assert _rows("enforcement:_comparison_rows")[0][0] == "Scenario"
+def test_generated_table_refuses_what_is_not_a_table(table) -> None:
+    assert table[0][0] == "Scenario"
     with pytest.raises(ValueError, match="a header row first"):
         _rows("enforcement:mapping_check_report")  # a list of strings
     with pytest.raises(LookupError, match="defines no 'missing'"):
