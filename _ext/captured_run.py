@@ -7,17 +7,18 @@
     ```
 
 The snippet runs on a fresh database through the same harness the tests use. The
-SQL it sent, the statement count and any exception are captured, never typed.
+SQL it sent, the statement count and any exception are captured, never typed. A
+snippet that takes no database argument gets no count: it had no database to use.
 """
 
 from __future__ import annotations
 
 import pprint
-from pathlib import Path
 from typing import ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from snippet_targets import check_targets, snippet_problems_fail_the_build
 from sphinx.directives.code import container_wrapper
 from sphinx.util.docutils import SphinxDirective
 
@@ -50,22 +51,11 @@ class CapturedRun(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         target = self.arguments[0]
-        module_name = target.partition(":")[0]
-        snippet = Path(self.env.srcdir, "snippets", f"{module_name}.py")
-        if not snippet.is_file():
-            raise self.error(
-                f"captured-run {target!r}: snippets/{module_name}.py does not exist. "
-                "Name a module in snippets/ as 'module:function'."
-            )
-        # Rerun when the snippet, the model, the harness or this directive changes.
-        for dependency in (snippet, "snippets/models.py", "tests/harness.py", __file__):
-            self.env.note_dependency(str(Path(self.env.srcdir, dependency)))
-
+        seed = self.options.get("seed")
+        check_targets(self, target, *([seed] if seed else []))
         expect = self.options.get("expect", "ok")
-        try:
-            captured = capture(target, self.options.get("seed"))
-        except (ValueError, LookupError, TypeError) as problem:
-            raise self.error(f"captured-run {target!r}: {problem}") from None
+        with snippet_problems_fail_the_build(self, target):
+            captured = capture(target, seed)
 
         if expect == "ok" and captured.error is not None:
             raise self.error(
@@ -85,7 +75,8 @@ class CapturedRun(SphinxDirective):
             sql = nodes.literal_block("", _format_sql(captured.statements))
             sql["language"] = "sql"
             shown.append(container_wrapper(self, sql, _count_label(count)))
-        else:
+        elif captured.had_database:
+            # A claim only where the snippet had a database it could have used.
             shown.append(nodes.paragraph("", _count_label(0)))
         if captured.error is not None:
             error = nodes.literal_block("", describe_error(captured.error))

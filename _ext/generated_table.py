@@ -1,6 +1,6 @@
 """``generated-table``: a table whose rows a snippet function computes at build time.
 
-    ```{generated-table} enforcement:comparison_rows
+    ```{generated-table} enforcement:_comparison_rows
     :caption: What each tool reports
     ```
 
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from pathlib import Path
 from typing import ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from snippet_targets import check_targets, snippet_problems_fail_the_build
 from sphinx.util.docutils import SphinxDirective
 
 from tests.harness import load_callable
@@ -41,18 +41,9 @@ class GeneratedTable(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         target = self.arguments[0]
-        module_name = target.partition(":")[0]
-        snippet = Path(self.env.srcdir, "snippets", f"{module_name}.py")
-        if not snippet.is_file():
-            raise self.error(
-                f"generated-table {target!r}: snippets/{module_name}.py does not exist. "
-                "Name a function in snippets/ as 'module:function'."
-            )
-        self.env.note_dependency(str(snippet))
-        try:
+        check_targets(self, target)
+        with snippet_problems_fail_the_build(self, target):
             header, *body = _rows(target)
-        except (ValueError, LookupError, TypeError) as problem:
-            raise self.error(f"generated-table {target!r}: {problem}") from None
         table = nodes.table(classes=["generated-table"])
         if "caption" in self.options:
             table += nodes.title(text=self.options["caption"])

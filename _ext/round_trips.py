@@ -21,10 +21,10 @@ import functools
 import inspect
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 from docutils import nodes
+from snippet_targets import check_targets, snippet_problems_fail_the_build
 from sphinx.util.docutils import SphinxDirective
 
 from tests.harness import capture, describe_error, load_callable
@@ -101,14 +101,9 @@ class RoundTrips(SphinxDirective):
                 "for example 'eager_loading:post_titles_by_author selectinload'."
             )
         targets = [target for target, _, _ in rows]
-        for module in {t.partition(":")[0] for t in [seed, *targets]}:
-            snippet = Path(self.env.srcdir, "snippets", f"{module}.py")
-            self.env.note_dependency(str(snippet))
-        self.env.note_dependency(__file__)
-        try:
+        check_targets(self, seed, *targets)
+        with snippet_problems_fail_the_build(self, seed):
             counts = measure(seed, targets, sizes)
-        except (ValueError, LookupError, TypeError) as problem:
-            raise self.error(f"round-trips {seed!r}: {problem}") from None
 
         header = ["Strategy", *(f"{size} parents" for size in sizes)]
         body = [

@@ -2,8 +2,9 @@
 
 Each scenario is a small piece of async ORM code with a known verdict: it either
 performs implicit I/O a tool should report, or it is clean code a tool must not
-flag. ``comparison_rows`` runs every scenario through our guard, queryspy and
-pytest-queryguard on fresh databases and returns the table the page shows.
+flag. ``_comparison_rows`` (scaffolding at the end, not shown) runs every scenario
+through our guard, queryspy and pytest-queryguard on fresh databases and returns
+the table the page shows.
 """
 
 from __future__ import annotations
@@ -194,114 +195,32 @@ async def nightly_report(workers: async_sessionmaker[AsyncSession]) -> dict:
 # endregion wiring
 
 
-@dataclass(frozen=True)
-class Case:
-    """A scenario and whether a tool should report it."""
-
-    label: str
-    scenario: Scenario
-    should_report: bool
-    seed: Callable[[AsyncSession], Awaitable[None]] = add_sample_data
-    expire_on_commit: bool = False
-
-
-CASES = [
-    Case("lazy one-to-many", lazy_one_to_many, True),
-    Case("lazy many-to-one, identity-map hit", many_to_one_identity_map_hit, False),
-    Case("lazy many-to-one, identity-map miss", many_to_one_identity_map_miss, True),
-    Case(
-        "expired attribute after commit",
-        expired_after_commit,
-        True,
-        expire_on_commit=True,
-    ),
-    Case("deferred column", deferred_column, True, _seed_article),
-    Case(
-        "server_onupdate column after flush", server_onupdate_value, True, _seed_article
-    ),
-    Case("N+1 via awaitable_attrs in a loop", awaitable_attrs_in_a_loop, True),
-    Case("N+1 inside run_sync", lazy_loads_inside_run_sync, True),
-    Case("N+1 of explicit queries in a loop", explicit_queries_in_a_loop, True),
-    Case("eager-loaded (clean)", eager_loaded, False),
-    Case("one awaitable attribute (clean)", one_awaitable_attribute, False),
-    Case("refresh of named attributes (clean)", refresh_named_attributes, False),
-]
-
-
-async def _outcome(case: Case, tool: str) -> str:
-    """Run one case on a fresh database under ``tool``; what that tool said."""
-    async with fresh_database(case.seed) as engine:
-        factory = async_sessionmaker(engine, expire_on_commit=case.expire_on_commit)
-        if tool == "ours":
-            ImplicitIOGuard("enforce").install(factory)
-        elif tool == "ours+repeats":
-            ImplicitIOGuard("enforce", repeated_query_threshold=2).install(factory)
-        async with factory() as session:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                return await _run_under(tool, case.scenario, session)
-
-
 # region tool_runs
-async def _run_under(tool: str, scenario: Scenario, session: AsyncSession) -> str:
-    failure = ""
-    try:
-        if tool == "queryspy":
-            with queryspy.no_n_plus_one():
-                await _attempt(scenario, session)
-        elif tool == "queryguard":
-            with record_queries() as log:
-                await _attempt(scenario, session)
-            log.assert_no_nplusone()
-        else:
-            await _attempt(scenario, session)
-    except ImplicitIOError as error:
-        return f"reported {error.rule}"
-    except (queryspy.NPlusOneError, NPlusOneDetected):
-        return "reported N+1"
-    except _ScenarioFailed as failed:
-        failure = failed.description
-    if tool == "none":
-        return failure or "runs"
-    return "-"  # the tool reported nothing (the crash is in the "No tool" column)
-
-
-class _ScenarioFailed(Exception):
-    def __init__(self, description: str) -> None:
-        self.description = description
-
-
-async def _attempt(scenario: Scenario, session: AsyncSession) -> None:
-    """Run the scenario; a crash is recorded, not treated as a tool's report."""
-    try:
+async def run_with_queryspy(scenario: Scenario, session: AsyncSession) -> None:
+    """queryspy's own way: it raises ``queryspy.NPlusOneError`` on an N+1."""
+    with queryspy.no_n_plus_one():
         await scenario(session)
-    except ImplicitIOError:
-        raise
-    except Exception as error:
-        release_failed_io(error)
-        cause = getattr(error, "orig", None) or error
-        raise _ScenarioFailed(f"fails: {type(cause).__name__}") from None
+
+
+async def run_with_queryguard(scenario: Scenario, session: AsyncSession) -> None:
+    """pytest-queryguard's: record, then assert (raises ``NPlusOneDetected``)."""
+    with record_queries() as log:
+        await scenario(session)
+    log.assert_no_nplusone()
+
+
+def install_our_guard(
+    factory: async_sessionmaker[AsyncSession],
+    repeated_query_threshold: int | None = None,
+) -> None:
+    """Ours: this factory's sessions raise ``ImplicitIOError`` before the load."""
+    guard = ImplicitIOGuard(
+        "enforce", repeated_query_threshold=repeated_query_threshold
+    )
+    guard.install(factory)
 
 
 # endregion tool_runs
-
-
-TOOLS = {
-    "none": "No tool",
-    "ours": "Our guard (enforce)",
-    "ours+repeats": "Our guard, repeated_query_threshold=2",
-    "queryspy": f"queryspy {queryspy.__version__} no_n_plus_one()",
-    "queryguard": "pytest-queryguard 0.4.1 assert_no_nplusone()",
-}
-
-
-async def comparison_rows() -> list[list[str]]:
-    """The comparison table: one row per scenario, one column per tool."""
-    rows = [["Scenario", "Should report", *TOOLS.values()]]
-    for case in CASES:
-        outcomes = [await _outcome(case, tool) for tool in TOOLS]
-        rows.append([case.label, "yes" if case.should_report else "no", *outcomes])
-    return rows
 
 
 # region overhead
@@ -322,7 +241,7 @@ WORKLOADS = [
 
 
 async def measure_overhead(
-    iterations: int = 300, rounds: int = 5
+    engine: AsyncEngine, iterations: int = 200, rounds: int = 3
 ) -> dict[str, tuple[float, float]]:
     """Best seconds per statement without and with a tracking guard, per workload.
 
@@ -330,46 +249,26 @@ async def measure_overhead(
     the ratio between them holds however fast the machine is.
     """
     results = {}
-    async with fresh_database() as engine:
-        plain = async_sessionmaker(engine, expire_on_commit=False)
-        guarded = async_sessionmaker(engine, expire_on_commit=False)
-        ImplicitIOGuard("track").install(guarded)
-        for label, workload, statements in WORKLOADS:
-            best = {plain: float("inf"), guarded: float("inf")}
-            for _ in range(rounds):
-                for factory in (plain, guarded):
-                    async with factory() as session:
-                        await workload(session)  # warm caches and the pool
-                        start = time.perf_counter()
-                        for _ in range(iterations):
-                            await workload(session)
-                        elapsed = time.perf_counter() - start
-                    best[factory] = min(best[factory], elapsed)
-            per_statement = iterations * statements
-            results[label] = (
-                best[plain] / per_statement,
-                best[guarded] / per_statement,
-            )
+    plain = async_sessionmaker(engine, expire_on_commit=False)
+    guarded = async_sessionmaker(engine, expire_on_commit=False)
+    ImplicitIOGuard("track").install(guarded)
+    for label, workload, statements in WORKLOADS:
+        best = {plain: float("inf"), guarded: float("inf")}
+        for _ in range(rounds):
+            for factory in (plain, guarded):
+                async with factory() as session:
+                    await workload(session)  # warm caches and the pool
+                    start = time.perf_counter()
+                    for _ in range(iterations):
+                        await workload(session)
+                    elapsed = time.perf_counter() - start
+                best[factory] = min(best[factory], elapsed)
+        per_statement = iterations * statements
+        results[label] = (best[plain] / per_statement, best[guarded] / per_statement)
     return results
 
 
 # endregion overhead
-
-
-async def overhead_rows(iterations: int = 200, rounds: int = 3) -> list[list[str]]:
-    """The overhead table: time per statement without and with the guard."""
-    rows = [["Workload", "Without guard", "With guard (track)", "Ratio"]]
-    measured = await measure_overhead(iterations, rounds)
-    for label, (plain, guarded) in measured.items():
-        rows.append(
-            [
-                label,
-                f"{plain * 1e6:.0f} µs",
-                f"{guarded * 1e6:.0f} µs",
-                f"{guarded / plain:.2f}",
-            ]
-        )
-    return rows
 
 
 # --- What each tool prints, captured on the pages ---------------------------------
@@ -425,3 +324,103 @@ def _log_records(name: str) -> Iterator[list[logging.LogRecord]]:
         yield collector.records
     finally:
         logging.getLogger(name).removeHandler(collector)
+
+
+# --- Scaffolding behind the generated tables (not shown on the pages) ------------
+
+
+@dataclass(frozen=True)
+class _Case:
+    """A scenario and whether a tool should report it."""
+
+    label: str
+    scenario: Scenario
+    should_report: bool
+    seed: Callable[[AsyncSession], Awaitable[None]] = add_sample_data
+    expire_on_commit: bool = False
+
+
+CASES = [
+    _Case("lazy one-to-many", lazy_one_to_many, True),
+    _Case("lazy many-to-one, identity-map hit", many_to_one_identity_map_hit, False),
+    _Case("lazy many-to-one, identity-map miss", many_to_one_identity_map_miss, True),
+    _Case(
+        "expired attribute after commit",
+        expired_after_commit,
+        True,
+        expire_on_commit=True,
+    ),
+    _Case("deferred column", deferred_column, True, _seed_article),
+    _Case(
+        "server_onupdate column after flush", server_onupdate_value, True, _seed_article
+    ),
+    _Case("N+1 via awaitable_attrs in a loop", awaitable_attrs_in_a_loop, True),
+    _Case("N+1 inside run_sync", lazy_loads_inside_run_sync, True),
+    _Case("N+1 of explicit queries in a loop", explicit_queries_in_a_loop, True),
+    _Case("eager-loaded (clean)", eager_loaded, False),
+    _Case("one awaitable attribute (clean)", one_awaitable_attribute, False),
+    _Case("refresh of named attributes (clean)", refresh_named_attributes, False),
+]
+
+TOOLS = {
+    "none": "No tool",
+    "ours": "Our guard (enforce)",
+    "ours+repeats": "Our guard, repeated_query_threshold=2",
+    "queryspy": f"queryspy {queryspy.__version__} no_n_plus_one()",
+    "queryguard": "pytest-queryguard 0.4.1 assert_no_nplusone()",
+}
+
+
+async def _run_plainly(scenario: Scenario, session: AsyncSession) -> None:
+    await scenario(session)
+
+
+async def _outcome(case: _Case, tool: str) -> str:
+    """Run one case on a fresh database under ``tool``; what that tool said."""
+    run = {"queryspy": run_with_queryspy, "queryguard": run_with_queryguard}
+    async with fresh_database(case.seed) as engine:
+        factory = async_sessionmaker(engine, expire_on_commit=case.expire_on_commit)
+        if tool == "ours":
+            install_our_guard(factory)
+        elif tool == "ours+repeats":
+            install_our_guard(factory, repeated_query_threshold=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            async with factory() as session:
+                try:
+                    await run.get(tool, _run_plainly)(case.scenario, session)
+                except ImplicitIOError as error:
+                    return f"reported {error.rule}"
+                except (queryspy.NPlusOneError, NPlusOneDetected):
+                    return "reported N+1"
+                except Exception as error:  # a crash is no tool's report
+                    release_failed_io(error)
+                    cause = getattr(error, "orig", None) or error
+                    return f"fails: {type(cause).__name__}" if tool == "none" else "-"
+    return "runs" if tool == "none" else "-"  # "-": the tool reported nothing
+
+
+async def _comparison_rows() -> list[list[str]]:
+    """The comparison table: one row per scenario, one column per tool."""
+    rows = [["Scenario", "Should report", *TOOLS.values()]]
+    for case in CASES:
+        outcomes = [await _outcome(case, tool) for tool in TOOLS]
+        rows.append([case.label, "yes" if case.should_report else "no", *outcomes])
+    return rows
+
+
+async def _overhead_rows(iterations: int = 200, rounds: int = 3) -> list[list[str]]:
+    """The overhead table: time per statement without and with the guard."""
+    rows = [["Workload", "Without guard", "With guard (track)", "Ratio"]]
+    async with fresh_database() as engine:
+        measured = await measure_overhead(engine, iterations, rounds)
+    for label, (plain, guarded) in measured.items():
+        rows.append(
+            [
+                label,
+                f"{plain * 1e6:.0f} µs",
+                f"{guarded * 1e6:.0f} µs",
+                f"{guarded / plain:.2f}",
+            ]
+        )
+    return rows

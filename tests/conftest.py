@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tests.harness import add_nothing, fresh_database, session_factory_for
+from tests.harness import (
+    Seed,
+    add_nothing,
+    add_sample_data,
+    fresh_database,
+    load_callable,
+    session_factory_for,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_DIR = ROOT / "_build" / "html"
@@ -24,10 +31,30 @@ STRICT_BUILD = [
 ]
 
 
+def _seed_of(request: pytest.FixtureRequest) -> Seed:
+    """The seed the closest ``seed`` marker names, else the sample data."""
+    marker = request.node.get_closest_marker("seed")
+    if marker is None:
+        return add_sample_data
+    if len(marker.args) != 1 or marker.kwargs or not isinstance(marker.args[0], str):
+        pytest.fail(
+            f"{request.node.nodeid}: write @pytest.mark.seed('module:_seed'), naming "
+            "an async function(session) in snippets/ that adds the starting rows",
+            pytrace=False,
+        )
+    return load_callable(marker.args[0])
+
+
 @pytest.fixture
-async def engine() -> AsyncIterator[AsyncEngine]:
-    """A new database for this test alone, with the sample data loaded."""
-    async with fresh_database() as engine:
+async def engine(request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
+    """A new database for this test alone, with the sample data loaded.
+
+    ``@pytest.mark.seed("deferred_columns:_add_reports")`` on a test (or as the
+    module's ``pytestmark``) seeds it with that snippet function instead, as
+    ``:seed:`` does on a page; ``session_factory`` and ``session`` follow. (By
+    name, because ``pytest.mark.seed(function)`` would decorate the function.)
+    """
+    async with fresh_database(_seed_of(request)) as engine:
         yield engine
 
 

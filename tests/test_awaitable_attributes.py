@@ -1,5 +1,4 @@
 import functools
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -10,7 +9,6 @@ from sqlalchemy.orm import selectinload
 from snippets.awaitable_attributes import (
     Newsletter,
     NewsletterIssue,
-    _add_newsletters,
     first_user_post_titles,
     issue_subjects_awaited,
     issue_subjects_eager,
@@ -24,20 +22,6 @@ from snippets.models import User
 from tests.harness import fresh_database, session_factory_for
 
 SUBJECTS = ["2.0 is out", "2.1 is out"]
-
-
-@pytest.fixture
-async def newsletter_engine() -> AsyncIterator[AsyncEngine]:
-    async with fresh_database(_add_newsletters) as engine:
-        yield engine
-
-
-@pytest.fixture
-async def newsletter_session(
-    newsletter_engine: AsyncEngine,
-) -> AsyncIterator[AsyncSession]:
-    async with session_factory_for(newsletter_engine)() as session:
-        yield session
 
 
 async def test_awaitable_attribute_loads_in_one_round_trip(
@@ -76,33 +60,36 @@ async def test_awaitable_attrs_in_a_loop_grows_with_the_users(users: int) -> Non
     assert eager.count == 2
 
 
+@pytest.mark.seed("awaitable_attributes:_add_newsletters")
 async def test_awaitable_attrs_cannot_get_past_lazy_raise(
-    newsletter_engine: AsyncEngine, newsletter_session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
     assert Newsletter.issues.property.lazy == "raise"
     with (
-        record_statements(newsletter_engine) as log,
+        record_statements(engine) as log,
         pytest.raises(InvalidRequestError) as raised,
     ):
-        await issue_subjects_awaited(newsletter_session)
+        await issue_subjects_awaited(session)
     assert str(raised.value) == (
         "'Newsletter.issues' is not available due to lazy='raise'"
     )
     assert log.count == 1  # the newsletter query; the refused load sent nothing
 
 
+@pytest.mark.seed("awaitable_attributes:_add_newsletters")
 async def test_eager_load_overrides_lazy_raise(
-    newsletter_engine: AsyncEngine, newsletter_session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with record_statements(newsletter_engine) as log:
-        assert await issue_subjects_eager(newsletter_session) == SUBJECTS
+    with record_statements(engine) as log:
+        assert await issue_subjects_eager(session) == SUBJECTS
     assert log.count == 2
     assert NewsletterIssue.__tablename__ in log.statements[1].sql
 
 
+@pytest.mark.seed("awaitable_attributes:_add_newsletters")
 async def test_refresh_by_name_loads_a_lazy_raise_relationship(
-    newsletter_engine: AsyncEngine, newsletter_session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with record_statements(newsletter_engine) as log:
-        assert await issue_subjects_refreshed(newsletter_session) == SUBJECTS
+    with record_statements(engine) as log:
+        assert await issue_subjects_refreshed(session) == SUBJECTS
     assert log.count == 3  # the newsletter, then refresh's row and issues

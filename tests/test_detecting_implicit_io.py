@@ -1,9 +1,8 @@
 import gc
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import raiseload, selectinload
 
@@ -11,7 +10,6 @@ from snippets.counting_statements import record_statements
 from snippets.detecting_implicit_io import (
     RaiseOnSqlTicket,
     RaiseTicket,
-    _seed_tickets,
     expired_column_under_raiseload,
     raise_on_lazy_loads,
     raise_on_sql_ticket_assignee,
@@ -24,16 +22,7 @@ from snippets.detecting_implicit_io import (
     user_roles_in_strict_session,
 )
 from snippets.models import User
-from tests.harness import fresh_database, release_failed_io, session_factory_for
-
-
-@pytest.fixture
-async def tickets() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
-    async with (
-        fresh_database(_seed_tickets) as engine,
-        session_factory_for(engine)() as session,
-    ):
-        yield engine, session
+from tests.harness import expect_missing_greenlet
 
 
 async def _raises(engine, call, message: str) -> int:
@@ -43,8 +32,10 @@ async def _raises(engine, call, message: str) -> int:
     return log.count
 
 
-async def test_raise_catches_a_lazy_load_that_needs_sql(tickets) -> None:
-    engine, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_raise_catches_a_lazy_load_that_needs_sql(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
     sent = await _raises(
         engine,
         lambda: raise_ticket_assignee(session),
@@ -53,8 +44,10 @@ async def test_raise_catches_a_lazy_load_that_needs_sql(tickets) -> None:
     assert sent == 1
 
 
-async def test_raise_also_raises_on_an_identity_map_hit(tickets) -> None:
-    engine, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_raise_also_raises_on_an_identity_map_hit(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
     sent = await _raises(
         engine,
         lambda: raise_ticket_assignee_already_in_session(session),
@@ -63,8 +56,10 @@ async def test_raise_also_raises_on_an_identity_map_hit(tickets) -> None:
     assert sent == 2
 
 
-async def test_raise_on_sql_catches_a_load_that_needs_sql(tickets) -> None:
-    engine, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_raise_on_sql_catches_a_load_that_needs_sql(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
     sent = await _raises(
         engine,
         lambda: raise_on_sql_ticket_assignee(session),
@@ -73,17 +68,19 @@ async def test_raise_on_sql_catches_a_load_that_needs_sql(tickets) -> None:
     assert sent == 1
 
 
-async def test_raise_on_sql_lets_an_identity_map_hit_through(tickets) -> None:
-    engine, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_raise_on_sql_lets_an_identity_map_hit_through(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
     with record_statements(engine) as log:
         found = await raise_on_sql_ticket_assignee_already_in_session(session)
     assert found == ("ada", True)
     assert log.count == 2  # the two get() calls; the assignee cost nothing
 
 
-async def test_raise_on_sql_depends_on_a_live_reference(tickets) -> None:
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_raise_on_sql_depends_on_a_live_reference(session: AsyncSession) -> None:
     # The identity map is weak: a discarded object is gone, and SQL is needed.
-    _, session = tickets
     await session.get(User, 1)
     gc.collect()
     ticket = await session.get(RaiseOnSqlTicket, 1)
@@ -92,15 +89,17 @@ async def test_raise_on_sql_depends_on_a_live_reference(tickets) -> None:
         ticket.assignee  # noqa: B018
 
 
-async def test_loader_option_overrides_lazy_raise(tickets) -> None:
-    engine, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_loader_option_overrides_lazy_raise(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
     with record_statements(engine) as log:
         assert await ticket_with_assignee(session) == ("Disk full", "ada")
     assert log.count == 1
 
 
-async def test_named_refresh_loads_a_raise_relationship(tickets) -> None:
-    _, session = tickets
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+async def test_named_refresh_loads_a_raise_relationship(session: AsyncSession) -> None:
     ticket = await session.get(RaiseTicket, 1)
     assert ticket is not None
     await session.refresh(ticket, ["assignee"])
@@ -140,13 +139,10 @@ async def test_raiseload_star_after_explicit_loads(
 async def test_raiseload_star_misses_expired_columns(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await expired_column_under_raiseload(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert not isinstance(raised.value, InvalidRequestError)
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await expired_column_under_raiseload(session)
+    assert not isinstance(failed.error, InvalidRequestError)
+    assert failed.log.count == 1
 
 
 async def test_strict_session_turns_lazy_loads_into_errors(

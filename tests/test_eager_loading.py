@@ -4,7 +4,7 @@ import math
 import pytest
 from round_trips import measure
 from sqlalchemy import select
-from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
+from sqlalchemy.exc import InvalidRequestError, MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import joinedload, lazyload, raiseload, selectinload
 
@@ -12,7 +12,6 @@ from snippets.counting_statements import record_statements
 from snippets.eager_loading import (
     Album,
     AlbumTrack,
-    _add_albums,
     _add_authors_with_posts,
     post_and_comment_texts,
     post_authors_from_identity_map,
@@ -27,8 +26,13 @@ from snippets.eager_loading import (
     track_listing,
 )
 from snippets.models import Post, User
-from tests.harness import fresh_database, release_failed_io, session_factory_for
+from tests.harness import (
+    expect_missing_greenlet,
+    fresh_database,
+    session_factory_for,
+)
 
+CURSOR_NEVER_AWAITED = "'Connection.cursor' was never awaited"
 EXPECTED_TITLES = {
     "ada": ["Notes on engines", "On sessions"],
     "grace": ["Compilers"],
@@ -39,15 +43,13 @@ EXPECTED_TITLES = {
 async def test_lazy_access_fails_with_missing_greenlet(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="'Connection.cursor' was never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await post_titles_by_author_lazy(session)
-        release_failed_io(raised.value)
+    with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
+        await post_titles_by_author_lazy(session)
     # 2.1 wraps the MissingGreenlet in a StatementError naming the lazy load's SQL.
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert not isinstance(raised.value, MissingGreenlet)
-    assert "FROM post" in raised.value.statement
-    assert log.count == 1  # only the users query got out
+    assert isinstance(failed.error.orig, MissingGreenlet)
+    assert not isinstance(failed.error, MissingGreenlet)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1  # only the users query got out
 
 
 async def test_selectinload_sends_exactly_two_statements(
@@ -102,11 +104,12 @@ async def test_nested_chain_sends_one_statement_per_level(
     assert "FROM comment" in log.statements[2].sql
 
 
-async def test_selectin_on_the_mapping_needs_no_option() -> None:
-    async with fresh_database(_add_albums) as engine:
-        with record_statements(engine) as log:
-            async with session_factory_for(engine)() as session:
-                listing = await track_listing(session)
+@pytest.mark.seed("eager_loading:_add_albums")
+async def test_selectin_on_the_mapping_needs_no_option(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        listing = await track_listing(session)
     assert listing == {
         "Blue Train": ["Blue Train", "Moment's Notice"],
         "Kind of Blue": ["So What"],
@@ -131,28 +134,22 @@ async def test_many_to_one_from_the_identity_map_sends_no_sql(
 
 
 async def test_the_identity_map_forgets_users_nobody_references(
-    session: AsyncSession,
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
     # The identity map holds objects weakly: a discarded result puts nothing there.
     (await session.scalars(select(User))).all()
     posts = (await session.scalars(select(Post).order_by(Post.id))).all()
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with pytest.raises(StatementError) as raised:
-            posts[0].author  # noqa: B018
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
+    with expect_missing_greenlet(engine):
+        posts[0].author  # noqa: B018
 
 
 async def test_many_to_one_missing_from_the_identity_map_fails(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await post_authors_not_in_identity_map(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert "FROM user_account" in raised.value.statement
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await post_authors_not_in_identity_map(session)
+    assert "FROM user_account" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_run_sync_lazy_loads_work_one_round_trip_each(
@@ -263,25 +260,24 @@ async def test_each_link_of_a_chain_picks_its_strategy(
 
 
 async def test_a_link_the_chain_does_not_name_stays_lazy(
-    session: AsyncSession,
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
     stmt = select(User).where(User.name == "ada").options(selectinload(User.posts))
     user = await session.scalar(stmt)
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with pytest.raises(StatementError) as raised:
-            user.posts[0].comments  # noqa: B018
-        release_failed_io(raised.value)
-    assert "FROM comment" in raised.value.statement
+    with expect_missing_greenlet(engine) as failed:
+        user.posts[0].comments  # noqa: B018
+    assert "FROM comment" in failed.error.statement
 
 
+@pytest.mark.seed("eager_loading:_add_albums")
 @pytest.mark.parametrize("option", [lazyload, raiseload])
-async def test_a_query_can_opt_out_of_lazy_selectin(option) -> None:
-    async with fresh_database(_add_albums) as engine:
-        with record_statements(engine) as log:
-            async with session_factory_for(engine)() as session:
-                stmt = select(Album).options(option(Album.tracks))
-                albums = (await session.scalars(stmt)).all()
-                assert "tracks" not in albums[0].__dict__
+async def test_a_query_can_opt_out_of_lazy_selectin(
+    engine: AsyncEngine, session: AsyncSession, option
+) -> None:
+    with record_statements(engine) as log:
+        stmt = select(Album).options(option(Album.tracks))
+        albums = (await session.scalars(stmt)).all()
+        assert "tracks" not in albums[0].__dict__
     assert log.count == 1
 
 

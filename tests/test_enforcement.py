@@ -1,8 +1,9 @@
-import asyncio
-
 import pytest
+import queryspy
+from generated_table import _rows
+from pytest_queryguard import NPlusOneDetected
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from snippets.counting_statements import record_statements
 from snippets.enforcement import (
@@ -10,16 +11,17 @@ from snippets.enforcement import (
     REQUEST_PATH_EXCEPTIONS,
     TOOLS,
     WORKLOADS,
-    Case,
     EnforcedArticle,
+    _Case,
+    _overhead_rows,
     awaitable_attrs_in_a_loop,
-    comparison_rows,
     deferred_column,
     eager_loaded,
     enforce_on_a_lazy_load,
     expired_after_commit,
     explicit_queries_in_a_loop,
     guarded_session_factories,
+    install_our_guard,
     lazy_loads_inside_run_sync,
     lazy_one_to_many,
     many_to_one_identity_map_hit,
@@ -28,16 +30,14 @@ from snippets.enforcement import (
     measure_overhead,
     nightly_report,
     one_awaitable_attribute,
-    overhead_rows,
     refresh_named_attributes,
     review_check_report,
+    run_with_queryguard,
+    run_with_queryspy,
     server_onupdate_value,
     track_an_n_plus_one,
 )
 from snippets.implicit_io_guard import ImplicitIOError
-from tests.harness import fresh_database
-
-_SEED = CASES[4].seed  # the article seed
 
 # What each tool says, per scenario: the comparison page's claims.
 EXPECTED = {
@@ -58,7 +58,8 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def table() -> list[list[str]]:
-    return asyncio.run(comparison_rows())
+    """The comparison table, computed the way the page's generated-table does."""
+    return _rows("enforcement:_comparison_rows")
 
 
 def test_the_table_covers_every_case_and_tool(table: list[list[str]]) -> None:
@@ -69,7 +70,7 @@ def test_the_table_covers_every_case_and_tool(table: list[list[str]]) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.label)
-def test_each_tool_says_what_the_page_claims(table, case: Case) -> None:
+def test_each_tool_says_what_the_page_claims(table, case: _Case) -> None:
     row = next(row for row in table if row[0] == case.label)
     said = tuple(cell.removeprefix("reported ") for cell in row[3:])
     assert row[1] == ("yes" if case.should_report else "no")
@@ -100,26 +101,56 @@ def test_without_a_tool_implicit_io_fails_with_missing_greenlet(table) -> None:
         assert row[2] == expected, row
 
 
-async def test_the_database_bumps_the_revision_on_update() -> None:
-    async with fresh_database(_SEED) as engine, AsyncSession(engine) as session:
-        if engine.dialect.name != "sqlite":
-            pytest.skip("the revision trigger is written for SQLite")
-        article = await session.scalar(select(EnforcedArticle))
-        assert article.revision == 1
-        article.title = "Renamed"
-        await session.commit()
-        assert await session.scalar(select(EnforcedArticle.revision)) == 2
+async def test_each_tool_run_reports_the_n_plus_one_its_own_way(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session:
+        with pytest.raises(queryspy.NPlusOneError):
+            await run_with_queryspy(awaitable_attrs_in_a_loop, session)
+    async with session_factory() as session:
+        with pytest.raises(NPlusOneDetected):
+            await run_with_queryguard(awaitable_attrs_in_a_loop, session)
+    install_our_guard(session_factory)
+    async with session_factory() as session:
+        with pytest.raises(ImplicitIOError) as raised:
+            await awaitable_attrs_in_a_loop(session)
+    assert raised.value.rule == "IO106"
 
 
-async def test_guard_overhead_per_statement_is_small() -> None:
-    measured = await measure_overhead(iterations=60, rounds=3)
+async def test_each_tool_run_lets_clean_code_through(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    expected = {"ada": (2, 2), "grace": (1, 1), "linus": (0, 0)}
+    install_our_guard(session_factory, repeated_query_threshold=2)
+    for run in (run_with_queryspy, run_with_queryguard):
+        async with session_factory() as session:
+            await run(eager_loaded, session)
+    async with session_factory() as session:
+        assert await eager_loaded(session) == expected
+
+
+@pytest.mark.seed("enforcement:_seed_article")
+async def test_the_database_bumps_the_revision_on_update(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the revision trigger is written for SQLite")
+    article = await session.scalar(select(EnforcedArticle))
+    assert article.revision == 1
+    article.title = "Renamed"
+    await session.commit()
+    assert await session.scalar(select(EnforcedArticle.revision)) == 2
+
+
+async def test_guard_overhead_per_statement_is_small(engine: AsyncEngine) -> None:
+    measured = await measure_overhead(engine, iterations=60, rounds=3)
     for label, (plain, guarded) in measured.items():
         # A loose bound: the ratio in one run, never an absolute time.
         assert guarded / plain < 2.0, (label, plain, guarded)
 
 
 async def test_overhead_rows_report_a_ratio_per_workload() -> None:
-    header, *rows = await overhead_rows(iterations=20, rounds=1)
+    header, *rows = await _overhead_rows(iterations=20, rounds=1)
     assert header[-1] == "Ratio"
     assert [row[0] for row in rows] == [label for label, _, _ in WORKLOADS]
     assert all(float(row[-1]) > 0 for row in rows)
@@ -173,10 +204,8 @@ def test_mapping_and_review_reports_find_the_legacy_relationships() -> None:
     assert [m.split(":")[1] for m in mapped] == [r.split(":")[1] for r in reviewed]
 
 
-def test_generated_table_refuses_what_is_not_a_table() -> None:
-    from generated_table import _rows
-
-    assert _rows("enforcement:comparison_rows")[0][0] == "Scenario"
+def test_generated_table_refuses_what_is_not_a_table(table) -> None:
+    assert table[0][0] == "Scenario"
     with pytest.raises(ValueError, match="a header row first"):
         _rows("enforcement:mapping_check_report")  # a list of strings
     with pytest.raises(LookupError, match="defines no 'missing'"):

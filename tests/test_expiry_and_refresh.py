@@ -1,6 +1,4 @@
-import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from snippets.counting_statements import record_statements
@@ -15,24 +13,14 @@ from snippets.expiry_and_refresh import (
     rename_user_default_session,
 )
 from snippets.models import User
-from tests.harness import release_failed_io
-
-
-async def _fails_with_missing_greenlet(engine, call) -> tuple[StatementError, int]:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await call()
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    return raised.value, log.count
+from tests.harness import expect_missing_greenlet
 
 
 async def test_default_session_expires_on_commit(engine: AsyncEngine) -> None:
-    error, sent = await _fails_with_missing_greenlet(
-        engine, lambda: rename_user_default_session(engine)
-    )
-    assert "SELECT user_account.id, user_account.name" in error.statement
-    assert sent == 2  # the SELECT and the UPDATE; the reload never got out
+    with expect_missing_greenlet(engine) as failed:
+        await rename_user_default_session(engine)
+    assert "SELECT user_account.id, user_account.name" in failed.error.statement
+    assert failed.log.count == 2  # the SELECT and the UPDATE; the reload never got out
 
 
 async def test_expire_on_commit_false_keeps_the_values(engine: AsyncEngine) -> None:
@@ -44,17 +32,15 @@ async def test_expire_on_commit_false_keeps_the_values(engine: AsyncEngine) -> N
 
 
 async def test_expire_then_read_fails(engine: AsyncEngine, session: AsyncSession):
-    _, sent = await _fails_with_missing_greenlet(
-        engine, lambda: read_after_expire(session)
-    )
-    assert sent == 1
+    with expect_missing_greenlet(engine) as failed:
+        await read_after_expire(session)
+    assert failed.log.count == 1
 
 
 async def test_expire_all_then_read_fails(engine: AsyncEngine, session: AsyncSession):
-    _, sent = await _fails_with_missing_greenlet(
-        engine, lambda: read_after_expire_all(session)
-    )
-    assert sent == 1
+    with expect_missing_greenlet(engine) as failed:
+        await read_after_expire_all(session)
+    assert failed.log.count == 1
 
 
 async def test_refresh_without_names_reloads_columns_and_eager_loads(
@@ -75,10 +61,8 @@ async def test_refresh_without_names_leaves_lazy_relationships_unloaded(
         await session.refresh(user)
     assert log.count == 1
     assert "posts" not in user.__dict__
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with pytest.raises(StatementError) as raised:
-            user.posts  # noqa: B018
-        release_failed_io(raised.value)
+    with expect_missing_greenlet(engine):
+        user.posts  # noqa: B018
 
 
 async def test_refresh_named_column_sends_one_narrow_select(

@@ -3,13 +3,13 @@ import warnings
 
 import pytest
 from sqlalchemy import create_engine, event, select
-from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from snippets import enforcement
 from snippets.counting_statements import record_statements
-from snippets.enforcement import CASES, Case
+from snippets.enforcement import CASES, _Case
 from snippets.implicit_io_guard import (
     GUARD_RULES,
     MODE_OPTION,
@@ -26,7 +26,7 @@ from snippets.implicit_io_guard import (
 from snippets.mapping_check import LegacyBase, LegacyCustomer
 from snippets.models import Base, User, sample_users
 from snippets.rule_links import KNOWN_RULES, rule_url
-from tests.harness import fresh_database, release_failed_io
+from tests.harness import expect_missing_greenlet, fresh_database
 
 EXPECTED = {
     "lazy one-to-many": ("IO102", "User.posts"),
@@ -41,14 +41,14 @@ IMPLICIT = [case for case in CASES if case.label in EXPECTED]
 CLEAN = [case for case in CASES if not case.should_report]
 
 
-def guarded(engine: AsyncEngine, case: Case, guard: ImplicitIOGuard):
+def guarded(engine: AsyncEngine, case: _Case, guard: ImplicitIOGuard):
     factory = async_sessionmaker(engine, expire_on_commit=case.expire_on_commit)
     guard.install(factory)
     return factory
 
 
 @pytest.mark.parametrize("case", IMPLICIT, ids=lambda case: case.label)
-async def test_enforce_raises_before_any_io(case: Case) -> None:
+async def test_enforce_raises_before_any_io(case: _Case) -> None:
     rule, attribute = EXPECTED[case.label]
     async with fresh_database(case.seed) as engine:
         guard = ImplicitIOGuard("enforce", docs_base_url="https://docs.test/")
@@ -84,7 +84,7 @@ async def test_enforce_refuses_the_lazy_load_statement_itself(engine: AsyncEngin
 
 
 @pytest.mark.parametrize("case", CLEAN, ids=lambda case: case.label)
-async def test_clean_code_is_not_flagged(case: Case) -> None:
+async def test_clean_code_is_not_flagged(case: _Case) -> None:
     async with fresh_database(case.seed) as engine:
         guard = ImplicitIOGuard("enforce")
         async with guarded(engine, case, guard)() as session:
@@ -99,15 +99,13 @@ async def test_track_logs_a_structured_record_and_counts(
     guard = ImplicitIOGuard("track")
     guard.install(factory)
     async with factory() as session:
-        with pytest.warns(RuntimeWarning, match="never awaited"):
-            with (
-                caplog.at_level(logging.WARNING, logger="implicit_io"),
-                pytest.raises(StatementError) as raised,
-            ):
-                await enforcement.lazy_one_to_many(session)
-            release_failed_io(raised.value)
+        with (
+            expect_missing_greenlet(engine) as failed,
+            caplog.at_level(logging.WARNING, logger="implicit_io"),
+        ):
+            await enforcement.lazy_one_to_many(session)
     # Track mode does not change behaviour: asyncio still refuses the load.
-    assert isinstance(raised.value.orig, MissingGreenlet)
+    assert isinstance(failed.error.orig, MissingGreenlet)
     [record] = caplog.records
     assert record.rule == "IO102"
     assert record.attribute == "User.posts"
@@ -357,9 +355,7 @@ async def test_load_flags_are_what_the_guard_page_says(engine: AsyncEngine) -> N
         assert await flags_of(lambda: session.run_sync(lambda _: users[1].roles)) == [
             (True, False, "run_sync")
         ]
-        with pytest.warns(RuntimeWarning, match="never awaited"):
-            seen.clear()
-            with pytest.raises(StatementError) as raised:
-                _ = users[2].posts
-            release_failed_io(raised.value)
+        seen.clear()
+        with expect_missing_greenlet(engine):
+            _ = users[2].posts
         assert seen == [(True, False, "implicit")]

@@ -1,8 +1,5 @@
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -17,8 +14,6 @@ from snippets.new_objects_and_collections import (
     CascadeListedInvoiceLine,
     DataclassPlaylist,
     DataclassTrack,
-    _seed_feed,
-    _seed_invoices,
     add_entry_to_feed,
     add_post_through_many_to_one,
     append_post_after_eager_load,
@@ -33,37 +28,7 @@ from snippets.new_objects_and_collections import (
     reassign_post_author,
     replace_unloaded_collection,
 )
-from tests.harness import fresh_database, release_failed_io, session_factory_for
-
-
-async def _fails_with_lazy_load(engine, call, table: str) -> int:
-    """Run ``call``; assert it died in a lazy load of ``table``; return statements."""
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await call()
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert f"FROM {table}" in raised.value.statement
-    return log.count
-
-
-@pytest.fixture
-async def invoice_session() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
-    async with (
-        fresh_database(_seed_invoices) as engine,
-        session_factory_for(engine)() as session,
-    ):
-        yield engine, session
-
-
-@pytest.fixture
-async def feed_session() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
-    async with (
-        fresh_database(_seed_feed) as engine,
-        session_factory_for(engine)() as session,
-    ):
-        yield engine, session
-
+from tests.harness import expect_missing_greenlet
 
 # --- Point 8: new objects' collections ------------------------------------------
 
@@ -71,10 +36,10 @@ async def feed_session() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
 async def test_new_object_without_collection_lazy_loads_after_commit(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    sent = await _fails_with_lazy_load(
-        engine, lambda: create_user_then_read_posts(session), "post"
-    )
-    assert sent == 1  # the INSERT; the lazy load never got out
+    with expect_missing_greenlet(engine) as failed:
+        await create_user_then_read_posts(session)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1  # the INSERT; the lazy load never got out
 
 
 async def test_new_object_with_empty_collections_reads_from_memory(
@@ -93,10 +58,10 @@ async def test_reading_a_pending_collection_does_not_initialise_it(
     pending = User(name="pending")
     assert pending.posts == []
     assert "posts" not in pending.__dict__
-    sent = await _fails_with_lazy_load(
-        engine, lambda: read_posts_before_and_after_flush(session), "post"
-    )
-    assert sent == 1
+    with expect_missing_greenlet(engine) as failed:
+        await read_posts_before_and_after_flush(session)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_dataclass_default_factory_is_not_applied_at_construction() -> None:
@@ -110,12 +75,10 @@ async def test_dataclass_default_factory_is_not_applied_at_construction() -> Non
 async def test_dataclass_default_factory_still_lazy_loads_after_commit(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    sent = await _fails_with_lazy_load(
-        engine,
-        lambda: create_playlist_relying_on_default_factory(session),
-        "dataclass_track",
-    )
-    assert sent == 1
+    with expect_missing_greenlet(engine) as failed:
+        await create_playlist_relying_on_default_factory(session)
+    assert "FROM dataclass_track" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_dataclass_with_explicit_empty_list_sends_only_the_insert(
@@ -132,19 +95,19 @@ async def test_dataclass_with_explicit_empty_list_sends_only_the_insert(
 async def test_append_to_unloaded_collection_loads_it(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    sent = await _fails_with_lazy_load(
-        engine, lambda: append_post_to_unloaded_collection(session), "post"
-    )
-    assert sent == 1  # the get(); the collection load failed
+    with expect_missing_greenlet(engine) as failed:
+        await append_post_to_unloaded_collection(session)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1  # the get(); the collection load failed
 
 
 async def test_replacing_unloaded_collection_loads_the_old_one(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    sent = await _fails_with_lazy_load(
-        engine, lambda: replace_unloaded_collection(session), "post"
-    )
-    assert sent == 1
+    with expect_missing_greenlet(engine) as failed:
+        await replace_unloaded_collection(session)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_remove_from_unloaded_collection_loads_it(
@@ -153,11 +116,10 @@ async def test_remove_from_unloaded_collection_loads_it(
     author = await session.get(User, 1)
     post = await session.get(Post, 1)
     assert author is not None
-
-    async def remove() -> None:
+    with expect_missing_greenlet(engine) as failed:
         author.posts.remove(post)
-
-    assert await _fails_with_lazy_load(engine, remove, "post") == 0
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 0
 
 
 async def test_append_after_eager_load_sends_three_statements(
@@ -194,10 +156,11 @@ async def test_reassigning_many_to_one_does_not_load_the_old_value(
     assert log.statements[2].sql.startswith("UPDATE post SET author_id")
 
 
+@pytest.mark.seed("new_objects_and_collections:_seed_feed")
 async def test_write_only_add_sends_no_load(
-    feed_session: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = feed_session
     with record_statements(engine) as log:
         assert await add_entry_to_feed(session) == ["deployed"]
     assert log.count == 3  # get, INSERT, the explicit select
@@ -212,28 +175,31 @@ async def test_write_only_add_sends_no_load(
 # --- Point 9: cascade="all" includes refresh-expire ------------------------------
 
 
+@pytest.mark.seed("new_objects_and_collections:_seed_invoices")
 async def test_expire_with_cascade_all_expires_the_lines(
-    invoice_session: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = invoice_session
-    sent = await _fails_with_lazy_load(
-        engine,
-        lambda: expire_invoice_with_cascade_all(session),
-        "cascade_all_invoice_line",
-    )
-    assert sent == 2  # the invoice and its lines; the reload of a line failed
+    with expect_missing_greenlet(engine) as failed:
+        await expire_invoice_with_cascade_all(session)
+    assert "FROM cascade_all_invoice_line" in failed.error.statement
+    assert (
+        failed.log.count == 2
+    )  # the invoice and its lines; the reload of a line failed
 
 
+@pytest.mark.seed("new_objects_and_collections:_seed_invoices")
 async def test_expire_with_listed_cascades_leaves_the_lines(
-    invoice_session: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = invoice_session
     with record_statements(engine) as log:
         items = await expire_invoice_with_listed_cascades(session)
     assert items == ["paper", "ink", "stapler"]
     assert log.count == 2
 
 
+@pytest.mark.seed("new_objects_and_collections:_seed_invoices")
 @pytest.mark.parametrize(
     ("parent", "child", "cascaded"),
     [
@@ -242,9 +208,8 @@ async def test_expire_with_listed_cascades_leaves_the_lines(
     ],
 )
 async def test_refresh_cascades_only_with_refresh_expire(
-    invoice_session: tuple[AsyncEngine, AsyncSession], parent, child, cascaded
+    engine: AsyncEngine, session: AsyncSession, parent, child, cascaded
 ) -> None:
-    engine, session = invoice_session
     invoice = (
         await session.scalars(select(parent).options(selectinload(parent.lines)))
     ).one()

@@ -1,6 +1,6 @@
 import pytest
 from sqlalchemy import inspect
-from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from snippets.counting_statements import record_statements
@@ -17,7 +17,7 @@ from snippets.run_sync import (
     rename_user_legacy,
     reporting_metadata,
 )
-from tests.harness import release_failed_io
+from tests.harness import expect_missing_greenlet
 
 EXPECTED = {
     "ada": ["Notes on engines", "On sessions"],
@@ -29,15 +29,13 @@ EXPECTED = {
 async def test_legacy_code_outside_run_sync_fails(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await legacy_report_called_directly(session)
-        release_failed_io(raised.value)
+    with expect_missing_greenlet(engine) as failed:
+        await legacy_report_called_directly(session)
     # 2.1: a StatementError wrapping MissingGreenlet, not a bare MissingGreenlet.
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert not isinstance(raised.value, MissingGreenlet)
-    assert "FROM user_account" in raised.value.statement  # the very first query
-    assert log.count == 0
+    assert isinstance(failed.error.orig, MissingGreenlet)
+    assert not isinstance(failed.error, MissingGreenlet)
+    assert "FROM user_account" in failed.error.statement  # the very first query
+    assert failed.log.count == 0
     # The same function is fine once run_sync provides the context.
     assert await session.run_sync(post_titles_by_author_legacy) == EXPECTED
 

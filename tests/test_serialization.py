@@ -1,12 +1,12 @@
 import gc
 import io
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import inspect
-from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from snippets.counting_statements import record_statements
@@ -20,7 +20,6 @@ from snippets.serialization import (
     _get_first_user,
     _log_slow_shipment_safely_to_a_handler,
     _log_slow_shipment_to_a_handler,
-    _seed_shipments,
     describe_parcels,
     describe_playlist,
     describe_shipment,
@@ -36,22 +35,13 @@ from snippets.serialization import (
     user_response_lazy,
     user_to_dict,
 )
-from tests.harness import fresh_database, release_failed_io, session_factory_for
+from tests.harness import expect_missing_greenlet, release_failed_io
 
 ADA = UserOut(
     id=1,
     name="ada",
     posts=[PostOut(id=1, title="Notes on engines"), PostOut(id=2, title="On sessions")],
 )
-
-
-@pytest.fixture
-async def shipments() -> AsyncIterator[tuple[AsyncEngine, AsyncSession]]:
-    async with (
-        fresh_database(_seed_shipments) as engine,
-        session_factory_for(engine)() as session,
-    ):
-        yield engine, session
 
 
 # --- Point 10: response models ---------------------------------------------------
@@ -112,38 +102,49 @@ async def test_handler_builds_response_inside_session(
 # --- Point 11: __repr__, logging, to_dict ----------------------------------------
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_repr_touching_a_relationship_fails(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = shipments
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await describe_shipment(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert "FROM repr_parcel" in raised.value.statement
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await describe_shipment(session)
+    assert "FROM repr_parcel" in failed.error.statement
+    assert failed.log.count == 1
 
 
-async def test_logging_an_unsafe_repr_loses_the_message_without_raising(
-    shipments: tuple[AsyncEngine, AsyncSession],
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    engine, session = shipments
-    # A plain handler, as in production; pytest's own handlers re-raise instead.
+@contextmanager
+def _plain_log_output() -> Iterator[io.StringIO]:
+    """What the snippets' logger writes through a plain handler, as in production.
+
+    pytest's own log handlers re-raise formatting errors instead. (Not a fixture:
+    set up before the test's call phase, the logger also got pytest's handlers.)
+    """
     logger = logging.getLogger("snippets.serialization")
     output = io.StringIO()
     handler = logging.StreamHandler(output)
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        with pytest.warns(RuntimeWarning, match="never awaited"):
-            with record_statements(engine) as log:
-                shipment = await log_slow_shipment(session)
-            gc.collect()  # logging dropped the error; its coroutine dies here
+        yield output
     finally:
         logger.removeHandler(handler)
         logger.propagate = True
+
+
+@pytest.mark.seed("serialization:_seed_shipments")
+async def test_logging_an_unsafe_repr_loses_the_message_without_raising(
+    engine: AsyncEngine,
+    session: AsyncSession,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with (
+        _plain_log_output() as output,
+        pytest.warns(RuntimeWarning, match="never awaited"),
+    ):
+        with record_statements(engine) as log:
+            shipment = await log_slow_shipment(session)
+        gc.collect()  # logging dropped the error; its coroutine dies here
     assert isinstance(shipment, ReprShipment)  # nothing was raised to the caller
     assert output.getvalue() == ""  # and the log line is gone
     stderr = capsys.readouterr().err
@@ -152,10 +153,10 @@ async def test_logging_an_unsafe_repr_loses_the_message_without_raising(
     assert log.count == 1
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_captured_logging_run_reports_the_lost_line(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    session: AsyncSession,
 ) -> None:
-    _, session = shipments
     with pytest.warns(RuntimeWarning, match="never awaited") as warned:
         reported = await _log_slow_shipment_to_a_handler(session)
     # logging formats the arguments again for its error report: two failed loads.
@@ -167,10 +168,11 @@ async def test_captured_logging_run_reports_the_lost_line(
     )
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_loaded_state_repr_sends_nothing(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = shipments
     with record_statements(engine) as log:
         shown = await describe_parcels(session)
     assert shown == [
@@ -187,27 +189,24 @@ async def test_loaded_state_repr_sends_nothing(
     assert log.count == 0
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_dataclass_repr_loads_relationships(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = shipments
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await describe_playlist(session)
-        release_failed_io(raised.value)
-    assert "FROM dataclass_track" in raised.value.statement
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await describe_playlist(session)
+    assert "FROM dataclass_track" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_to_dict_touching_a_relationship_fails(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await export_user(session)
-        release_failed_io(raised.value)
-    assert "FROM post" in raised.value.statement
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await export_user(session)
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1
     assert user_to_dict.__name__ in export_user.__code__.co_names
 
 
@@ -232,40 +231,29 @@ async def test_loaded_to_dict_reads_only_loaded_state(
     assert loaded_columns(user) == {"id": 1, "name": "ada"}
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_logging_loaded_columns_writes_the_line(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    engine, session = shipments
-    logger = logging.getLogger("snippets.serialization")
-    output = io.StringIO()
-    handler = logging.StreamHandler(output)
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        with record_statements(engine) as log:
-            await log_slow_shipment_safely(session)
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = True
+    with _plain_log_output() as output, record_statements(engine) as log:
+        await log_slow_shipment_safely(session)
     assert output.getvalue() == "slow shipment: {'id': 1, 'carrier': 'post'}\n"
     assert log.count == 1
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_pytest_log_capture_reraises_the_formatting_error(
-    shipments: tuple[AsyncEngine, AsyncSession], caplog: pytest.LogCaptureFixture
+    engine: AsyncEngine, session: AsyncSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _, session = shipments
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with caplog.at_level(logging.WARNING), pytest.raises(StatementError) as raised:
-            await log_slow_shipment(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
+    with expect_missing_greenlet(engine), caplog.at_level(logging.WARNING):
+        await log_slow_shipment(session)
 
 
+@pytest.mark.seed("serialization:_seed_shipments")
 async def test_captured_safe_logging_run_writes_the_line(
-    shipments: tuple[AsyncEngine, AsyncSession],
+    engine: AsyncEngine,
+    session: AsyncSession,
 ) -> None:
-    engine, session = shipments
     with record_statements(engine) as log:
         reported = await _log_slow_shipment_safely_to_a_handler(session)
     assert reported == {

@@ -3,7 +3,6 @@ from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import String, func
-from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -19,7 +18,7 @@ from snippets.server_generated_values import (
     edit_note_and_refresh,
     revise_note,
 )
-from tests.harness import release_failed_io
+from tests.harness import expect_missing_greenlet
 
 
 class _LegacyBase(DeclarativeBase):
@@ -58,25 +57,19 @@ async def test_without_eager_defaults_the_14_failure_returns(
         with record_statements(empty_engine) as log:
             await session.flush()
         assert "RETURNING" not in log.statements[0].sql
-        with pytest.warns(RuntimeWarning, match="never awaited"):
-            with pytest.raises(StatementError) as raised:
-                note.created_at  # noqa: B018
-            release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
+        with expect_missing_greenlet(empty_engine):
+            note.created_at  # noqa: B018
 
 
 async def test_onupdate_value_is_expired_after_update(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await edit_note(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert "SELECT audited_note.updated_at" in raised.value.statement
+    with expect_missing_greenlet(engine) as failed:
+        await edit_note(session)
+    assert "SELECT audited_note.updated_at" in failed.error.statement
     # eager_defaults="auto" fetches nothing for an UPDATE.
-    assert log.count == 2
-    assert "RETURNING" not in log.statements[1].sql
+    assert failed.log.count == 2
+    assert "RETURNING" not in failed.log.statements[1].sql
 
 
 async def test_eager_defaults_true_returns_the_update_default(
@@ -124,15 +117,9 @@ def engine_without_returning(engine: AsyncEngine) -> AsyncEngine:
 async def test_without_returning_auto_fetches_nothing_on_insert(
     engine_without_returning: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with (
-            record_statements(engine_without_returning) as log,
-            pytest.raises(StatementError) as raised,
-        ):
-            await create_note(session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert "RETURNING" not in log.statements[0].sql
+    with expect_missing_greenlet(engine_without_returning) as failed:
+        await create_note(session)
+    assert "RETURNING" not in failed.log.statements[0].sql
 
 
 async def test_without_returning_eager_defaults_selects_after_update(

@@ -233,6 +233,15 @@ def test_captured_output_is_on_the_page(built_site: Path) -> None:
     assert "greenlet_spawn has not been called" in page
 
 
+def test_no_sql_is_claimed_only_where_a_database_was_given(built_site: Path) -> None:
+    # run_sync:legacy_report_called_directly has a session and fails before any SQL.
+    assert "No SQL sent" in (built_site / "guides" / "run-sync.html").read_text()
+    # migration:greenlet_requirement reads package metadata; it has no database.
+    migration = (built_site / "guides" / "migration.html").read_text()
+    assert "greenlet&gt;=1; extra == " in migration.replace("&quot;", '"')
+    assert "No SQL sent" not in migration
+
+
 def test_copy_button_is_installed(built_site: Path) -> None:
     assert (built_site / "_static" / "copybutton.js").is_file()
     config = textwrap.dedent((built_site / "_static" / "copybutton.js").read_text())
@@ -251,6 +260,8 @@ def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None
         + "\n```{captured-run} eager_loading:post_titles_by_author\n"
         + ":expect: error\n```\n"
         + "\n```{captured-run} nowhere:function\n```\n"
+        + "\n```{generated-table} nowhere:rows\n```\n"
+        + "\n```{round-trips} nowhere:_seed\n:parents: 1\n\nnowhere:run Row\n```\n"
     )
     build = subprocess.run(
         [*STRICT_BUILD, "-q", str(site), str(site / "_build" / "html")],
@@ -263,3 +274,6 @@ def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None
     assert re.search(r"guides/bad.md:\d+: Python typed into the page", log), log
     assert "marked ':expect: error' but returned {'ada'" in log, log
     assert "snippets/nowhere.py does not exist" in log, log
+    # The other directives that run snippets name a missing module the same way.
+    for directive, target in (("generated-table", "rows"), ("round-trips", "_seed")):
+        assert f"{directive} 'nowhere:{target}': snippets/nowhere.py does not" in log

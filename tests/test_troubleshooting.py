@@ -15,8 +15,6 @@ from snippets.troubleshooting import (
     TroubleshootingBook,
     TroubleshootingShelf,
     TroubleshootingTicket,
-    _seed_shelf,
-    _seed_ticket,
     book_titles_on_shelf,
     import_error_without_greenlet,
     name_after_commit,
@@ -30,8 +28,9 @@ from snippets.troubleshooting import (
     revision_after_update_refreshed,
     revision_of_new_ticket,
 )
-from tests.harness import release_failed_io
+from tests.harness import expect_missing_greenlet
 
+CURSOR_NEVER_AWAITED = "'Connection.cursor' was never awaited"
 GREENLET_TEXT = (
     "greenlet_spawn has not been called; can't call await_() here. "
     "Was IO attempted in an unexpected place?"
@@ -51,63 +50,48 @@ def assert_wrapped_missing_greenlet(error: StatementError, sql: str) -> None:
 async def test_lazy_relationship_raises_wrapped_missing_greenlet(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="'Connection.cursor' was never awaited"):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            await post_titles_of_ada(session)
-        release_failed_io(raised.value)
-    assert_wrapped_missing_greenlet(raised.value, "FROM post")
-    assert log.count == 1
+    with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
+        await post_titles_of_ada(session)
+    assert_wrapped_missing_greenlet(failed.error, "FROM post")
+    assert failed.log.count == 1
 
 
 async def test_expired_attribute_raises_wrapped_missing_greenlet(
     engine: AsyncEngine,
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="'Connection.cursor' was never awaited"):
-        with pytest.raises(StatementError) as raised:
-            await name_after_commit(engine)
-        release_failed_io(raised.value)
-    assert_wrapped_missing_greenlet(raised.value, "FROM user_account")
+    with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
+        await name_after_commit(engine)
+    assert_wrapped_missing_greenlet(failed.error, "FROM user_account")
 
 
-@pytest.fixture
-async def ticket_session(empty_engine: AsyncEngine):
-    factory = async_sessionmaker(empty_engine, expire_on_commit=False)
-    async with factory() as session:
-        await _seed_ticket(session)
-        await session.commit()
-    async with factory() as session:
-        yield session
-
-
+@pytest.mark.seed("troubleshooting:_seed_ticket")
 async def test_server_onupdate_value_raises_wrapped_missing_greenlet(
-    ticket_session: AsyncSession,
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="'Connection.cursor' was never awaited"):
-        with pytest.raises(StatementError) as raised:
-            await revision_after_update(ticket_session)
-        release_failed_io(raised.value)
+    with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
+        await revision_after_update(session)
     assert_wrapped_missing_greenlet(
-        raised.value, "SELECT troubleshooting_ticket.revision"
+        failed.error, "SELECT troubleshooting_ticket.revision"
     )
 
 
+@pytest.mark.seed("troubleshooting:_seed_ticket")
 async def test_refresh_fetches_the_server_onupdate_value(
-    empty_engine: AsyncEngine, ticket_session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with record_statements(empty_engine) as log:
-        assert await revision_after_update_refreshed(ticket_session) == 2
+    with record_statements(engine) as log:
+        assert await revision_after_update_refreshed(session) == 2
     assert log.count == 3  # SELECT, UPDATE, the refresh's SELECT
 
 
 async def test_server_default_on_insert_is_returned_without_a_load(
-    empty_engine: AsyncEngine, session_factory
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
     # The 1.4 talk needed eager_defaults=True for this; 2.1's default
     # eager_defaults="auto" fetches server defaults with INSERT ... RETURNING.
     assert TroubleshootingTicket.__mapper__.eager_defaults == "auto"
-    async with async_sessionmaker(empty_engine, expire_on_commit=False)() as session:
-        with record_statements(empty_engine) as log:
-            assert await revision_of_new_ticket(session) == 1
+    with record_statements(engine) as log:
+        assert await revision_of_new_ticket(session) == 1
     assert log.count == 1
     assert "RETURNING" in log.statements[0].sql
 
@@ -121,25 +105,18 @@ async def test_raiseload_raises_invalid_request_before_any_io(
     assert log.count == 1
 
 
+@pytest.mark.seed("troubleshooting:_seed_shelf")
 async def test_lazy_raise_mapping_raises_the_same_error(
-    empty_engine: AsyncEngine,
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    factory = async_sessionmaker(empty_engine, expire_on_commit=False)
-    async with factory() as session:
-        await _seed_shelf(session)
-        await session.commit()
-    async with factory() as session:
-        with (
-            record_statements(empty_engine) as log,
-            pytest.raises(InvalidRequestError) as raised,
-        ):
-            await book_titles_on_shelf(session)
-        # The fix the page gives works: load the relationship in the query.
-        stmt = select(TroubleshootingShelf).options(
-            selectinload(TroubleshootingShelf.books)
-        )
-        shelf = await session.scalar(stmt)
-        assert [book.title for book in shelf.books] == ["SQL"]
+    with record_statements(engine) as log, pytest.raises(InvalidRequestError) as raised:
+        await book_titles_on_shelf(session)
+    # The fix the page gives works: load the relationship in the query.
+    stmt = select(TroubleshootingShelf).options(
+        selectinload(TroubleshootingShelf.books)
+    )
+    shelf = await session.scalar(stmt)
+    assert [book.title for book in shelf.books] == ["SQL"]
     assert str(raised.value) == (
         "'TroubleshootingShelf.books' is not available due to lazy='raise'"
     )

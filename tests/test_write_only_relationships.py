@@ -1,8 +1,5 @@
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -12,73 +9,53 @@ from snippets.write_only_relationships import (
     FeedEntry,
     Inbox,
     InboxMessage,
-    _add_feed_and_inbox,
     deliver_message,
     latest_feed_titles,
     unread_subjects,
 )
-from tests.harness import fresh_database, release_failed_io, session_factory_for
+from tests.harness import expect_missing_greenlet
 
-
-@pytest.fixture
-async def mail_engine() -> AsyncIterator[AsyncEngine]:
-    async with fresh_database(_add_feed_and_inbox) as engine:
-        yield engine
-
-
-@pytest.fixture
-async def mail_session(mail_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    async with session_factory_for(mail_engine)() as session:
-        yield session
+pytestmark = pytest.mark.seed("write_only_relationships:_add_feed_and_inbox")
 
 
 async def test_iterating_a_dynamic_relationship_fails(
-    mail_engine: AsyncEngine, mail_session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with (
-            record_statements(mail_engine) as log,
-            pytest.raises(StatementError) as raised,
-        ):
-            await latest_feed_titles(mail_session)
-        release_failed_io(raised.value)
-    assert isinstance(raised.value.orig, MissingGreenlet)
-    assert "FROM feed_entry" in raised.value.statement
-    assert log.count == 1
+    with expect_missing_greenlet(engine) as failed:
+        await latest_feed_titles(session)
+    assert "FROM feed_entry" in failed.error.statement
+    assert failed.log.count == 1
 
 
 async def test_every_dynamic_read_fails_but_touching_it_does_not(
-    mail_engine: AsyncEngine, mail_session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    feed = await mail_session.scalar(select(Feed))
-    with record_statements(mail_engine) as log:
+    feed = await session.scalar(select(Feed))
+    with record_statements(engine) as log:
         query = feed.entries  # a legacy Query object; nothing sent yet
     assert log.count == 0
     for read in (query.all, query.count, query.first):
-        with pytest.warns(RuntimeWarning, match="never awaited"):
-            with pytest.raises(StatementError) as raised:
-                read()
-            release_failed_io(raised.value)
-        assert isinstance(raised.value.orig, MissingGreenlet)
+        with expect_missing_greenlet(engine):
+            read()
 
 
 async def test_dynamic_relationship_works_only_inside_run_sync(
-    mail_session: AsyncSession,
+    session: AsyncSession,
 ) -> None:
-    feed = await mail_session.scalar(select(Feed))
+    feed = await session.scalar(select(Feed))
 
     def titles(session: Session) -> list[str]:
         return [entry.title for entry in feed.entries]
 
-    assert await mail_session.run_sync(titles) == ["2.0 released", "2.1 released"]
+    assert await session.run_sync(titles) == ["2.0 released", "2.1 released"]
     assert FeedEntry.__tablename__ == "feed_entry"
 
 
 async def test_write_only_select_is_one_awaited_statement(
-    mail_engine: AsyncEngine, mail_session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with record_statements(mail_engine) as log:
-        subjects = await unread_subjects(mail_session)
+    with record_statements(engine) as log:
+        subjects = await unread_subjects(session)
     assert subjects == ["Review requested", "Build failed"]
     assert log.count == 2
     assert "inbox_message.read IS 0" in log.statements[1].sql
@@ -86,30 +63,30 @@ async def test_write_only_select_is_one_awaited_statement(
 
 
 async def test_write_only_add_inserts_without_loading(
-    mail_engine: AsyncEngine, mail_session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    with record_statements(mail_engine) as log:
-        message_id = await deliver_message(mail_session)
+    with record_statements(engine) as log:
+        message_id = await deliver_message(session)
     assert log.count == 2  # the inbox, then the INSERT; the collection never loads
     assert log.statements[1].sql.startswith("INSERT INTO inbox_message")
-    stored = await mail_session.get(InboxMessage, message_id)
+    stored = await session.get(InboxMessage, message_id)
     assert stored.subject == "Deploy finished"
 
 
 async def test_a_write_only_collection_cannot_be_iterated(
-    mail_session: AsyncSession,
+    session: AsyncSession,
 ) -> None:
-    inbox = await mail_session.scalar(select(Inbox))
+    inbox = await session.scalar(select(Inbox))
     with pytest.raises(TypeError, match="don't support iteration in-place"):
         list(inbox.messages)
 
 
 async def test_counting_a_write_only_collection(
-    mail_engine: AsyncEngine, mail_session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    inbox = await mail_session.scalar(select(Inbox))
+    inbox = await session.scalar(select(Inbox))
     counted = select(func.count()).select_from(inbox.messages.select().subquery())
-    with record_statements(mail_engine) as log:
-        assert await mail_session.scalar(counted) == 3
+    with record_statements(engine) as log:
+        assert await session.scalar(counted) == 3
     assert log.count == 1
     assert callable(inbox.messages.remove)

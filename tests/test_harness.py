@@ -1,0 +1,36 @@
+"""The shared test machinery itself: what its helpers accept and refuse."""
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from snippets.models import User
+from tests.harness import capture, expect_missing_greenlet
+
+
+async def test_expect_missing_greenlet_gives_the_error_and_the_statements(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with expect_missing_greenlet(engine) as failed:
+        user = await session.scalar(select(User).where(User.name == "ada"))
+        user.posts  # noqa: B018
+    assert "FROM post" in failed.error.statement
+    assert failed.log.count == 1
+
+
+async def test_expect_missing_greenlet_fails_a_block_that_loads_nothing(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with (
+        pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"),
+        expect_missing_greenlet(engine),
+    ):
+        await session.scalar(select(User))
+
+
+def test_a_capture_says_whether_the_snippet_had_a_database() -> None:
+    without = capture("migration:greenlet_requirement")
+    assert (without.had_database, without.statements.count) == (False, 0)
+    with_session = capture("run_sync:legacy_report_called_directly")
+    assert (with_session.had_database, with_session.statements.count) == (True, 0)
+    assert capture("migration:sync_unwrapping").had_database
