@@ -409,7 +409,7 @@ async def _comparison_rows() -> list[list[str]]:
     return rows
 
 
-async def _overhead_rows(iterations: int = 200, rounds: int = 3) -> list[list[str]]:
+async def _overhead_rows(iterations: int = 100, rounds: int = 3) -> list[list[str]]:
     """The overhead table: time per statement without and with the guard."""
     rows = [["Workload", "Without guard", "With guard (track)", "Ratio"]]
     async with fresh_database() as engine:
