@@ -128,10 +128,10 @@ def release_failed_io(error: BaseException) -> None:
         if error.__traceback__ is not None:
             traceback.clear_frames(error.__traceback__)
         error = error.__cause__ or error.__context__ or getattr(error, "orig", None)
-    # Clearing the frames frees the coroutine by reference counting; a young-
-    # generation pass catches a cycle. A full collection costs ~0.1 s in a big
-    # process such as a Sphinx build, and bought nothing here.
-    gc.collect(0)
+    # Some wrappers (pydantic's ValidationError) keep the frames out of reach, so
+    # a full collection is needed. capture() freezes the heap first, which keeps
+    # this cheap inside a big process such as a Sphinx build.
+    gc.collect()
 
 
 @dataclass
@@ -237,6 +237,8 @@ def capture(target: str, seed: str | Seed | None = None) -> Capture:
     holds separate connections); or ``sync_session`` alone (a pysqlite Session).
     """
     func = load_callable(target)
+    # Everything alive now outlives the run: leave it out of later collections.
+    gc.freeze()
     if "sync_session" in inspect.signature(func).parameters:
         if seed:
             raise TypeError("sync examples (sync_session) run on the sample data only")
