@@ -87,6 +87,10 @@ class CapturedRun(SphinxDirective):
             warned = nodes.literal_block("", "\n".join(captured.warnings))
             warned["language"] = "text"
             shown.append(container_wrapper(self, warned, "Warned"))
+        if captured.logged:
+            logged = nodes.literal_block("", "\n".join(captured.logged))
+            logged["language"] = "text"
+            shown.append(container_wrapper(self, logged, "Logged"))
         if captured.error is None and "show-result" in self.options:
             result = nodes.literal_block("", pprint.pformat(captured.result, width=80))
             result["language"] = "python"

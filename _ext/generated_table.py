@@ -19,14 +19,15 @@ from docutils.parsers.rst import directives
 from snippet_targets import check_targets, snippet_problems_fail_the_build
 from sphinx.util.docutils import SphinxDirective
 
-from tests.harness import load_callable
+from tests.harness import collected_logs, load_callable
 
 
 def _rows(target: str) -> list[list[str]]:
     func = load_callable(target)
-    rows = func()
-    if inspect.isawaitable(rows):
-        rows = asyncio.run(rows)
+    with collected_logs():  # what the measured code logs is not build output
+        rows = func()
+        if inspect.isawaitable(rows):
+            rows = asyncio.run(rows)
     if not rows or len({len(row) for row in rows}) != 1:
         raise ValueError(
             "must return a list of rows (lists of cells), a header row first, "

@@ -10,6 +10,7 @@ import asyncio
 import gc
 import importlib
 import inspect
+import logging
 import os
 import tempfile
 import traceback
@@ -170,16 +171,44 @@ class Capture:
     result: Any = None
     error: BaseException | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Log lines the run wrote (through the root logger), as "LEVEL logger: message".
+    logged: list[str] = field(default_factory=list)
     #: False when the snippet took no database argument, so it had none to use.
     had_database: bool = True
 
 
+class _LogCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+
+
+@contextmanager
+def collected_logs() -> Iterator[list[str]]:
+    """Route what reaches the root logger into a list instead of its handlers.
+
+    Snippets that log (the guard's track mode) then show their lines on the page,
+    and a build or test run prints nothing stray.
+    """
+    root = logging.getLogger()
+    collector, saved = _LogCollector(), root.handlers[:]
+    root.handlers[:] = [collector]
+    try:
+        yield collector.lines
+    finally:
+        root.handlers[:] = saved
+
+
 @contextmanager
 def _capturing(engine: AsyncEngine | Engine) -> Iterator[Capture]:
-    """What the block does: the SQL it sends, its warnings, and any exception."""
+    """What the block does: its SQL, warnings, log lines and any exception."""
     with (
         record_statements(engine) as log,
         warnings.catch_warnings(record=True) as caught,
+        collected_logs() as lines,
     ):
         warnings.simplefilter("always")
         captured = Capture(log)
@@ -189,6 +218,7 @@ def _capturing(engine: AsyncEngine | Engine) -> Iterator[Capture]:
             captured.error, captured.result = error, None
             release_failed_io(error)
     captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
+    captured.logged = lines
 
 
 async def _capture(func: Callable[..., Any], seed: Seed, directory: str) -> Capture:

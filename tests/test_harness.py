@@ -1,11 +1,13 @@
 """The shared test machinery itself: what its helpers accept and refuse."""
 
+import logging
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from snippets.models import User
-from tests.harness import capture, expect_missing_greenlet
+from tests.harness import capture, collected_logs, expect_missing_greenlet
 
 
 async def test_expect_missing_greenlet_gives_the_error_and_the_statements(
@@ -34,3 +36,19 @@ def test_a_capture_says_whether_the_snippet_had_a_database() -> None:
     with_session = capture("run_sync:legacy_report_called_directly")
     assert (with_session.had_database, with_session.statements.count) == (True, 0)
     assert capture("migration:sync_unwrapping").had_database
+
+
+def test_a_capture_collects_what_the_snippet_logged() -> None:
+    captured = capture("enforcement:track_an_n_plus_one")
+    [line] = captured.logged
+    assert line.startswith("WARNING implicit_io: IO106 N+1 through awaitable_attrs")
+
+
+def test_collected_logs_keep_lines_from_the_roots_handlers() -> None:
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    with collected_logs() as lines:
+        logging.getLogger("guide.test").warning("seen %s", "once")
+        assert root.handlers != handlers
+    assert lines == ["WARNING guide.test: seen once"]
+    assert root.handlers == handlers
