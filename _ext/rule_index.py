@@ -17,25 +17,11 @@ import json
 from pathlib import Path
 
 from docutils import nodes
-from rules import Rule
-from sphinx import addnodes
+from rules import Rule, rule_link
 from sphinx.util.docutils import SphinxDirective
 
 JSON_NAME = "rules.json"
 COLUMNS = (("Code", 10), ("Name", 30), ("Level", 12), ("Phase", 8), ("Summary", 60))
-
-
-def _link(rule: Rule, refdoc: str) -> addnodes.pending_xref:
-    ref = addnodes.pending_xref(
-        "",
-        refdomain="std",
-        reftype="doc",
-        reftarget=f"/{rule.docname}",
-        refexplicit=True,
-        refdoc=refdoc,
-    )
-    ref += nodes.literal(rule.code, rule.code, classes=["rule-code"])
-    return ref
 
 
 def _cell(*children: nodes.Node) -> nodes.entry:
@@ -69,12 +55,12 @@ class RuleIndex(SphinxDirective):
                 summary = [
                     nodes.strong("", "Retired: "),
                     nodes.Text("replaced by "),
-                    _link(rules[rule.replaced_by], self.env.docname),
+                    rule_link(rules[rule.replaced_by], self.env.docname),
                     nodes.Text("."),
                 ]
             row = nodes.row(classes=["rule-retired"] if rule.retired else [])
             row += [
-                _cell(_link(rule, self.env.docname)),
+                _cell(rule_link(rule, self.env.docname)),
                 _cell(nodes.Text(rule.name)),
                 _cell(nodes.Text(rule.level)),
                 _cell(nodes.Text(str(rule.phase))),

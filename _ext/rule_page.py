@@ -13,27 +13,13 @@ from __future__ import annotations
 from html import escape
 
 from docutils import nodes
-from rules import Rule
-from sphinx import addnodes
+from rules import Rule, rule_link
 
 PHASE_NAMES = {
     1: "latency-critical routes",
     2: "background tasks and other paths",
     3: "review checks",
 }
-
-
-def _doc_link(rule: Rule, refdoc: str) -> addnodes.pending_xref:
-    ref = addnodes.pending_xref(
-        "",
-        refdomain="std",
-        reftype="doc",
-        reftarget=f"/{rule.docname}",
-        refexplicit=True,
-        refdoc=refdoc,
-    )
-    ref += nodes.literal(rule.code, rule.code, classes=["rule-code"])
-    return ref
 
 
 def rule_header(app, rule: Rule) -> list[nodes.Node]:
@@ -66,7 +52,7 @@ def rule_header(app, rule: Rule) -> list[nodes.Node]:
         notice += nodes.title(text=f"{rule.code} is retired")
         text = nodes.paragraph()
         text += nodes.Text(f"{rule.code} no longer applies. Follow ")
-        text += _doc_link(replacement, rule.docname)
+        text += rule_link(replacement, rule.docname)
         text += nodes.Text(
             f" {replacement.name} instead. This page stays so that links in old "
             "reviews keep working; the text below is the rule as it stood."

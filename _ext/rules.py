@@ -146,6 +146,23 @@ def _validate(where: str, data: dict) -> Rule:
     )
 
 
+def rule_link(
+    rule: Rule, refdoc: str, title: str | None = None
+) -> addnodes.pending_xref:
+    """A link to ``rule``'s page from ``refdoc``, showing ``title`` (the code)."""
+    text = title or rule.code
+    ref = addnodes.pending_xref(
+        "",
+        refdomain="std",
+        reftype="doc",
+        reftarget=f"/{rule.docname}",
+        refexplicit=True,
+        refdoc=refdoc,
+    )
+    ref += nodes.literal(text, text, classes=["rule-code"])
+    return ref
+
+
 class RuleRole(SphinxRole):
     """``{rule}`IO101``` or ``{rule}`custom text <IO101>```."""
 
@@ -163,17 +180,7 @@ class RuleRole(SphinxRole):
             return [self.inliner.problematic(self.rawtext, self.rawtext, message)], [
                 message
             ]
-        ref = addnodes.pending_xref(
-            self.rawtext,
-            refdomain="std",
-            reftype="doc",
-            reftarget=f"/{rule.docname}",
-            refexplicit=True,
-            refdoc=self.env.docname,
-        )
-        ref += nodes.literal(title, title, classes=["rule-code"])
-        ref["reftitle"] = f"{rule.code} {rule.name}: {rule.summary}"
-        return [ref], []
+        return [rule_link(rule, self.env.docname, title)], []
 
 
 def _load(app) -> None:
