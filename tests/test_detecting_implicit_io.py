@@ -32,40 +32,28 @@ async def _raises(engine, call, message: str) -> int:
     return log.count
 
 
-@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
-async def test_raise_catches_a_lazy_load_that_needs_sql(
-    engine: AsyncEngine, session: AsyncSession
-) -> None:
-    sent = await _raises(
-        engine,
-        lambda: raise_ticket_assignee(session),
-        "'RaiseTicket.assignee' is not available due to lazy='raise'",
-    )
-    assert sent == 1
+RAISE = "'RaiseTicket.assignee' is not available due to lazy='raise'"
+RAISE_ON_SQL = "'RaiseOnSqlTicket.assignee' is not available due to lazy='raise_on_sql'"
 
 
 @pytest.mark.seed("detecting_implicit_io:_seed_tickets")
-async def test_raise_also_raises_on_an_identity_map_hit(
-    engine: AsyncEngine, session: AsyncSession
+@pytest.mark.parametrize(
+    ("load", "message", "sent"),
+    [
+        pytest.param(raise_ticket_assignee, RAISE, 1, id="raise-needs-sql"),
+        # lazy="raise" refuses even what the identity map could answer.
+        pytest.param(
+            raise_ticket_assignee_already_in_session, RAISE, 2, id="raise-identity-hit"
+        ),
+        pytest.param(
+            raise_on_sql_ticket_assignee, RAISE_ON_SQL, 1, id="raise_on_sql-needs-sql"
+        ),
+    ],
+)
+async def test_raise_strategies_refuse_the_load(
+    engine: AsyncEngine, session: AsyncSession, load, message: str, sent: int
 ) -> None:
-    sent = await _raises(
-        engine,
-        lambda: raise_ticket_assignee_already_in_session(session),
-        "'RaiseTicket.assignee' is not available due to lazy='raise'",
-    )
-    assert sent == 2
-
-
-@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
-async def test_raise_on_sql_catches_a_load_that_needs_sql(
-    engine: AsyncEngine, session: AsyncSession
-) -> None:
-    sent = await _raises(
-        engine,
-        lambda: raise_on_sql_ticket_assignee(session),
-        "'RaiseOnSqlTicket.assignee' is not available due to lazy='raise_on_sql'",
-    )
-    assert sent == 1
+    assert await _raises(engine, lambda: load(session), message) == sent
 
 
 @pytest.mark.seed("detecting_implicit_io:_seed_tickets")

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 from sqlalchemy import FetchedValue, ForeignKey, String, inspect, select, text
-from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import (
     AsyncAttrs,
     AsyncSession,
@@ -33,7 +33,7 @@ from sqlalchemy.orm.exc import DetachedInstanceError
 
 from snippets.counting_statements import record_statements
 from snippets.models import User
-from tests.harness import release_failed_io
+from tests.harness import expect_missing_greenlet
 
 
 class FactBase(AsyncAttrs, DeclarativeBase):
@@ -104,11 +104,6 @@ async def fact_session():
     await engine.dispose()
 
 
-def _fails_as_implicit_io(error: StatementError) -> None:
-    assert isinstance(error.orig, MissingGreenlet)
-    release_failed_io(error)
-
-
 async def test_eager_defaults_is_auto_and_fetches_insert_defaults(
     fact_session: AsyncSession,
 ) -> None:
@@ -128,10 +123,8 @@ async def test_values_generated_on_update_are_expired_not_fetched(
     stamp.name = "b"
     await fact_session.flush()
     assert "touched" in inspect(stamp).unloaded
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with pytest.raises(StatementError) as raised:
-            _ = stamp.touched
-        _fails_as_implicit_io(raised.value)
+    with expect_missing_greenlet(fact_session.bind):
+        _ = stamp.touched
     await fact_session.refresh(stamp, ["touched"])
     assert stamp.touched == "updated"
 
@@ -139,10 +132,8 @@ async def test_values_generated_on_update_are_expired_not_fetched(
 async def test_expire_turns_the_next_read_into_implicit_io(session) -> None:
     user = await session.get(User, 1)
     session.expire(user, ["name"])
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with pytest.raises(StatementError) as raised:
-            _ = user.name
-        _fails_as_implicit_io(raised.value)
+    with expect_missing_greenlet(session.bind):
+        _ = user.name
 
 
 async def test_deferred_column_read_on_access_fails(
@@ -153,10 +144,8 @@ async def test_deferred_column_read_on_access_fails(
     fact_session.expunge_all()
     stamp = await fact_session.scalar(select(FactStamp))
     assert "notes" in inspect(stamp).unloaded
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with pytest.raises(StatementError) as raised:
-            _ = stamp.notes
-        _fails_as_implicit_io(raised.value)
+    with expect_missing_greenlet(fact_session.bind):
+        _ = stamp.notes
 
 
 async def test_dynamic_relationship_query_fails_outside_run_sync(
@@ -165,10 +154,8 @@ async def test_dynamic_relationship_query_fails_outside_run_sync(
     fact_session.add(FactStamp(name="a"))
     await fact_session.commit()
     stamp = await fact_session.scalar(select(FactStamp))
-    with pytest.warns(RuntimeWarning, match="never awaited"):
-        with pytest.raises(StatementError) as raised:
-            stamp.items.all()
-        _fails_as_implicit_io(raised.value)
+    with expect_missing_greenlet(fact_session.bind):
+        stamp.items.all()
     count = await fact_session.run_sync(lambda _: stamp.items.count())
     assert count == 0
 
@@ -214,10 +201,8 @@ async def test_the_default_expire_on_commit_breaks_reads_after_commit(
         user = await session.get(User, 1)
         await session.commit()
         assert "name" in inspect(user).expired_attributes
-        with pytest.warns(RuntimeWarning, match="never awaited"):
-            with pytest.raises(StatementError) as raised:
-                _ = user.name
-            _fails_as_implicit_io(raised.value)
+        with expect_missing_greenlet(engine):
+            _ = user.name
 
 
 async def test_a_closed_session_cannot_load_for_a_serializer(engine) -> None:
