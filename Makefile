@@ -12,7 +12,8 @@ LOCK_2_0 := requirements-sqlalchemy-2.0.txt
 VENV_2_0 := .venv-sqlalchemy-2.0
 STAMP_2_0 := $(VENV_2_0)/.installed-$(shell cksum < $(LOCK_2_0) | cut -d' ' -f1)
 
-.PHONY: serve html test test-sqlalchemy-2.0 lint linkcheck clean lock
+.PHONY: serve html test test-postgres test-sqlalchemy-2.0 test-postgres-sqlalchemy-2.0 \
+	lint linkcheck clean lock
 
 # $(call install,VENV,LOCK): a virtualenv with exactly the pins of LOCK.
 define install
@@ -41,6 +42,16 @@ test: $(STAMP)  ## the whole suite, including a strict build of the site
 
 test-sqlalchemy-2.0: $(STAMP_2_0)  ## the whole suite on the newest SQLAlchemy 2.0
 	GUIDE_LOCK_FILE=$(LOCK_2_0) $(VENV_2_0)/bin/python -m pytest --record-proofs
+
+# The whole suite on a throwaway PostgreSQL server through asyncpg (tools/postgres.py
+# starts it on a free port, and stops and deletes it however the run ends).
+test-postgres: $(STAMP)  ## the whole suite on a throwaway PostgreSQL server
+	GUIDE_LOCK_FILE=requirements.txt $(BIN)/python tools/postgres.py -- \
+		$(BIN)/python -m pytest --record-proofs
+
+test-postgres-sqlalchemy-2.0: $(STAMP_2_0)  ## the same on the newest SQLAlchemy 2.0
+	GUIDE_LOCK_FILE=$(LOCK_2_0) $(VENV_2_0)/bin/python tools/postgres.py -- \
+		$(VENV_2_0)/bin/python -m pytest --record-proofs
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

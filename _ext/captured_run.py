@@ -20,9 +20,19 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from snippet_targets import check_targets, snippet_problems_fail_the_build
 from sphinx.directives.code import container_wrapper
+from sphinx.errors import ConfigError
 from sphinx.util.docutils import SphinxDirective
 
-from tests.harness import capture, describe_error
+from tests.harness import (
+    DatabaseURLError,
+    capture,
+    checked_database_url,
+    database_url,
+    describe_error,
+)
+
+#: The Pygments lexer for each dialect's SQL; generic SQL for the others.
+SQL_LEXERS = {"postgresql": "postgresql"}
 
 
 def _format_sql(capture_log) -> str:
@@ -73,7 +83,8 @@ class CapturedRun(SphinxDirective):
         count = captured.statements.count
         if count:
             sql = nodes.literal_block("", _format_sql(captured.statements))
-            sql["language"] = "sql"
+            # PostgreSQL's own lexer knows asyncpg's "$1::INTEGER" parameters.
+            sql["language"] = SQL_LEXERS.get(captured.dialect, "sql")
             shown.append(container_wrapper(self, sql, _count_label(count)))
         elif captured.had_database:
             # A claim only where the snippet had a database it could have used.
@@ -101,6 +112,15 @@ class CapturedRun(SphinxDirective):
         return [wrapper]
 
 
+def check_database(app) -> None:
+    """One clear error for a database URL the captured runs cannot use."""
+    try:
+        checked_database_url(database_url())
+    except DatabaseURLError as error:
+        raise ConfigError(str(error)) from None
+
+
 def setup(app):
     app.add_directive("captured-run", CapturedRun)
+    app.connect("builder-inited", check_database)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

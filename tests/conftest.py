@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -10,24 +11,33 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests import configurations
 from tests.harness import (
+    DatabaseURLError,
     Seed,
     add_nothing,
     add_sample_data,
+    check_database_url,
+    database_url,
     database_versions,
+    drop_leftover_schemas,
     fresh_database,
     load_callable,
     session_factory_for,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-# The default suite builds where `make html` does; another configuration's suite
-# builds beside it, so the suites never overwrite each other's output.
-_HERE = configurations.current()
-SITE_DIR = (
-    ROOT
-    / "_build"
-    / ("html" if _HERE == configurations.DEFAULT else f"{_HERE.key}/html")
-)
+
+
+def site_dir() -> Path:
+    """The default suite builds where `make html` does; another configuration's
+    suite builds beside it, so the suites never overwrite each other's output."""
+    here = configurations.current()
+    return (
+        ROOT
+        / "_build"
+        / ("html" if here == configurations.DEFAULT else f"{here.key}/html")
+    )
+
+
 STRICT_BUILD = [
     sys.executable,
     "-m",
@@ -93,7 +103,7 @@ _site_build: subprocess.Popen[str] | None = None
 
 def _start_site_build() -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*STRICT_BUILD, str(ROOT), str(SITE_DIR)],
+        [*STRICT_BUILD, str(ROOT), str(site_dir())],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -117,7 +127,7 @@ def built_site() -> Path:
     output, _ = process.communicate()
     if process.returncode != 0:
         pytest.fail(f"strict Sphinx build failed:\n{output}", pytrace=False)
-    return SITE_DIR
+    return site_dir()
 
 
 # --- Configurations: only_on markers and proof records ---------------------------
@@ -170,6 +180,12 @@ class _ProofRecorder:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # One clear error for a database the suite cannot or must not use, before
+    # any test touches it (not a traceback per test).
+    try:
+        check_database_url()
+    except DatabaseURLError as error:
+        raise pytest.UsageError(str(error)) from None
     if config.getoption("--record-proofs"):
         config.pluginmanager.register(_ProofRecorder(), "guide-proof-recorder")
 
@@ -182,6 +198,9 @@ def _runs_the_whole_suite(config: pytest.Config) -> bool:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
+    if configurations.current().engine == "postgresql":
+        # Every fresh database drops its schema; this catches an interrupted one.
+        asyncio.run(drop_leftover_schemas(database_url()))
     if not config.getoption("--record-proofs") or exitstatus not in (0, 1):
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")

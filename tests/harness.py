@@ -7,11 +7,18 @@ Used by the test fixtures (tests/conftest.py) and by the ``captured-run`` direct
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import importlib
 import inspect
+import itertools
 import logging
 import os
+import re
+import secrets
+import shutil
+import sqlite3
+import sys
 import tempfile
 import traceback
 import warnings
@@ -22,8 +29,8 @@ from importlib import metadata
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url
-from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, DBAPIError, MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -38,12 +45,167 @@ from snippets.models import Base, sample_users
 #: One variable selects the database; the default is a private in-memory SQLite.
 DATABASE_URL_VARIABLE = "GUIDE_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite://"
+#: The engines the suite runs on, each through the async driver the guide uses.
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+#: What to do about a URL the suite cannot use.
+URL_FIX = (
+    f"Unset {DATABASE_URL_VARIABLE} to run on private in-memory SQLite databases, "
+    "or set it to a PostgreSQL database where the suite may create schemas of its "
+    "own, such as postgresql+asyncpg://USER@HOST:5432/DBNAME (`make test-postgres` "
+    "starts a throwaway server and does this for you)."
+)
+#: Seconds to wait for a PostgreSQL server before calling it unreachable.
+CONNECT_TIMEOUT = 10
 
 Seed = Callable[[AsyncSession], Awaitable[None]]
 
 
 def database_url() -> str:
     return os.environ.get(DATABASE_URL_VARIABLE, DEFAULT_DATABASE_URL)
+
+
+class DatabaseURLError(Exception):
+    """GUIDE_DATABASE_URL names a database the suite cannot or must not use."""
+
+
+def _url_error(shown: str, problem: str, fix: str = URL_FIX) -> DatabaseURLError:
+    return DatabaseURLError(f"{DATABASE_URL_VARIABLE}={shown}: {problem}. {fix}")
+
+
+def _in_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _sqlite_file_contents(path: str) -> str:
+    """What a SQLite file holds, read without writing to it."""
+    if not os.path.exists(path):
+        return "which does not exist"
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                )
+            ]
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as error:
+        return f"which SQLite cannot read as a database ({error})"
+    return f"which holds the tables {names}" if names else "which holds no tables"
+
+
+async def _check_server(url: URL, shown: str) -> None:
+    engine = create_async_engine(url, connect_args={"timeout": CONNECT_TIMEOUT})
+    try:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text(
+                    "SELECT has_database_privilege(current_database(), 'CREATE'),"
+                    " current_user, current_database()"
+                )
+            )
+            may_create, user, database = found.one()
+    except DBAPIError as error:
+        # SQLAlchemy's asyncpg adapter raises its own class from asyncpg's.
+        raise _connect_error(shown, error.orig.__cause__ or error.orig) from None
+    except (OSError, TimeoutError) as error:
+        raise _connect_error(shown, error) from None
+    finally:
+        await engine.dispose()
+    if not may_create:
+        raise _url_error(
+            shown,
+            f"the role {user!r} may not create schemas in the database {database!r}, "
+            "and the suite works only in schemas it creates and drops",
+            f"Grant it (GRANT CREATE ON DATABASE {database} TO {user}), or use "
+            f"another database. {URL_FIX}",
+        )
+
+
+def _connect_error(shown: str, error: BaseException | None) -> DatabaseURLError:
+    """One message per way a connection fails, with what to check."""
+    name = type(error).__name__
+    checks = {
+        "InvalidPasswordError": "check the user name and password in the URL",
+        "InvalidAuthorizationSpecificationError": "check the user name and "
+        "password in the URL, and that the server lets this user in",
+        "InvalidCatalogNameError": "create that database first, or name one that "
+        "exists (postgres always does)",
+    }
+    check = checks.get(name, "check the host and port, and that the server is running")
+    return _url_error(
+        shown,
+        f"cannot connect ({name}: {error})",
+        f"{check[0].upper()}{check[1:]}. {URL_FIX}",
+    )
+
+
+def check_database_url(url: str | None = None) -> str:
+    """The URL the suite may use, or a DatabaseURLError saying why not and what to do.
+
+    Accepted: in-memory SQLite (the default), and a reachable PostgreSQL database
+    through asyncpg, where every fresh database is a schema the harness creates
+    and drops. A SQLite *file* is refused whatever it holds: the suite never
+    writes to a database file it is given (tests that need a file make their own
+    in a temporary directory).
+    """
+    raw = url or database_url()
+    try:
+        parsed = make_url(raw)
+    except ArgumentError:
+        raise _url_error(repr(raw), "this is not a database URL") from None
+    shown = repr(parsed.render_as_string(hide_password=True))
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in ASYNC_DRIVERS:
+        raise _url_error(
+            shown, f"the suite runs on SQLite and PostgreSQL, not {backend!r}"
+        )
+    wanted = ASYNC_DRIVERS[backend]
+    if driver != wanted:
+        raise _url_error(
+            shown,
+            f"the driver is {driver!r}, but the guide's examples run on {backend} "
+            f"through {wanted} (the URL must start with {backend}+{wanted}://)",
+        )
+    try:
+        importlib.import_module(wanted)
+    except ImportError:
+        raise _url_error(
+            shown,
+            f"the driver {wanted} is not installed in this environment "
+            f"({sys.executable})",
+            "Install the pinned requirements (`make test` and `make test-postgres` "
+            "do) or pip install -r requirements.txt.",
+        ) from None
+    if backend == "sqlite":
+        if not _in_memory(parsed):
+            found = _sqlite_file_contents(parsed.database)
+            raise _url_error(
+                shown,
+                f"this names the SQLite file {parsed.database!r}, {found}; the suite "
+                "never writes to a database file it is given, so nothing in it was "
+                "touched",
+            )
+        return raw
+    asyncio.run(_check_server(parsed, shown))
+    return raw
+
+
+@functools.cache
+def checked_database_url(url: str) -> str:
+    """``check_database_url``, once per URL and process (the build asks per run)."""
+    return check_database_url(url)
+
+
+def needs_postgres_binaries() -> pytest.MarkDecorator:
+    """Skip where PostgreSQL is not installed, except in CI, which installs it."""
+    missing = shutil.which("initdb") is None and not os.environ.get("CI")
+    return pytest.mark.skipif(
+        missing,
+        reason="PostgreSQL's initdb is not on PATH (apt-get install -y postgresql)",
+    )
 
 
 def database_versions(url: str | None = None) -> dict[str, str]:
@@ -76,31 +238,104 @@ async def add_nothing(session: AsyncSession) -> None:
     """Seed for examples that start from empty tables."""
 
 
+# --- A private space per fresh database -----------------------------------------
+
+#: Schemas this process creates are named guide_<token>_<n>: the token keeps two
+#: processes (the tests and the site build) apart, and lets a run find its own.
+SCHEMA_PREFIX = f"guide_{secrets.token_hex(4)}_"
+_schema_numbers = itertools.count()
+
+
+def _create_schema(schema: str, dbapi_connection: Any, record: Any) -> None:
+    """Before SQLAlchemy's first look at the connection, make its schema exist."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    cursor.close()
+    dbapi_connection.commit()
+
+
+async def _drop_schema(engine: AsyncEngine, schema: str) -> None:
+    """Drop the schema, first ending any connection a test left open in it."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = :schema AND pid <> pg_backend_pid()"
+            ),
+            {"schema": schema},
+        )
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+@asynccontextmanager
+async def private_engine(url: str | None = None) -> AsyncIterator[AsyncEngine]:
+    """An engine on a database space of its own, empty, removed afterwards.
+
+    In-memory SQLite is private by nature; a SQLite file must be a new one the
+    caller made. On PostgreSQL the space is a new schema, the only entry of the
+    connections' ``search_path``, dropped with everything in it at the end: the
+    tables, rows, functions and triggers of other schemas are never touched.
+    """
+    url = url or database_url()
+    if make_url(url).get_backend_name() != "postgresql":
+        engine = create_async_engine(url)
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
+        return
+    schema = f"{SCHEMA_PREFIX}{next(_schema_numbers)}"
+    settings = {"search_path": schema, "application_name": schema}
+    engine = create_async_engine(url, connect_args={"server_settings": settings})
+    event.listen(
+        engine.sync_engine,
+        "connect",
+        functools.partial(_create_schema, schema),
+        insert=True,
+        once=True,
+    )
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        await _drop_schema(engine, schema)
+        await engine.dispose()
+
+
+async def drop_leftover_schemas(url: str | None = None) -> list[str]:
+    """Drop what this process's interrupted fresh databases left: its own only."""
+    engine = create_async_engine(url or database_url())
+    try:
+        async with engine.begin() as conn:
+            names = list(
+                await conn.scalars(
+                    text(
+                        "SELECT nspname FROM pg_namespace "
+                        "WHERE starts_with(nspname, :prefix) ORDER BY nspname"
+                    ),
+                    {"prefix": SCHEMA_PREFIX},
+                )
+            )
+            for name in names:
+                await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        return names
+    finally:
+        await engine.dispose()
+
+
 @asynccontextmanager
 async def fresh_database(
     seed: Seed = add_sample_data, url: str | None = None
 ) -> AsyncIterator[AsyncEngine]:
     """An engine on a new, empty database with every mapped table, then seeded."""
-    url = url or database_url()
-    engine = create_async_engine(url)
-    # A private in-memory SQLite starts empty: no need to look for tables to drop.
-    parsed = make_url(url)
-    in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (
-        None,
-        "",
-        ":memory:",
-    )
-    try:
+    async with private_engine(url) as engine:
         async with engine.begin() as conn:
-            if not in_memory:
-                await conn.run_sync(Base.metadata.drop_all)
-            await conn.run_sync(Base.metadata.create_all, checkfirst=not in_memory)
+            # A new space holds nothing: create without looking, drop nothing.
+            await conn.run_sync(Base.metadata.create_all, checkfirst=False)
         async with async_sessionmaker(engine)() as session:
             await seed(session)
             await session.commit()
         yield engine
-    finally:
-        await engine.dispose()
 
 
 @contextmanager
@@ -158,12 +393,35 @@ def release_failed_io(error: BaseException) -> None:
     gc.collect()
 
 
+def refused_statement(log: StatementLog, error: BaseException) -> str | None:
+    """The SQL of a load asyncio refused, taken out of ``log`` if it is there.
+
+    The driver decides where a failed load stops. aiosqlite fails while opening
+    the cursor, before the statement events: SQLAlchemy wraps the
+    ``MissingGreenlet`` in a ``StatementError`` that names the SQL, and the log
+    never saw it. asyncpg fails in ``cursor.execute``, after the events: the
+    ``MissingGreenlet`` comes bare, and the log's last entry is the statement that
+    never reached the server, so it is removed: the log keeps what was sent.
+    """
+    if isinstance(error, StatementError) and isinstance(error.orig, MissingGreenlet):
+        return error.statement
+    if isinstance(error, MissingGreenlet) and log.statements:
+        return log.statements.pop().sql
+    return None
+
+
+#: What a failed implicit load raises, and whether it warns, per async driver.
+FAILED_LOAD_WARNS = {"aiosqlite": True, "asyncpg": False}
+
+
 @dataclass
 class FailedLoad:
     """An implicit load asyncio refused: the statements sent, then the error."""
 
     log: StatementLog
-    error: StatementError = field(init=False)
+    error: StatementError | MissingGreenlet = field(init=False)
+    #: The SQL of the load that was refused (never sent).
+    statement: str = field(init=False)
 
 
 @contextmanager
@@ -172,18 +430,42 @@ def expect_missing_greenlet(
 ) -> Iterator[FailedLoad]:
     """Expect the block to fail in an implicit load, as 2.1 fails it under asyncio.
 
-    Asserts a ``StatementError`` whose ``.orig`` is ``MissingGreenlet``, and the
-    "coroutine ... was never awaited" ``RuntimeWarning`` (matching ``match``) the
-    failed load leaves, released here so it belongs to this block. The yielded
-    object's ``.log`` records what the block sent; ``.error`` is set at its end.
+    On aiosqlite: a ``StatementError`` whose ``.orig`` is ``MissingGreenlet``, and
+    the "coroutine ... was never awaited" ``RuntimeWarning`` (matching ``match``)
+    the failed load leaves, released here so it belongs to this block. On asyncpg:
+    a bare ``MissingGreenlet`` and no such warning. The yielded object's ``.log``
+    records what the block sent and ``.statement`` the refused load's SQL; both
+    and ``.error`` are set at the block's end.
     """
-    with pytest.warns(RuntimeWarning, match=match):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
+    driver = engine.dialect.driver
+    if driver not in FAILED_LOAD_WARNS:
+        raise ValueError(f"no known failed-load shape for the driver {driver!r}")
+    expected = StatementError if FAILED_LOAD_WARNS[driver] else MissingGreenlet
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with record_statements(engine) as log, pytest.raises(expected) as raised:
             failed = FailedLoad(log)
             yield failed
         failed.error = raised.value
         release_failed_io(raised.value)
-    assert isinstance(failed.error.orig, MissingGreenlet), repr(failed.error.orig)
+    statement = refused_statement(log, failed.error)
+    assert statement is not None, f"not a refused load: {failed.error!r}"
+    failed.statement = statement
+    never_awaited = [
+        w
+        for w in caught
+        if issubclass(w.category, RuntimeWarning) and "never awaited" in str(w.message)
+    ]
+    for w in caught:
+        if w not in never_awaited:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if FAILED_LOAD_WARNS[driver]:
+        assert any(re.search(match, str(w.message)) for w in never_awaited), (
+            f"DID NOT WARN: no RuntimeWarning matching {match!r} on {driver}; "
+            f"warned: {[str(w.message) for w in caught]}"
+        )
+    else:
+        assert not never_awaited, [str(w.message) for w in never_awaited]
 
 
 @dataclass
@@ -198,6 +480,8 @@ class Capture:
     logged: list[str] = field(default_factory=list)
     #: False when the snippet took no database argument, so it had none to use.
     had_database: bool = True
+    #: The SQL dialect that sent the statements ("sqlite", "postgresql").
+    dialect: str = ""
 
 
 class _LogCollector(logging.Handler):
@@ -240,15 +524,18 @@ def _capturing(engine: AsyncEngine | Engine) -> Iterator[Capture]:
         except Exception as error:  # the error is the output
             captured.error, captured.result = error, None
             release_failed_io(error)
+            refused_statement(log, error)  # the log shows what was sent
     captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
     captured.logged = lines
 
 
 async def _capture(func: Callable[..., Any], seed: Seed, directory: str) -> Capture:
     parameters = inspect.signature(func).parameters
-    # `file_engine`: the database is a file, so the engine pools real connections.
-    file_url = f"sqlite+aiosqlite:///{directory}/guide.db"
-    url = file_url if "file_engine" in parameters else None
+    # `file_engine`: an engine whose pool holds separate connections. SQLite needs
+    # a database file for that; a PostgreSQL engine always does it.
+    on_sqlite = make_url(database_url()).get_backend_name() == "sqlite"
+    wants_file = "file_engine" in parameters and on_sqlite
+    url = f"sqlite+aiosqlite:///{directory}/guide.db" if wants_file else None
     async with fresh_database(seed, url) as engine:
         factory = session_factory_for(engine)
         async with factory() as session:
@@ -269,6 +556,7 @@ async def _capture(func: Callable[..., Any], seed: Seed, directory: str) -> Capt
                 if inspect.isawaitable(captured.result):
                     captured.result = await captured.result
             captured.had_database = bool(parameters)
+            captured.dialect = engine.dialect.name
             return captured
 
 
@@ -279,6 +567,7 @@ def _capture_sync(func: Callable[..., Any]) -> Capture:
     with fresh_sync_database() as engine, Session(engine) as sync_session:
         with _capturing(engine) as captured:
             captured.result = func(sync_session)
+        captured.dialect = engine.dialect.name
         return captured
 
 
@@ -289,6 +578,7 @@ def capture(target: str, seed: str | Seed | None = None) -> Capture:
     (async, in-memory), ``file_engine`` (async, on a database file, so the pool
     holds separate connections); or ``sync_session`` alone (a pysqlite Session).
     """
+    checked_database_url(database_url())
     func = load_callable(target)
     # Everything alive now outlives the run: leave it out of later collections.
     gc.freeze()

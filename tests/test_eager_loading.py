@@ -48,7 +48,7 @@ async def test_lazy_access_fails_with_missing_greenlet(
     # 2.1 wraps the MissingGreenlet in a StatementError naming the lazy load's SQL.
     assert isinstance(failed.error.orig, MissingGreenlet)
     assert not isinstance(failed.error, MissingGreenlet)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.statement
     assert failed.log.count == 1  # only the users query got out
 
 
@@ -148,7 +148,7 @@ async def test_many_to_one_missing_from_the_identity_map_fails(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await post_authors_not_in_identity_map(session)
-    assert "FROM user_account" in failed.error.statement
+    assert "FROM user_account" in failed.statement
     assert failed.log.count == 1
 
 
@@ -266,7 +266,7 @@ async def test_a_link_the_chain_does_not_name_stays_lazy(
     user = await session.scalar(stmt)
     with expect_missing_greenlet(engine) as failed:
         user.posts[0].comments  # noqa: B018
-    assert "FROM comment" in failed.error.statement
+    assert "FROM comment" in failed.statement
 
 
 @pytest.mark.seed("eager_loading:_add_albums")

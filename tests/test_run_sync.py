@@ -34,7 +34,7 @@ async def test_legacy_code_outside_run_sync_fails(
     # 2.1: a StatementError wrapping MissingGreenlet, not a bare MissingGreenlet.
     assert isinstance(failed.error.orig, MissingGreenlet)
     assert not isinstance(failed.error, MissingGreenlet)
-    assert "FROM user_account" in failed.error.statement  # the very first query
+    assert "FROM user_account" in failed.statement  # the very first query
     assert failed.log.count == 0
     # The same function is fine once run_sync provides the context.
     assert await session.run_sync(post_titles_by_author_legacy) == EXPECTED

@@ -1,0 +1,92 @@
+"""tools/postgres.py: the throwaway server goes away however the run ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.harness import needs_postgres_binaries
+from tools.postgres import throwaway_server
+
+pytestmark = needs_postgres_binaries()
+
+ROOT = Path(__file__).resolve().parent.parent
+# The command run against the server: says it is up, then waits to be stopped.
+WAIT = (
+    "import os, time; print(os.environ['GUIDE_DATABASE_URL'], flush=True); "
+    "time.sleep(120)"
+)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _start(command: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "tools/postgres.py", "--", *command],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _server_of(run: subprocess.Popen[str]) -> tuple[Path, int]:
+    """The data directory and postmaster pid of a running script's server."""
+    announced = run.stderr.readline()
+    directory = Path(announced.rsplit("data in ", 1)[1].strip())
+    assert run.stdout.readline().startswith("postgresql+asyncpg://postgres@127.0.0.1:")
+    pid = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+    return directory, pid
+
+
+@pytest.mark.parametrize(
+    ("stop", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)]
+)
+def test_an_interrupted_run_leaves_no_server(stop: signal.Signals, status: int):
+    run = _start([sys.executable, "-c", WAIT])
+    directory, pid = _server_of(run)
+    assert not _gone(pid)
+
+    run.send_signal(stop)
+
+    assert run.wait(60) == status
+    assert _gone(pid)
+    assert not directory.exists()
+
+
+def test_a_failing_command_fails_the_run_and_leaves_no_server() -> None:
+    run = subprocess.run(
+        [sys.executable, "tools/postgres.py", "--", sys.executable, "-c", "exit(3)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 3
+    directory = Path(run.stderr.rsplit("data in ", 1)[1].split()[0])
+    assert not directory.exists()
+
+
+def test_an_error_inside_the_block_stops_and_removes_the_server() -> None:
+    with pytest.raises(RuntimeError, match="boom"), throwaway_server() as server:
+        pid = server.process.pid
+        directory = server.directory
+        raise RuntimeError("boom")
+    assert _gone(pid)
+    assert not directory.exists()
+
+
+def test_the_servers_listen_on_different_free_ports() -> None:
+    with throwaway_server() as first, throwaway_server() as second:
+        assert first.port != second.port
+        assert first.directory != second.directory
