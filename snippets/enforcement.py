@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import queryspy
 from pytest_queryguard import NPlusOneDetected, record_queries
-from sqlalchemy import DDL, FetchedValue, ForeignKey, String, event, select, text
+from sqlalchemy import FetchedValue, ForeignKey, String, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
 
@@ -31,6 +31,7 @@ from snippets.implicit_io_guard import (
 from snippets.mapping_check import LegacyBase, check_mappings
 from snippets.models import Base, Post, User
 from snippets.review_check import check_source
+from snippets.server_generated_values import count_revisions
 from tests.harness import add_sample_data, fresh_database, release_failed_io
 
 
@@ -51,15 +52,7 @@ class EnforcedArticle(Base):
 
 # endregion article_model
 
-event.listen(
-    EnforcedArticle.__table__,
-    "after_create",
-    DDL(
-        "CREATE TRIGGER enforced_article_revision AFTER UPDATE OF title "
-        "ON enforced_article BEGIN UPDATE enforced_article "
-        "SET revision = revision + 1 WHERE id = NEW.id; END"
-    ).execute_if(dialect="sqlite"),
-)
+count_revisions(EnforcedArticle.__table__, "title")
 
 
 async def _seed_article(session: AsyncSession) -> None:

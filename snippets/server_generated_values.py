@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DDL, FetchedValue, String, event, func
+from sqlalchemy import DDL, FetchedValue, String, Table, event, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,6 +86,35 @@ async def edit_note_and_refresh(session: AsyncSession) -> datetime:
     return note.updated_at
 
 
+# region revision_trigger
+def count_revisions(table: Table, column: str) -> None:
+    """Have the database add 1 to ``table.revision`` on every UPDATE of ``column``.
+
+    SQLite: an AFTER trigger updates the row a second time. PostgreSQL: a BEFORE
+    trigger (PL/pgSQL) sets the value in the new row, so the UPDATE writes it.
+    """
+    name = table.name
+    sqlite_trigger = DDL(
+        f"CREATE TRIGGER {name}_revision AFTER UPDATE OF {column} ON {name} "
+        f"BEGIN UPDATE {name} SET revision = OLD.revision + 1 "
+        "WHERE id = NEW.id; END"
+    )
+    postgresql_function = DDL(
+        f"CREATE FUNCTION {name}_revision() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN NEW.revision := OLD.revision + 1; RETURN NEW; END $$"
+    )
+    postgresql_trigger = DDL(
+        f"CREATE TRIGGER {name}_revision BEFORE UPDATE OF {column} ON {name} "
+        f"FOR EACH ROW EXECUTE FUNCTION {name}_revision()"
+    )
+    event.listen(table, "after_create", sqlite_trigger.execute_if(dialect="sqlite"))
+    for ddl in (postgresql_function, postgresql_trigger):
+        event.listen(table, "after_create", ddl.execute_if(dialect="postgresql"))
+
+
+# endregion revision_trigger
+
+
 # region revised_note
 class RevisedNote(Base):
     __tablename__ = "revised_note"
@@ -99,15 +128,7 @@ class RevisedNote(Base):
     )
 
 
-event.listen(
-    RevisedNote.__table__,
-    "after_create",
-    DDL(
-        "CREATE TRIGGER revised_note_revision AFTER UPDATE OF text ON revised_note "
-        "BEGIN UPDATE revised_note SET revision = OLD.revision + 1 "
-        "WHERE id = NEW.id; END"
-    ).execute_if(dialect="sqlite"),
-)
+count_revisions(RevisedNote.__table__, "text")
 # endregion revised_note
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from sqlalchemy import DDL, FetchedValue, ForeignKey, String, event, select, text
+from sqlalchemy import FetchedValue, ForeignKey, String, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column, raiseload, relationship
 
 from snippets.models import Base, User
+from snippets.server_generated_values import count_revisions
 
 
 # region ticket_model
@@ -30,16 +31,7 @@ class TroubleshootingTicket(Base):
 
 # endregion ticket_model
 
-event.listen(
-    TroubleshootingTicket.__table__,
-    "after_create",
-    DDL(
-        "CREATE TRIGGER troubleshooting_ticket_revision "
-        "AFTER UPDATE OF title ON troubleshooting_ticket "
-        "BEGIN UPDATE troubleshooting_ticket SET revision = revision + 1 "
-        "WHERE id = NEW.id; END"
-    ).execute_if(dialect="sqlite"),
-)
+count_revisions(TroubleshootingTicket.__table__, "title")
 
 
 async def _seed_ticket(session: AsyncSession) -> None:

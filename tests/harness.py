@@ -531,11 +531,10 @@ def _capturing(engine: AsyncEngine | Engine) -> Iterator[Capture]:
 
 async def _capture(func: Callable[..., Any], seed: Seed, directory: str) -> Capture:
     parameters = inspect.signature(func).parameters
-    # `file_engine`: an engine whose pool holds separate connections. SQLite needs
-    # a database file for that; a PostgreSQL engine always does it.
-    on_sqlite = make_url(database_url()).get_backend_name() == "sqlite"
-    wants_file = "file_engine" in parameters and on_sqlite
-    url = f"sqlite+aiosqlite:///{directory}/guide.db" if wants_file else None
+    # `file_engine`: the database is a file, so the engine pools real connections.
+    # Always SQLite: the examples that take it block on it with pysqlite too.
+    file_url = f"sqlite+aiosqlite:///{directory}/guide.db"
+    url = file_url if "file_engine" in parameters else None
     async with fresh_database(seed, url) as engine:
         factory = session_factory_for(engine)
         async with factory() as session:

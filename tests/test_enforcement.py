@@ -133,8 +133,6 @@ async def test_each_tool_run_lets_clean_code_through(
 async def test_the_database_bumps_the_revision_on_update(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("the revision trigger is written for SQLite")
     article = await session.scalar(select(EnforcedArticle))
     assert article.revision == 1
     article.title = "Renamed"

@@ -2,7 +2,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import pytest
-from sqlalchemy import String, func
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -12,6 +12,7 @@ from snippets.server_generated_values import (
     EagerAuditedNote,
     RevisedNote,
     Timestamped,
+    count_revisions,
     create_note,
     edit_eager_note,
     edit_note,
@@ -19,6 +20,24 @@ from snippets.server_generated_values import (
     revise_note,
 )
 from tests.harness import expect_missing_greenlet
+
+
+def returning(sql: str) -> list[str]:
+    """The columns a statement's RETURNING names, without table prefixes.
+
+    (PostgreSQL's compiler qualifies them, "RETURNING note.id"; SQLite's does not.)
+    """
+    if " RETURNING " not in sql:
+        return []
+    names = sql.rsplit(" RETURNING ", 1)[1].split(", ")
+    return [name.rsplit(".", 1)[-1] for name in names]
+
+
+SQLITE_OLD_RETURNING = pytest.mark.only_on(
+    engine="sqlite",
+    reason="simulates a SQLite older than 3.35, which has no RETURNING; every "
+    "PostgreSQL the guide supports has it",
+)
 
 
 class _LegacyBase(DeclarativeBase):
@@ -43,12 +62,11 @@ async def test_server_default_is_returned_by_the_insert(
         created_at = await create_note(session)
     assert isinstance(created_at, datetime)
     assert log.count == 1  # no SELECT after the INSERT
-    assert "RETURNING id, created_at, updated_at" in log.statements[0].sql
+    assert returning(log.statements[0].sql) == ["id", "created_at", "updated_at"]
 
 
-async def test_without_eager_defaults_the_14_failure_returns(
-    empty_engine: AsyncEngine,
-) -> None:
+async def _flush_without_eager_defaults(empty_engine: AsyncEngine) -> str:
+    """The 1.4 failure, reproduced; the INSERT's SQL."""
     async with empty_engine.begin() as conn:
         await conn.run_sync(_LegacyBase.metadata.create_all)
     async with AsyncSession(empty_engine, expire_on_commit=False) as session:
@@ -56,9 +74,36 @@ async def test_without_eager_defaults_the_14_failure_returns(
         session.add(note)
         with record_statements(empty_engine) as log:
             await session.flush()
-        assert "RETURNING" not in log.statements[0].sql
+        assert "created_at" not in returning(log.statements[0].sql)
         with expect_missing_greenlet(empty_engine):
             note.created_at  # noqa: B018
+    return log.statements[0].sql
+
+
+async def test_without_eager_defaults_the_14_failure_returns(
+    empty_engine: AsyncEngine,
+) -> None:
+    await _flush_without_eager_defaults(empty_engine)
+
+
+@pytest.mark.only_on(
+    engine="sqlite", reason="aiosqlite reads a new key from the cursor's lastrowid"
+)
+async def test_without_eager_defaults_sqlite_returns_nothing(
+    empty_engine: AsyncEngine,
+) -> None:
+    sql = await _flush_without_eager_defaults(empty_engine)
+    assert returning(sql) == []
+
+
+@pytest.mark.only_on(
+    engine="postgresql", reason="PostgreSQL returns a SERIAL key with RETURNING"
+)
+async def test_without_eager_defaults_postgresql_returns_only_the_key(
+    empty_engine: AsyncEngine,
+) -> None:
+    sql = await _flush_without_eager_defaults(empty_engine)
+    assert returning(sql) == ["id"]
 
 
 async def test_onupdate_value_is_expired_after_update(
@@ -81,7 +126,7 @@ async def test_eager_defaults_true_returns_the_update_default(
         updated_at = await edit_eager_note(session)
     assert isinstance(updated_at, datetime)
     assert log.count == 2
-    assert log.statements[1].sql.endswith("RETURNING updated_at")
+    assert returning(log.statements[1].sql) == ["updated_at"]
 
 
 async def test_refresh_named_attribute_after_update(
@@ -94,14 +139,31 @@ async def test_refresh_named_attribute_after_update(
     assert log.statements[2].sql.startswith("SELECT audited_note.updated_at \nFROM")
 
 
+@pytest.mark.only_on(
+    engine="sqlite", reason="SQLite's trigger is an AFTER trigger; RETURNING ran before"
+)
 async def test_returning_misses_what_an_after_trigger_sets_on_sqlite(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
     assert RevisedNote.__table__.c.revision.server_onupdate is not None
     with record_statements(engine) as log:
         returned, refreshed = await revise_note(session)
-    assert log.statements[1].sql.endswith("RETURNING revision")
+    assert returning(log.statements[1].sql) == ["revision"]
     assert (returned, refreshed) == (1, 2)  # RETURNING saw the row before the trigger
+    assert log.count == 3
+
+
+@pytest.mark.only_on(
+    engine="postgresql",
+    reason="PostgreSQL's BEFORE trigger sets the new row, which RETURNING reports",
+)
+async def test_returning_reports_what_a_before_trigger_sets_on_postgresql(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        returned, refreshed = await revise_note(session)
+    assert returning(log.statements[1].sql) == ["revision"]
+    assert (returned, refreshed) == (2, 2)  # the flush already had the new value
     assert log.count == 3
 
 
@@ -114,6 +176,7 @@ def engine_without_returning(engine: AsyncEngine) -> AsyncEngine:
     return engine
 
 
+@SQLITE_OLD_RETURNING
 async def test_without_returning_auto_fetches_nothing_on_insert(
     engine_without_returning: AsyncEngine, session: AsyncSession
 ) -> None:
@@ -122,6 +185,7 @@ async def test_without_returning_auto_fetches_nothing_on_insert(
     assert "RETURNING" not in failed.log.statements[0].sql
 
 
+@SQLITE_OLD_RETURNING
 async def test_without_returning_eager_defaults_selects_after_update(
     engine_without_returning: AsyncEngine, session: AsyncSession
 ) -> None:
@@ -135,3 +199,22 @@ async def test_without_returning_eager_defaults_selects_after_update(
         "UPDATE",
         "SELECT",
     ]
+
+
+async def test_count_revisions_adds_one_per_update_on_each_engine(
+    empty_engine: AsyncEngine,
+) -> None:
+    counted = Table(
+        "counted",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("text", String(20)),
+        Column("revision", Integer, server_default="1"),
+    )
+    count_revisions(counted, "text")
+    async with empty_engine.begin() as conn:
+        await conn.run_sync(counted.metadata.create_all)
+        await conn.execute(counted.insert().values(text="a"))
+        for text in ("b", "c"):
+            await conn.execute(counted.update().values(text=text))
+        assert await conn.scalar(select(counted.c.revision)) == 3
