@@ -410,6 +410,13 @@ def refused_statement(log: StatementLog, error: BaseException) -> str | None:
     return None
 
 
+def missing_greenlet_in(error: BaseException) -> bool:
+    """Whether asyncio refused I/O: a bare ``MissingGreenlet`` or one wrapped."""
+    return isinstance(error, MissingGreenlet) or isinstance(
+        getattr(error, "orig", None), MissingGreenlet
+    )
+
+
 #: What a failed implicit load raises, and whether it warns, per async driver.
 FAILED_LOAD_WARNS = {"aiosqlite": True, "asyncpg": False}
 
@@ -422,6 +429,42 @@ class FailedLoad:
     error: StatementError | MissingGreenlet = field(init=False)
     #: The SQL of the load that was refused (never sent).
     statement: str = field(init=False)
+
+
+def _driver_of(engine: AsyncEngine | Engine) -> str:
+    driver = engine.dialect.driver
+    if driver not in FAILED_LOAD_WARNS:
+        raise ValueError(f"no known failed-load shape for the driver {driver!r}")
+    return driver
+
+
+@contextmanager
+def expect_never_awaited(
+    engine: AsyncEngine | Engine, match: str = "never awaited"
+) -> Iterator[list[str]]:
+    """The "coroutine ... was never awaited" warnings failed loads in the block leave.
+
+    aiosqlite leaves one per failed load (at least one matching ``match`` is
+    required); asyncpg leaves none (any is an error). The list is filled at the
+    block's end; other warnings pass through.
+    """
+    driver = _driver_of(engine)
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield messages
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning) and "never awaited" in str(w.message):
+            messages.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if FAILED_LOAD_WARNS[driver]:
+        assert any(re.search(match, m) for m in messages), (
+            f"DID NOT WARN: no RuntimeWarning matching {match!r} on {driver}; "
+            f"warned: {messages}"
+        )
+    else:
+        assert not messages, f"{driver} is not expected to warn: {messages}"
 
 
 @contextmanager
@@ -437,12 +480,9 @@ def expect_missing_greenlet(
     records what the block sent and ``.statement`` the refused load's SQL; both
     and ``.error`` are set at the block's end.
     """
-    driver = engine.dialect.driver
-    if driver not in FAILED_LOAD_WARNS:
-        raise ValueError(f"no known failed-load shape for the driver {driver!r}")
+    driver = _driver_of(engine)
     expected = StatementError if FAILED_LOAD_WARNS[driver] else MissingGreenlet
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with expect_never_awaited(engine, match):
         with record_statements(engine) as log, pytest.raises(expected) as raised:
             failed = FailedLoad(log)
             yield failed
@@ -451,21 +491,6 @@ def expect_missing_greenlet(
     statement = refused_statement(log, failed.error)
     assert statement is not None, f"not a refused load: {failed.error!r}"
     failed.statement = statement
-    never_awaited = [
-        w
-        for w in caught
-        if issubclass(w.category, RuntimeWarning) and "never awaited" in str(w.message)
-    ]
-    for w in caught:
-        if w not in never_awaited:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if FAILED_LOAD_WARNS[driver]:
-        assert any(re.search(match, str(w.message)) for w in never_awaited), (
-            f"DID NOT WARN: no RuntimeWarning matching {match!r} on {driver}; "
-            f"warned: {[str(w.message) for w in caught]}"
-        )
-    else:
-        assert not never_awaited, [str(w.message) for w in never_awaited]
 
 
 @dataclass

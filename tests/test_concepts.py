@@ -21,6 +21,13 @@ from snippets.concepts import (
 from snippets.counting_statements import record_statements
 from tests.harness import capture, fresh_database, fresh_sync_database
 
+ON_A_SQLITE_FILE = pytest.mark.only_on(
+    engine="sqlite",
+    reason="shown with a SQLite file and a blocking pysqlite call, whatever the "
+    "suite's database; the event-loop facts do not depend on the engine",
+)
+
+
 ADA_TITLES = ["Notes on engines", "On sessions"]
 
 
@@ -31,11 +38,13 @@ async def file_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         yield e
 
 
+@ON_A_SQLITE_FILE
 async def test_slow_query_counts_to_its_bound_limit(file_engine: AsyncEngine) -> None:
     assert await awaited_count(file_engine) == 300_000
     assert SLOW_COUNT.compile().params == {"upto": 300_000}
 
 
+@ON_A_SQLITE_FILE
 async def test_two_sessions_queries_overlap(file_engine: AsyncEngine) -> None:
     with record_statements(file_engine) as log:
         timeline = await two_sessions_at_once(file_engine)
@@ -45,6 +54,7 @@ async def test_two_sessions_queries_overlap(file_engine: AsyncEngine) -> None:
     assert sorted(timeline[2:]) == ["query 1 returned", "query 2 returned"]
 
 
+@ON_A_SQLITE_FILE
 async def test_one_session_alone_sends_then_returns(file_engine: AsyncEngine) -> None:
     sessions = async_sessionmaker(file_engine)
     with record_statements(file_engine) as log:
@@ -52,6 +62,7 @@ async def test_one_session_alone_sends_then_returns(file_engine: AsyncEngine) ->
     assert log.count == 1
 
 
+@ON_A_SQLITE_FILE
 async def test_blocking_call_stalls_every_other_task(file_engine: AsyncEngine):
     beats = await heartbeats_awaited_vs_blocking(file_engine)
     # While the query was awaited, the heartbeat task kept running...
@@ -60,6 +71,7 @@ async def test_blocking_call_stalls_every_other_task(file_engine: AsyncEngine):
     assert beats["blocking query"] == 0
 
 
+@ON_A_SQLITE_FILE
 async def test_heartbeats_during_measures_other_tasks(file_engine: AsyncEngine):
     sync_engine = create_engine(file_engine.url.set(drivername="sqlite"))
     try:
@@ -68,6 +80,7 @@ async def test_heartbeats_during_measures_other_tasks(file_engine: AsyncEngine):
         sync_engine.dispose()
 
 
+@ON_A_SQLITE_FILE
 async def test_run_sync_does_not_make_other_blocking_io_async(
     file_engine: AsyncEngine, session: AsyncSession
 ) -> None:
@@ -88,6 +101,7 @@ async def test_run_sync_does_not_make_other_blocking_io_async(
     assert beats == 0
 
 
+@ON_A_SQLITE_FILE
 def test_legacy_lazy_load_works_on_a_sync_session() -> None:
     with (
         fresh_sync_database() as engine,
@@ -114,6 +128,7 @@ async def test_awaitable_attrs_load_inside_an_await(
     assert log.count == 2
 
 
+@ON_A_SQLITE_FILE
 def test_the_harness_gives_file_engine_a_pooled_file_database() -> None:
     captured = capture("concepts:two_sessions_at_once")
     assert captured.error is None

@@ -80,6 +80,13 @@ class FactItem(FactBase):
     )
 
 
+ON_A_PRIVATE_SQLITE = pytest.mark.only_on(
+    engine="sqlite",
+    reason="these facts use a private SQLite with AFTER triggers; the PostgreSQL "
+    "trigger facts are in tests/test_server_generated_values.py",
+)
+
+
 @pytest.fixture
 async def fact_session():
     engine = create_async_engine("sqlite+aiosqlite://")
@@ -104,6 +111,7 @@ async def fact_session():
     await engine.dispose()
 
 
+@ON_A_PRIVATE_SQLITE
 async def test_eager_defaults_is_auto_and_fetches_insert_defaults(
     fact_session: AsyncSession,
 ) -> None:
@@ -114,6 +122,7 @@ async def test_eager_defaults_is_auto_and_fetches_insert_defaults(
     assert stamp.created == "created"  # came back with the INSERT (RETURNING)
 
 
+@ON_A_PRIVATE_SQLITE
 async def test_values_generated_on_update_are_expired_not_fetched(
     fact_session: AsyncSession,
 ) -> None:
@@ -136,6 +145,7 @@ async def test_expire_turns_the_next_read_into_implicit_io(session) -> None:
         _ = user.name
 
 
+@ON_A_PRIVATE_SQLITE
 async def test_deferred_column_read_on_access_fails(
     fact_session: AsyncSession,
 ) -> None:
@@ -148,6 +158,7 @@ async def test_deferred_column_read_on_access_fails(
         _ = stamp.notes
 
 
+@ON_A_PRIVATE_SQLITE
 async def test_dynamic_relationship_query_fails_outside_run_sync(
     fact_session: AsyncSession,
 ) -> None:
@@ -160,6 +171,7 @@ async def test_dynamic_relationship_query_fails_outside_run_sync(
     assert count == 0
 
 
+@ON_A_PRIVATE_SQLITE
 async def test_eager_defaults_true_fetches_update_values_with_returning(
     fact_session: AsyncSession,
 ) -> None:
@@ -180,6 +192,7 @@ async def test_eager_defaults_true_fetches_update_values_with_returning(
     assert stamp.touched == "updated"
 
 
+@ON_A_PRIVATE_SQLITE
 async def test_raise_strategies_fail_without_sending_sql(
     fact_session: AsyncSession,
 ) -> None:

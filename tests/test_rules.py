@@ -521,7 +521,7 @@ async def test_awaiting_in_a_loop_breaks_the_two_statement_budget(
         await post_counts_awaited_within_budget(session)
     # One statement for the users, then one per user: the N+1 is in the message.
     assert "4 sent" in str(raised.value)
-    assert str(raised.value).count("WHERE ? = post.author_id") == 3
+    assert len(re.findall(r"WHERE \S+ = post\.author_id", str(raised.value))) == 3
 
 
 async def test_eager_loading_stays_within_the_budget(session: AsyncSession) -> None:

@@ -1,6 +1,7 @@
+import re
+
 import pytest
 from sqlalchemy import inspect
-from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from snippets.counting_statements import record_statements
@@ -17,7 +18,7 @@ from snippets.run_sync import (
     rename_user_legacy,
     reporting_metadata,
 )
-from tests.harness import expect_missing_greenlet
+from tests.harness import expect_missing_greenlet, missing_greenlet_in
 
 EXPECTED = {
     "ada": ["Notes on engines", "On sessions"],
@@ -31,9 +32,8 @@ async def test_legacy_code_outside_run_sync_fails(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await legacy_report_called_directly(session)
-    # 2.1: a StatementError wrapping MissingGreenlet, not a bare MissingGreenlet.
-    assert isinstance(failed.error.orig, MissingGreenlet)
-    assert not isinstance(failed.error, MissingGreenlet)
+    # What is raised depends on the driver (tests/test_troubleshooting.py).
+    assert missing_greenlet_in(failed.error)
     assert "FROM user_account" in failed.statement  # the very first query
     assert failed.log.count == 0
     # The same function is fine once run_sync provides the context.
@@ -46,7 +46,9 @@ async def test_run_sync_works_but_sends_one_statement_per_user(
     with record_statements(engine) as log:
         assert await legacy_report(session) == EXPECTED
     assert log.count == 1 + 3  # the users, then one lazy load per user
-    assert all("WHERE ? = post.author_id" in s.sql for s in log.statements[1:])
+    assert all(
+        re.search(r"WHERE \S+ = post\.author_id", s.sql) for s in log.statements[1:]
+    )
 
 
 @pytest.mark.parametrize("extra_users", [0, 5, 20])
@@ -93,8 +95,11 @@ async def test_run_sync_passes_arguments(
 async def test_create_all_through_run_sync(empty_engine: AsyncEngine) -> None:
     with record_statements(empty_engine) as log:
         await create_reporting_tables(empty_engine)
-    assert log.count == 3  # two existence checks, then CREATE TABLE
-    assert log.statements[-1].sql.strip().startswith("CREATE TABLE legacy_report")
+    # Existence checks (SQLite: two PRAGMAs; PostgreSQL: one catalog query), then
+    # the CREATE TABLE: all through the one awaited call.
+    *checks, create = (s.sql.strip() for s in log.statements)
+    assert checks and not any(check.startswith("CREATE") for check in checks)
+    assert create.startswith("CREATE TABLE legacy_report")
     async with empty_engine.connect() as conn:
         names = await conn.run_sync(lambda c: inspect(c).get_table_names())
     assert legacy_report_table.name in names

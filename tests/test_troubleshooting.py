@@ -37,6 +37,14 @@ GREENLET_TEXT = (
 )
 
 
+ON_AIOSQLITE = pytest.mark.only_on(
+    engine="sqlite",
+    reason="aiosqlite is refused while opening the cursor, inside the statement's "
+    "execution, so SQLAlchemy wraps the error; asyncpg is refused later (see the "
+    "asyncpg test)",
+)
+
+
 def assert_wrapped_missing_greenlet(error: StatementError, sql: str) -> None:
     # 2.1: a StatementError naming the SQL, with MissingGreenlet as .orig; the
     # 1.4-era seeds show a bare MissingGreenlet, which is not what is raised now.
@@ -47,6 +55,7 @@ def assert_wrapped_missing_greenlet(error: StatementError, sql: str) -> None:
     assert sql in error.statement
 
 
+@ON_AIOSQLITE
 async def test_lazy_relationship_raises_wrapped_missing_greenlet(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
@@ -56,6 +65,7 @@ async def test_lazy_relationship_raises_wrapped_missing_greenlet(
     assert failed.log.count == 1
 
 
+@ON_AIOSQLITE
 async def test_expired_attribute_raises_wrapped_missing_greenlet(
     engine: AsyncEngine,
 ) -> None:
@@ -64,6 +74,7 @@ async def test_expired_attribute_raises_wrapped_missing_greenlet(
     assert_wrapped_missing_greenlet(failed.error, "FROM user_account")
 
 
+@ON_AIOSQLITE
 @pytest.mark.seed("troubleshooting:_seed_ticket")
 async def test_server_onupdate_value_raises_wrapped_missing_greenlet(
     engine: AsyncEngine, session: AsyncSession
@@ -73,6 +84,33 @@ async def test_server_onupdate_value_raises_wrapped_missing_greenlet(
     assert_wrapped_missing_greenlet(
         failed.error, "SELECT troubleshooting_ticket.revision"
     )
+
+
+@pytest.mark.only_on(
+    engine="postgresql",
+    reason="asyncpg's cursor.execute is refused: a bare MissingGreenlet, after the "
+    "statement events saw the SQL, and the refused coroutine is closed (no warning)",
+)
+@pytest.mark.parametrize(
+    ("reproduce", "sql"),
+    [
+        (post_titles_of_ada, "FROM post"),
+        pytest.param(
+            revision_after_update,
+            "SELECT troubleshooting_ticket.revision",
+            marks=pytest.mark.seed("troubleshooting:_seed_ticket"),
+        ),
+    ],
+)
+async def test_on_asyncpg_a_failed_load_raises_a_bare_missing_greenlet(
+    engine: AsyncEngine, session: AsyncSession, reproduce, sql: str
+) -> None:
+    with expect_missing_greenlet(engine) as failed:
+        await reproduce(session)
+    assert type(failed.error) is MissingGreenlet
+    assert str(failed.error).startswith(GREENLET_TEXT)
+    assert "[SQL:" not in str(failed.error)  # the message does not name the SQL
+    assert sql in failed.statement
 
 
 @pytest.mark.seed("troubleshooting:_seed_ticket")
