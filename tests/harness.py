@@ -417,8 +417,23 @@ def missing_greenlet_in(error: BaseException) -> bool:
     )
 
 
-#: What a failed implicit load raises, and whether it warns, per async driver.
-FAILED_LOAD_WARNS = {"aiosqlite": True, "asyncpg": False}
+@dataclass(frozen=True)
+class FailedLoadShape:
+    """What a refused implicit load looks like on one async driver."""
+
+    #: A ``StatementError`` wrapping ``MissingGreenlet`` (else a bare one).
+    wrapped: bool
+    #: It leaves a "coroutine ... was never awaited" ``RuntimeWarning``.
+    warns: bool
+    #: The statement events (and so a StatementLog) saw the refused statement.
+    logged: bool
+
+
+#: aiosqlite is refused opening the cursor, asyncpg in cursor.execute (later).
+FAILED_LOADS = {
+    "aiosqlite": FailedLoadShape(wrapped=True, warns=True, logged=False),
+    "asyncpg": FailedLoadShape(wrapped=False, warns=False, logged=True),
+}
 
 
 @dataclass
@@ -431,11 +446,11 @@ class FailedLoad:
     statement: str = field(init=False)
 
 
-def _driver_of(engine: AsyncEngine | Engine) -> str:
+def failed_load_shape(engine: AsyncEngine | Engine) -> FailedLoadShape:
     driver = engine.dialect.driver
-    if driver not in FAILED_LOAD_WARNS:
+    if driver not in FAILED_LOADS:
         raise ValueError(f"no known failed-load shape for the driver {driver!r}")
-    return driver
+    return FAILED_LOADS[driver]
 
 
 @contextmanager
@@ -448,7 +463,7 @@ def expect_never_awaited(
     required); asyncpg leaves none (any is an error). The list is filled at the
     block's end; other warnings pass through.
     """
-    driver = _driver_of(engine)
+    driver, shape = engine.dialect.driver, failed_load_shape(engine)
     messages: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -458,7 +473,7 @@ def expect_never_awaited(
             messages.append(str(w.message))
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if FAILED_LOAD_WARNS[driver]:
+    if shape.warns:
         assert any(re.search(match, m) for m in messages), (
             f"DID NOT WARN: no RuntimeWarning matching {match!r} on {driver}; "
             f"warned: {messages}"
@@ -480,8 +495,7 @@ def expect_missing_greenlet(
     records what the block sent and ``.statement`` the refused load's SQL; both
     and ``.error`` are set at the block's end.
     """
-    driver = _driver_of(engine)
-    expected = StatementError if FAILED_LOAD_WARNS[driver] else MissingGreenlet
+    expected = StatementError if failed_load_shape(engine).wrapped else MissingGreenlet
     with expect_never_awaited(engine, match):
         with record_statements(engine) as log, pytest.raises(expected) as raised:
             failed = FailedLoad(log)
