@@ -186,8 +186,15 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated
 
 
+def _default_sigint() -> None:
+    """In the command: Ctrl-C stops it, even if our parent ignored SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(command: Sequence[str]) -> int:
     """Run ``command`` against a throwaway server; its exit status."""
+    # A shell ignores SIGINT for its background jobs; this script must not.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         with throwaway_server() as server:
@@ -203,7 +210,7 @@ def run(command: Sequence[str]) -> int:
                 flush=True,
             )
             env = {**os.environ, DATABASE_URL_VARIABLE: server.url}
-            child = subprocess.Popen(command, env=env)
+            child = subprocess.Popen(command, env=env, preexec_fn=_default_sigint)
             try:
                 return child.wait()
             except (KeyboardInterrupt, _Terminated):

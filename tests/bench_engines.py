@@ -1,0 +1,60 @@
+"""Measure the whole suite on SQLite and on PostgreSQL, alternately, in one run.
+
+    .venv/bin/python tests/bench_engines.py [rounds]
+
+Starts one throwaway PostgreSQL server (tools/postgres.py), then runs the whole
+suite (cold site build included) on the default in-memory SQLite and on that
+server, alternating, and prints each time and the PostgreSQL/SQLite ratio. The
+issue's budget: PostgreSQL at most twice SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.harness import DATABASE_URL_VARIABLE  # noqa: E402
+from tools.postgres import throwaway_server  # noqa: E402
+
+SITE_DIRS = {"sqlite": "_build/html", "postgresql": "_build/postgresql-sqlalchemy-2.1"}
+
+
+def suite(engine: str, url: str | None) -> float:
+    """Seconds for one whole-suite run, its site built from scratch."""
+    shutil.rmtree(ROOT / SITE_DIRS[engine], ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if k != DATABASE_URL_VARIABLE}
+    if url:
+        env[DATABASE_URL_VARIABLE] = url
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"the {engine} suite failed:\n{done.stdout[-3000:]}")
+    return elapsed
+
+
+def main(rounds: int) -> None:
+    times: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+    with throwaway_server() as server:
+        for _ in range(rounds):
+            times["sqlite"].append(suite("sqlite", None))
+            times["postgresql"].append(suite("postgresql", server.url))
+            print({k: [round(t, 1) for t in v] for k, v in times.items()}, flush=True)
+    sqlite, postgresql = (statistics.median(times[k]) for k in ("sqlite", "postgresql"))
+    print(
+        f"median: SQLite {sqlite:.1f} s, PostgreSQL {postgresql:.1f} s, "
+        f"ratio {postgresql / sqlite:.2f} (budget 2.0)"
+    )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
