@@ -37,8 +37,9 @@ def suite(engine: str, url: str | None) -> float:
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"the {engine} suite failed:\n{done.stdout[-3000:]}")
+    if done.returncode != 0:  # timed all the same; say what failed
+        failed = [line for line in done.stdout.splitlines() if "FAILED" in line]
+        print(f"the {engine} suite failed:", *failed, sep="\n  ", flush=True)
     return elapsed
 
 
