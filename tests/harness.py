@@ -61,7 +61,8 @@ Seed = Callable[[AsyncSession], Awaitable[None]]
 
 
 def database_url() -> str:
-    return os.environ.get(DATABASE_URL_VARIABLE, DEFAULT_DATABASE_URL)
+    """The URL the variable names; empty counts as unset."""
+    return os.environ.get(DATABASE_URL_VARIABLE) or DEFAULT_DATABASE_URL
 
 
 class DatabaseURLError(Exception):

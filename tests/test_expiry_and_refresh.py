@@ -1,5 +1,6 @@
+import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from snippets.counting_statements import record_statements
 from snippets.expiry_and_refresh import (
@@ -83,3 +84,40 @@ async def test_refresh_named_lazy_relationship_loads_it(
     # The user query, then refresh's two: the row itself, and the posts.
     assert log.count == 3
     assert "FROM post" in log.statements[2].sql
+
+
+async def _rename_elsewhere_then_refresh(
+    factory: async_sessionmaker[AsyncSession],
+) -> tuple[str, str]:
+    """Another transaction renames ada; (name in memory, name after a refresh)."""
+    async with factory() as reader, factory() as writer:
+        ada = await reader.scalar(select(User).where(User.name == "ada"))
+        renamed = await writer.get(User, ada.id)
+        renamed.name = "Countess"
+        await writer.commit()
+        in_memory = ada.name
+        await reader.refresh(ada, ["name"])
+        return in_memory, ada.name
+
+
+async def test_another_transactions_change_shows_only_after_a_reload(
+    engine: AsyncEngine,
+) -> None:
+    # The reader's transaction is still open when it refreshes.
+    factory = make_session_factory(engine)
+    assert await _rename_elsewhere_then_refresh(factory) == ("ada", "Countess")
+
+
+@pytest.mark.only_on(
+    engine="postgresql",
+    reason="SQLite has no REPEATABLE READ level; PostgreSQL's default is READ "
+    "COMMITTED, and REPEATABLE READ keeps the transaction's first snapshot",
+)
+async def test_under_repeatable_read_the_refresh_sees_the_old_row(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as conn:
+        assert await conn.get_isolation_level() == "READ COMMITTED"
+    snapshot = engine.execution_options(isolation_level="REPEATABLE READ")
+    factory = make_session_factory(snapshot)
+    assert await _rename_elsewhere_then_refresh(factory) == ("ada", "ada")
