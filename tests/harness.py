@@ -29,7 +29,15 @@ from importlib import metadata
 from typing import Any
 
 import pytest
-from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy import (
+    URL,
+    Engine,
+    create_engine,
+    create_mock_engine,
+    event,
+    make_url,
+    text,
+)
 from sqlalchemy.exc import ArgumentError, DBAPIError, MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -324,15 +332,41 @@ async def drop_leftover_schemas(url: str | None = None) -> list[str]:
         await engine.dispose()
 
 
+@functools.cache
+def _create_all_script(url: URL, tables: frozenset[str]) -> str:
+    """The DDL ``create_all`` sends for these tables (and their triggers), as one
+    script: compiled once per process, for the dialect of ``url``."""
+    statements: list[str] = []
+
+    def collect(ddl: Any, *args: Any, **kwargs: Any) -> None:
+        statements.append(str(ddl.compile(dialect=recorder.dialect)).strip())
+
+    recorder = create_mock_engine(url, collect)
+    Base.metadata.create_all(recorder, checkfirst=False)
+    return ";\n".join(statements) + ";"
+
+
+async def _create_all_in_one_round_trip(engine: AsyncEngine) -> None:
+    """``create_all`` on PostgreSQL, sent as one script (asyncpg runs it as one
+    simple query): one round trip instead of one per table, for every test."""
+    script = _create_all_script(engine.url, frozenset(Base.metadata.tables))
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.execute(script)
+
+
 @asynccontextmanager
 async def fresh_database(
     seed: Seed = add_sample_data, url: str | None = None
 ) -> AsyncIterator[AsyncEngine]:
     """An engine on a new, empty database with every mapped table, then seeded."""
     async with private_engine(url) as engine:
-        async with engine.begin() as conn:
-            # A new space holds nothing: create without looking, drop nothing.
-            await conn.run_sync(Base.metadata.create_all, checkfirst=False)
+        # A new space holds nothing: create without looking, drop nothing.
+        if engine.dialect.name == "postgresql":
+            await _create_all_in_one_round_trip(engine)
+        else:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all, checkfirst=False)
         async with async_sessionmaker(engine)() as session:
             await seed(session)
             await session.commit()
