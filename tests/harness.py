@@ -464,10 +464,14 @@ class FailedLoadShape:
     logged: bool
 
 
-#: aiosqlite is refused opening the cursor, asyncpg in cursor.execute (later).
+#: Per driver and SQLAlchemy line. On 2.1, aiosqlite is refused while opening the
+#: cursor (inside the statement's execution, so it is wrapped), asyncpg later, in
+#: cursor.execute, after the statement events. On 2.0 both are refused like asyncpg.
 FAILED_LOADS = {
-    "aiosqlite": FailedLoadShape(wrapped=True, warns=True, logged=False),
-    "asyncpg": FailedLoadShape(wrapped=False, warns=False, logged=True),
+    ("aiosqlite", "2.1"): FailedLoadShape(wrapped=True, warns=True, logged=False),
+    ("asyncpg", "2.1"): FailedLoadShape(wrapped=False, warns=False, logged=True),
+    ("aiosqlite", "2.0"): FailedLoadShape(wrapped=False, warns=False, logged=True),
+    ("asyncpg", "2.0"): FailedLoadShape(wrapped=False, warns=False, logged=True),
 }
 
 
@@ -482,10 +486,12 @@ class FailedLoad:
 
 
 def failed_load_shape(engine: AsyncEngine | Engine) -> FailedLoadShape:
-    driver = engine.dialect.driver
-    if driver not in FAILED_LOADS:
-        raise ValueError(f"no known failed-load shape for the driver {driver!r}")
-    return FAILED_LOADS[driver]
+    """How a refused load looks with this engine's driver and this SQLAlchemy."""
+    line = ".".join(metadata.version("sqlalchemy").split(".")[:2])
+    key = (engine.dialect.driver, line)
+    if key not in FAILED_LOADS:
+        raise ValueError(f"no known failed-load shape for {key} (tests/harness.py)")
+    return FAILED_LOADS[key]
 
 
 @contextmanager
