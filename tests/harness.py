@@ -119,7 +119,8 @@ async def _check_server(url: URL, shown: str) -> None:
     except DBAPIError as error:
         # SQLAlchemy's asyncpg adapter raises its own class from asyncpg's.
         raise _connect_error(shown, error.orig.__cause__ or error.orig) from None
-    except (OSError, TimeoutError) as error:
+    except Exception as error:  # OSError, a timeout, or the driver's own error
+        # (SQLAlchemy 2.0 lets asyncpg's connection errors through unwrapped).
         raise _connect_error(shown, error) from None
     finally:
         await engine.dispose()
