@@ -29,7 +29,7 @@ async def test_deferred_column_read_fails(
     with expect_missing_greenlet(engine) as failed:
         await report_bodies_deferred(session)
     # The hidden load would fetch the whole deferred group.
-    assert "SELECT report.body, report.rendered_html" in failed.error.statement
+    assert "SELECT report.body, report.rendered_html" in failed.attempted
     assert "report.body" not in failed.log.statements[0].sql
     assert failed.log.count == 1
 
@@ -58,7 +58,7 @@ async def test_load_only_defers_the_other_columns(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await report_summaries_load_only(session)
-    assert "SELECT report.summary" in failed.error.statement
+    assert "SELECT report.summary" in failed.attempted
 
 
 async def test_raiseload_variants_work_when_nothing_else_is_read(

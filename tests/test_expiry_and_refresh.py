@@ -19,7 +19,7 @@ from tests.harness import expect_missing_greenlet
 async def test_default_session_expires_on_commit(engine: AsyncEngine) -> None:
     with expect_missing_greenlet(engine) as failed:
         await rename_user_default_session(engine)
-    assert "SELECT user_account.id, user_account.name" in failed.error.statement
+    assert "SELECT user_account.id, user_account.name" in failed.attempted
     assert failed.log.count == 2  # the SELECT and the UPDATE; the reload never got out
 
 

@@ -16,7 +16,7 @@ async def test_expect_missing_greenlet_gives_the_error_and_the_statements(
     with expect_missing_greenlet(engine) as failed:
         user = await session.scalar(select(User).where(User.name == "ada"))
         user.posts  # noqa: B018
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1
 
 

@@ -38,7 +38,7 @@ async def test_new_object_without_collection_lazy_loads_after_commit(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await create_user_then_read_posts(session)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1  # the INSERT; the lazy load never got out
 
 
@@ -60,7 +60,7 @@ async def test_reading_a_pending_collection_does_not_initialise_it(
     assert "posts" not in pending.__dict__
     with expect_missing_greenlet(engine) as failed:
         await read_posts_before_and_after_flush(session)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1
 
 
@@ -77,7 +77,7 @@ async def test_dataclass_default_factory_still_lazy_loads_after_commit(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await create_playlist_relying_on_default_factory(session)
-    assert "FROM dataclass_track" in failed.error.statement
+    assert "FROM dataclass_track" in failed.attempted
     assert failed.log.count == 1
 
 
@@ -97,7 +97,7 @@ async def test_append_to_unloaded_collection_loads_it(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await append_post_to_unloaded_collection(session)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1  # the get(); the collection load failed
 
 
@@ -106,7 +106,7 @@ async def test_replacing_unloaded_collection_loads_the_old_one(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await replace_unloaded_collection(session)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1
 
 
@@ -118,7 +118,7 @@ async def test_remove_from_unloaded_collection_loads_it(
     assert author is not None
     with expect_missing_greenlet(engine) as failed:
         author.posts.remove(post)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 0
 
 
@@ -182,7 +182,7 @@ async def test_expire_with_cascade_all_expires_the_lines(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await expire_invoice_with_cascade_all(session)
-    assert "FROM cascade_all_invoice_line" in failed.error.statement
+    assert "FROM cascade_all_invoice_line" in failed.attempted
     assert (
         failed.log.count == 2
     )  # the invoice and its lines; the reload of a line failed

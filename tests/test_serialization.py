@@ -109,7 +109,7 @@ async def test_repr_touching_a_relationship_fails(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await describe_shipment(session)
-    assert "FROM repr_parcel" in failed.error.statement
+    assert "FROM repr_parcel" in failed.attempted
     assert failed.log.count == 1
 
 
@@ -196,7 +196,7 @@ async def test_dataclass_repr_loads_relationships(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await describe_playlist(session)
-    assert "FROM dataclass_track" in failed.error.statement
+    assert "FROM dataclass_track" in failed.attempted
     assert failed.log.count == 1
 
 
@@ -205,7 +205,7 @@ async def test_to_dict_touching_a_relationship_fails(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await export_user(session)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1
     assert user_to_dict.__name__ in export_user.__code__.co_names
 
