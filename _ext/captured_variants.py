@@ -20,8 +20,9 @@ from tests import configurations
 
 
 def _fence(text: str) -> str:
-    """A code fence longer than any run of backticks in the text."""
-    longest = max((len(run) for run in text.split("\n") if set(run) == {"`"}), default=0)
+    """A code fence longer than any run of backticks that starts a line of text."""
+    lines = text.split("\n")
+    longest = max(len(line) - len(line.lstrip("`")) for line in lines)
     return "`" * max(3, longest + 1)
 
 
