@@ -145,6 +145,10 @@ async def test_off_mode_reports_nothing(engine: AsyncEngine) -> None:
     assert guard.counts == {}
 
 
+@pytest.mark.only_on(
+    sqlalchemy="2.1",
+    reason="Session(execution_options=...) is new in 2.1",
+)
 async def test_modes_per_factory_block_and_session(engine: AsyncEngine) -> None:
     requests = async_sessionmaker(engine, expire_on_commit=False)
     workers = async_sessionmaker(engine, expire_on_commit=False)
