@@ -314,6 +314,17 @@ class Capture:
     #: False when the snippet took no database argument, so it had none to use.
     had_database: bool = True
 
+    def __str__(self) -> str:
+        """What the run did, as a page shows it: count, error, warnings, result."""
+        count = self.statements.count
+        lines = [f"{count} statement{'s' if count != 1 else ''} sent"]
+        if self.error is not None:
+            lines.append(f"Raised: {describe_error(self.error)}")
+        lines += [f"Warned: {warning}" for warning in self.warnings]
+        if self.error is None:
+            lines.append(f"Returned: {self.result!r}")
+        return "\n".join(lines)
+
 
 class _LogCollector(logging.Handler):
     def __init__(self) -> None:

@@ -28,7 +28,8 @@ from snippets.new_objects_and_collections import (
     reassign_post_author,
     replace_unloaded_collection,
 )
-from tests.harness import expect_missing_greenlet
+from snippets.troubleshooting import is_missing_greenlet
+from tests.harness import capture, expect_missing_greenlet
 
 # --- Point 8: new objects' collections ------------------------------------------
 
@@ -64,14 +65,45 @@ async def test_reading_a_pending_collection_does_not_initialise_it(
     assert failed.log.count == 1
 
 
-async def test_dataclass_default_factory_is_not_applied_at_construction() -> None:
-    # 2.1 changed this: the factory does not put a list in __dict__.
+@pytest.mark.only_on(
+    sqlalchemy="2.1",
+    reason="2.1 no longer puts a collection's default_factory value in __dict__",
+)
+def test_dataclass_default_factory_is_not_applied_at_construction(
+    record_capture,
+) -> None:
     playlist = DataclassPlaylist(name="focus")
     assert "tracks" not in playlist.__dict__
     explicit = DataclassPlaylist(name="focus", tracks=[DataclassTrack(title="x")])
     assert [track.title for track in explicit.tracks] == ["x"]
+    # What the page's example does on this line: the read after commit fails.
+    captured = capture(
+        "new_objects_and_collections:create_playlist_relying_on_default_factory"
+    )
+    assert is_missing_greenlet(captured.error)
+    record_capture("dataclass-default-factory", str(captured))
 
 
+@pytest.mark.only_on(
+    sqlalchemy="2.0", reason="2.0 stores default_factory values at construction"
+)
+def test_dataclass_default_factory_is_applied_at_construction_on_20(
+    record_capture,
+) -> None:
+    playlist = DataclassPlaylist(name="focus")
+    assert playlist.__dict__["tracks"] == []
+    # What the page's example does on this line: the read sends nothing.
+    captured = capture(
+        "new_objects_and_collections:create_playlist_relying_on_default_factory"
+    )
+    assert (captured.error, captured.result) == (None, [])
+    record_capture("dataclass-default-factory", str(captured))
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.1",
+    reason="2.1 leaves the collection unset, so the read after commit loads it",
+)
 async def test_dataclass_default_factory_still_lazy_loads_after_commit(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
@@ -79,6 +111,18 @@ async def test_dataclass_default_factory_still_lazy_loads_after_commit(
         await create_playlist_relying_on_default_factory(session)
     assert "FROM dataclass_track" in failed.attempted
     assert failed.log.count == 1
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.0",
+    reason="2.0 stores the empty list at construction, so the read sends nothing",
+)
+async def test_dataclass_default_factory_needs_no_load_on_20(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        assert await create_playlist_relying_on_default_factory(session) == []
+    assert log.count == 1  # the INSERT
 
 
 async def test_dataclass_with_explicit_empty_list_sends_only_the_insert(
