@@ -26,6 +26,7 @@ from snippets.new_objects_and_collections import (
     expire_invoice_with_listed_cascades,
     read_posts_before_and_after_flush,
     reassign_post_author,
+    refresh_invoice_loaded_by_awaitable_attrs,
     replace_unloaded_collection,
 )
 from snippets.troubleshooting import is_missing_greenlet
@@ -273,6 +274,23 @@ async def test_refresh_cascades_only_with_refresh_expire(
     # repopulates the expired lines: the same statements either way.
     assert log.count == 2
     assert [line.item for line in invoice.lines] == ["paper", "ink", "stapler"]
+
+
+@pytest.mark.seed("new_objects_and_collections:_seed_invoices")
+async def test_refresh_does_not_reload_a_collection_loaded_by_awaitable_attrs(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    invoice = await session.scalar(select(CascadeAllInvoice))
+    lines = list(await invoice.awaitable_attrs.lines)
+    with record_statements(engine) as log:
+        await session.refresh(invoice)
+    assert log.count == 1  # the invoice's row only
+    assert "lines" in _unloaded(invoice)
+    assert all("item" in _unloaded(line) for line in lines)  # refresh-expire
+    # The page's example, in full: the held line's next read fails.
+    with expect_missing_greenlet(engine) as failed:
+        await refresh_invoice_loaded_by_awaitable_attrs(session)
+    assert "FROM cascade_all_invoice_line" in failed.attempted
 
 
 def _unloaded(obj: object) -> set[str]:
