@@ -294,3 +294,16 @@ async def test_identity_map_hits_and_the_raise_strategies(
         with pytest.raises(InvalidRequestError, match="lazy='raise'"):
             posts[0].author  # noqa: B018
     assert len(users) == 3
+
+
+async def test_joinedload_of_a_collection_with_limit_wraps_the_parents_in_a_subquery(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    stmt = select(User).options(joinedload(User.posts)).order_by(User.id).limit(2)
+    with record_statements(engine) as log:
+        users = (await session.scalars(stmt)).unique().all()
+    assert [user.name for user in users] == ["ada", "grace"]
+    [sql] = [statement.sql for statement in log.statements]
+    # The LIMIT applies to the users, inside a subquery the posts are joined to.
+    assert "FROM (SELECT" in sql
+    assert sql.index("LIMIT") < sql.index("LEFT OUTER JOIN post")
