@@ -131,6 +131,8 @@ async def test_a_failed_load_has_this_shape_on_each_pool(
     # One check recognises every shape: the advice on the page works on all pools.
     assert is_missing_greenlet(failed.error)
     assert not is_missing_greenlet(StatementError("other", None, {}, ValueError()))
+    # A bare MissingGreenlet is an InvalidRequestError; the wrapped one is not.
+    assert isinstance(failed.error, InvalidRequestError) == (failed.shape != WRAPPED)
     record_capture(f"troubleshooting-failed-load-{pool}", str(failed))
 
 
