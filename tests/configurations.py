@@ -31,7 +31,6 @@ import sqlalchemy
 from sqlalchemy import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-PROOFS_DIR = ROOT / "proofs"
 
 #: Engines and SQLAlchemy lines some suite runs, with the name a reader knows.
 ENGINES = {"sqlite": "SQLite (aiosqlite)", "postgresql": "PostgreSQL (asyncpg)"}
@@ -159,14 +158,11 @@ def lock_fingerprint(name: str, root: Path = ROOT) -> str:
     return hashlib.sha256((root / name).read_bytes()).hexdigest()
 
 
-def record_path(configuration: Configuration) -> Path:
-    return PROOFS_DIR / f"{configuration.key}.json"
-
-
 def write_record(
     configuration: Configuration,
     outcomes: Mapping[str, str],
     versions: Mapping[str, str],
+    root: Path = ROOT,
 ) -> Path:
     """Write the suite's proof record (deterministic: no dates or timings)."""
     name = lock_file()
@@ -176,12 +172,12 @@ def write_record(
             "sqlalchemy": configuration.sqlalchemy,
         },
         "lock_file": name,
-        "lock_sha256": lock_fingerprint(name),
-        "code_sha256": code_fingerprint(),
+        "lock_sha256": lock_fingerprint(name, root),
+        "code_sha256": code_fingerprint(root),
         "versions": dict(sorted(versions.items())),
         "outcomes": dict(sorted(outcomes.items())),
     }
-    path = record_path(configuration)
+    path = root / "proofs" / f"{configuration.key}.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(record, indent=1) + "\n")
     return path
