@@ -217,21 +217,28 @@ def record_sent(
     """
     sync_engine = getattr(engine, "sync_engine", engine)
     refused: list[str] = []
+    completed = 0
     with record_statements(engine) as log:
+
+        def on_completed(*_: object) -> None:
+            nonlocal completed
+            completed += 1
 
         def on_error(context) -> None:
             if not isinstance(context.original_exception, MissingGreenlet):
                 return
             refused.append(context.statement or "")
-            last = log.statements[-1:]
-            if last and last[0].sql == context.statement:
+            if len(log.statements) > completed:  # recorded, never answered
                 log.statements.pop()
 
-        event.listen(sync_engine, "handle_error", on_error)
+        listeners = (("after_cursor_execute", on_completed), ("handle_error", on_error))
+        for name, listener in listeners:
+            event.listen(sync_engine, name, listener)
         try:
             yield log, refused
         finally:
-            event.remove(sync_engine, "handle_error", on_error)
+            for name, listener in listeners:
+                event.remove(sync_engine, name, listener)
 
 
 @contextmanager
