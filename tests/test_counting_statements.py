@@ -80,3 +80,10 @@ async def test_a_refused_load_is_recorded_though_never_sent(
 ) -> None:
     [sql] = await _lazy_load_refused(engine, session)
     assert "FROM post" in sql
+
+
+async def test_begin_and_commit_are_not_recorded(engine: AsyncEngine) -> None:
+    with record_statements(engine) as log:
+        async with AsyncSession(engine) as session, session.begin():
+            await session.execute(text("SELECT 1"))
+    assert [statement.sql for statement in log.statements] == ["SELECT 1"]
