@@ -5,13 +5,16 @@
 
 Shows, in tabs, the output a test recorded under that name on each configuration
 (``record_capture`` in tests/conftest.py; written by ``--record-proofs`` runs to
-proofs/captures/<configuration>.json), labelled with the configuration, the
-versions it ran on and the test that proved it. A configuration whose suite
+proofs/captures/<configuration>.json), labelled with the configuration and the
+SQLAlchemy version it ran on, and citing with ``{proof}`` the test that recorded
+it (which shows whether that record is current). A configuration whose suite
 recorded no such output says "Not recorded"; nothing is filled in. A name that no
 configuration recorded fails the build.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
@@ -26,6 +29,12 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+def _proof_target(nodeid: str) -> str:
+    """``tests/test_x.py::test_y[case]`` → ``test_x::test_y``, as {proof} cites it."""
+    path, _, name = nodeid.partition("::")
+    return f"{Path(path).stem}::{name.split('[')[0]}"
+
+
 class CapturedVariants(SphinxDirective):
     required_arguments = 1
 
@@ -34,6 +43,7 @@ class CapturedVariants(SphinxDirective):
         root = configurations.ROOT
         captures = configurations.load_captures(root)
         records = configurations.load_records(root)
+        # Re-read when a capture changes; {proof} judges the records when written.
         for configuration in captures:
             self.env.note_dependency(str(configurations.captures_path(configuration)))
         if not any(name in recorded for recorded in captures.values()):
@@ -57,13 +67,11 @@ class CapturedVariants(SphinxDirective):
             else:
                 fence = _fence(entry["text"])
                 lines += [f"{fence}text", entry["text"], fence]
-                test = entry["test"]
                 version = record.versions.get("sqlalchemy", "?") if record else "?"
-                note = f"Recorded by `{test}` on SQLAlchemy {version}."
-                if record is None or record.stale:
-                    why = record.stale if record else "no proof record"
-                    note += f" Not current: {why}."
-                lines.append(note)
+                lines.append(
+                    f"Recorded on SQLAlchemy {version} by "
+                    f"{{proof}}`{_proof_target(entry['test'])}`."
+                )
             lines.append(":::")
         lines.append("::::")
         container = nodes.container(classes=["captured-variants"])
