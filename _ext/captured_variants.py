@@ -40,12 +40,14 @@ class CapturedVariants(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         name = self.arguments[0]
-        root = configurations.ROOT
+        root = Path(self.env.srcdir)
         captures = configurations.load_captures(root)
         records = configurations.load_records(root)
         # Re-read when a capture changes; {proof} judges the records when written.
         for configuration in captures:
-            self.env.note_dependency(str(configurations.captures_path(configuration)))
+            self.env.note_dependency(
+                str(configurations.captures_path(configuration, root))
+            )
         if not any(name in recorded for recorded in captures.values()):
             raise self.error(
                 f"captured-variants {name!r}: no suite recorded this capture. A test "
@@ -57,23 +59,27 @@ class CapturedVariants(SphinxDirective):
             for c in configurations.ALL_CONFIGURATIONS
             if c in captures or c in records
         ]
-        lines = ["::::{tab-set}"]
+        # Backtick fences, each level longer than the one inside it, so the
+        # markup needs no MyST extension and no captured text can close it.
+        texts = [e["text"] for c in shown if (e := captures.get(c, {}).get(name))]
+        code = _fence("\n".join(texts))
+        item, tab_set = code + "`", code + "``"
+        lines = [f"{tab_set}{{tab-set}}"]
         for configuration in shown:
-            lines.append(f":::{{tab-item}} {configuration.label}")
+            lines.append(f"{item}{{tab-item}} {configuration.label}")
             entry = captures.get(configuration, {}).get(name)
             record = records.get(configuration)
             if entry is None:
                 lines.append("*Not recorded on this configuration.*")
             else:
-                fence = _fence(entry["text"])
-                lines += [f"{fence}text", entry["text"], fence]
+                lines += [f"{code}text", entry["text"], code, ""]
                 version = record.versions.get("sqlalchemy", "?") if record else "?"
                 lines.append(
                     f"Recorded on SQLAlchemy {version} by "
                     f"{{proof}}`{_proof_target(entry['test'])}`."
                 )
-            lines.append(":::")
-        lines.append("::::")
+            lines.append(item)
+        lines.append(tab_set)
         container = nodes.container(classes=["captured-variants"])
         container += self.parse_text_to_nodes("\n".join(lines))
         return [container]
