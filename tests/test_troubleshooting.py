@@ -102,6 +102,8 @@ POOLS = {
     # A pool with no idle connection (here: just disposed, as after a restart), so
     # the failed load is what opens its first connection.
     "fresh-pool": {"dispose": True},
+    # A pool whose idle connection another task holds, as under load.
+    "busy-pool": {"hold": True},
     # NullPool (common behind PgBouncer) opens a connection for every checkout.
     "null-pool": {"poolclass": NullPool},
 }
@@ -112,7 +114,7 @@ async def test_a_failed_load_has_this_shape_on_each_pool(
     tmp_path: Path, pool: str, record_capture
 ) -> None:
     options = dict(POOLS[pool])
-    dispose = options.pop("dispose", False)
+    dispose, hold = options.pop("dispose", False), options.pop("hold", False)
     url = f"sqlite+aiosqlite:///{tmp_path}/pool.db"
     async with fresh_database(add_sample_data, url):
         pass
@@ -123,9 +125,12 @@ async def test_a_failed_load_has_this_shape_on_each_pool(
             await session.commit()
             if dispose:
                 await engine.dispose()
+            held = await engine.connect() if hold else None
             opens = pool != "default-pool"
             with expect_missing_greenlet(engine, opens_connection=opens) as failed:
                 ada.name  # noqa: B018
+            if held is not None:
+                await held.close()
     finally:
         await engine.dispose()
     # One check recognises every shape: the advice on the page works on all pools.
