@@ -435,7 +435,7 @@ def capture(target: str, seed: str | Seed | None = None) -> Capture:
 
 
 def without_labels(sql: str) -> str:
-    """SQL without 2.0's column labels (``user.name AS user_name``): 2.1 omits them."""
+    """SQL without the labels 2.0's loaders add (``post.id AS post_id``)."""
     return re.sub(r"(\w+\.\w+) AS \w+", r"\1", sql)
 
 

@@ -87,3 +87,34 @@ async def test_begin_and_commit_are_not_recorded(engine: AsyncEngine) -> None:
         async with AsyncSession(engine) as session, session.begin():
             await session.execute(text("SELECT 1"))
     assert [statement.sql for statement in log.statements] == ["SELECT 1"]
+
+
+async def _lazy_load_sql(engine: AsyncEngine, session: AsyncSession) -> str:
+    ada = await session.scalar(select(User).where(User.name == "ada"))
+    with record_statements(engine) as log:
+        await ada.awaitable_attrs.posts
+    [statement] = log.statements
+    return statement.sql
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.1", reason="2.1 sends a loader's columns without labels"
+)
+async def test_a_lazy_load_sends_its_columns_without_labels(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    sql = await _lazy_load_sql(engine, session)
+    assert sql.startswith("SELECT post.id, post.title, post.author_id \nFROM post")
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.0", reason="2.0 labels each column of a loader's SELECT"
+)
+async def test_a_lazy_load_labels_its_columns_on_20(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    sql = await _lazy_load_sql(engine, session)
+    assert sql.startswith(
+        "SELECT post.id AS post_id, post.title AS post_title, "
+        "post.author_id AS post_author_id \nFROM post"
+    )
