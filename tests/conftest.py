@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -188,10 +189,14 @@ def record_capture(request: pytest.FixtureRequest) -> Callable[[str, str], None]
 
     Call it after the assertions that prove the output. A ``--record-proofs`` run
     writes the captures of passing tests to proofs/captures/<configuration>.json.
+    The object id SQLAlchemy puts in an anonymous parameter's name
+    (``%(140093915550480 param)s``) is written as ``%(id param)s``, so a record
+    changes only when the behaviour does.
     """
     recorder = request.config.pluginmanager.get_plugin("guide-capture-recorder")
 
     def record(name: str, text: str) -> None:
+        text = re.sub(r"%\(\d+ (\w+)\)s", r"%(id \1)s", text)
         test, _ = recorder.captures.get(name, (request.node.nodeid, ""))
         if test != request.node.nodeid:
             pytest.fail(f"capture {name!r} is already recorded by {test}")
