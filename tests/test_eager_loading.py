@@ -29,7 +29,6 @@ from snippets.models import Post, User
 from tests.harness import (
     expect_missing_greenlet,
     fresh_database,
-    missing_greenlet_in,
     session_factory_for,
 )
 
@@ -46,9 +45,8 @@ async def test_lazy_access_fails_with_missing_greenlet(
 ) -> None:
     with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
         await post_titles_by_author_lazy(session)
-    # What is raised depends on the driver (tests/test_troubleshooting.py).
-    assert missing_greenlet_in(failed.error)
-    assert "FROM post" in failed.statement
+    # The harness asserts this line's shape (wrapped on 2.1, bare on 2.0).
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1  # only the users query got out
 
 
@@ -153,7 +151,7 @@ async def test_many_to_one_missing_from_the_identity_map_fails(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await post_authors_not_in_identity_map(session)
-    assert "FROM user_account" in failed.statement
+    assert "FROM user_account" in failed.attempted
     assert failed.log.count == 1
 
 
@@ -271,7 +269,7 @@ async def test_a_link_the_chain_does_not_name_stays_lazy(
     user = await session.scalar(stmt)
     with expect_missing_greenlet(engine) as failed:
         user.posts[0].comments  # noqa: B018
-    assert "FROM comment" in failed.statement
+    assert "FROM comment" in failed.attempted
 
 
 @pytest.mark.seed("eager_loading:_add_albums")
@@ -301,3 +299,16 @@ async def test_identity_map_hits_and_the_raise_strategies(
         with pytest.raises(InvalidRequestError, match="lazy='raise'"):
             posts[0].author  # noqa: B018
     assert len(users) == 3
+
+
+async def test_joinedload_of_a_collection_with_limit_wraps_the_parents_in_a_subquery(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    stmt = select(User).options(joinedload(User.posts)).order_by(User.id).limit(2)
+    with record_statements(engine) as log:
+        users = (await session.scalars(stmt)).unique().all()
+    assert [user.name for user in users] == ["ada", "grace"]
+    [sql] = [statement.sql for statement in log.statements]
+    # The LIMIT applies to the users, inside a subquery the posts are joined to.
+    assert "FROM (SELECT" in sql
+    assert sql.index("LIMIT") < sql.index("LEFT OUTER JOIN post")

@@ -18,7 +18,7 @@ from snippets.run_sync import (
     rename_user_legacy,
     reporting_metadata,
 )
-from tests.harness import expect_missing_greenlet, missing_greenlet_in
+from tests.harness import expect_missing_greenlet
 
 EXPECTED = {
     "ada": ["Notes on engines", "On sessions"],
@@ -32,9 +32,8 @@ async def test_legacy_code_outside_run_sync_fails(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await legacy_report_called_directly(session)
-    # What is raised depends on the driver (tests/test_troubleshooting.py).
-    assert missing_greenlet_in(failed.error)
-    assert "FROM user_account" in failed.statement  # the very first query
+    # The harness asserts this line's shape (wrapped on 2.1, bare on 2.0).
+    assert "FROM user_account" in failed.attempted  # the very first query
     assert failed.log.count == 0
     # The same function is fine once run_sync provides the context.
     assert await session.run_sync(post_titles_by_author_legacy) == EXPECTED
