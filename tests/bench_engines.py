@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,8 @@ def suite(engine: str, url: str | None) -> float:
 
 
 def main(rounds: int) -> None:
+    # SIGTERM (a timeout) must unwind too, so the server is stopped and removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     times: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
     with throwaway_server() as server:
         for _ in range(rounds):
