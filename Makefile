@@ -16,7 +16,7 @@ $(STAMP): requirements.txt
 
 serve: $(STAMP)  ## build the site, serve it on localhost, rebuild on every change
 	$(BIN)/sphinx-autobuild $(SPHINX_STRICT) --host $(HOST) --port $(PORT) \
-		--watch snippets --watch _ext --watch tests/harness.py \
+		--watch snippets --watch implicit_io --watch _ext --watch tests/harness.py \
 		--ignore "$(CURDIR)/.venv/*" --ignore "$(CURDIR)/tests/*" \
 		. _build/html
 

@@ -7,10 +7,7 @@ from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from snippets import enforcement
-from snippets.counting_statements import record_statements
-from snippets.enforcement import CASES, _Case
-from snippets.implicit_io_guard import (
+from implicit_io.guard import (
     GUARD_RULES,
     MODE_OPTION,
     GuardAlreadyInstalledError,
@@ -23,9 +20,12 @@ from snippets.implicit_io_guard import (
     guard_mode,
     parse_mode,
 )
+from implicit_io.rule_links import KNOWN_RULES, rule_url
+from snippets import enforcement
+from snippets.counting_statements import record_statements
+from snippets.enforcement import CASES, _Case
 from snippets.mapping_check import LegacyBase, LegacyCustomer
 from snippets.models import Base, User, sample_users
-from snippets.rule_links import KNOWN_RULES, rule_url
 from tests.harness import expect_missing_greenlet, fresh_database
 
 EXPECTED = {

@@ -12,19 +12,21 @@ from sqlalchemy.orm import (
     relationship,
 )
 
+from implicit_io.mapping_check import (
+    MappingCheckError,
+    MappingFinding,
+    check_mappings,
+    check_on_configure,
+)
+from implicit_io.rule_links import rule_url
 from snippets.mapping_check import (
     LegacyBase,
     LegacyCustomer,
     LegacyNote,
     LegacyOrder,
-    MappingCheckError,
-    MappingFinding,
-    check_mappings,
-    check_on_configure,
     test_every_relationship_declares_how_it_loads,  # collected: the suite test
 )
 from snippets.models import Base, User
-from snippets.rule_links import rule_url
 
 
 def test_the_shared_model_declares_every_strategy() -> None:

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from snippets.review_check import (
+from implicit_io.review_check import (
     Finding,
     UnreadableSourceError,
     check_source,
     main,
     python_files,
 )
-from snippets.rule_links import rule_url
+from implicit_io.rule_links import rule_url
 from tests.conftest import ROOT
 
 HOTSPOTS = textwrap.dedent(
@@ -149,7 +149,7 @@ def test_command_line_prints_findings_and_exits_non_zero(tmp_path: Path) -> None
     (tmp_path / "models.py").write_text(HOTSPOTS)
     (tmp_path / "clean.py").write_text("x = relationship('X', lazy='selectin')\n")
     run = subprocess.run(
-        [sys.executable, "-m", "snippets.review_check", str(tmp_path)],
+        [sys.executable, "-m", "implicit_io.review_check", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -164,7 +164,7 @@ def test_command_line_prints_findings_and_exits_non_zero(tmp_path: Path) -> None
         [
             sys.executable,
             "-m",
-            "snippets.review_check",
+            "implicit_io.review_check",
             "--docs-url",
             "/docs",
             str(tmp_path),
@@ -176,7 +176,7 @@ def test_command_line_prints_findings_and_exits_non_zero(tmp_path: Path) -> None
     )
     assert linked.stdout.splitlines()[0].endswith("See /docs/guides/rules/io104.html")
     clean = subprocess.run(
-        [sys.executable, "-m", "snippets.review_check", str(tmp_path / "clean.py")],
+        [sys.executable, "-m", "implicit_io.review_check", str(tmp_path / "clean.py")],
         cwd=ROOT,
         capture_output=True,
         text=True,

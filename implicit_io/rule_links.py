@@ -2,7 +2,7 @@
 
 Each tool in the enforcement toolkit names the rule it enforces and links to the
 rule's page, so a failing test, a log line or a review comment explains itself.
-The tools import this module; copy it along with them.
+Every tool of the package imports it.
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ from __future__ import annotations
 import os
 
 # region rule_links
-#: Where the rule pages are published. Set the variable to your own deployment.
-DOCS_BASE_URL = os.environ.get(
-    "IMPLICIT_IO_DOCS_URL", "https://docs.example.internal/orm-io/"
-)
+#: Where the rule pages are published unless ``IMPLICIT_IO_DOCS_URL`` says otherwise.
+DEFAULT_DOCS_URL = "https://docs.example.internal/orm-io/"
+
+
+def docs_base_url() -> str:
+    """The base URL of the rule pages: ``IMPLICIT_IO_DOCS_URL``, else the default."""
+    return os.environ.get("IMPLICIT_IO_DOCS_URL") or DEFAULT_DOCS_URL
+
 
 #: The rules the toolkit reports, by code (the names the rule pages use).
 KNOWN_RULES = {
@@ -38,7 +42,7 @@ def rule_url(code: str, base_url: str | None = None) -> str:
             f"unknown rule code {code!r}; known codes: {', '.join(KNOWN_RULES)}"
         )
     page = f"guides/rules/{code.lower()}.html"
-    base = DOCS_BASE_URL if base_url is None else base_url
+    base = docs_base_url() if base_url is None else base_url
     return f"{base.rstrip('/')}/{page}" if base else page  # "": relative to the site
 
 

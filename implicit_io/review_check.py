@@ -1,6 +1,6 @@
 """Review check: find new implicit-I/O hotspots in source files, without running them.
 
-    python -m snippets.review_check src/ tests/test_orders.py
+    implicit-io-check src/ tests/test_orders.py
 
 prints one line per finding, ``path:line:col: CODE message``, as ruff does, and
 exits 1 when it found something (2 when a file cannot be read or parsed). Silence
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from snippets.rule_links import rule_url
+from implicit_io.rule_links import rule_url
 
 SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", "_build"}
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+\d+(?:\s*,\s*[A-Z]+\d+)*))?", re.I)
@@ -203,7 +203,7 @@ def python_files(paths: Iterable[str]) -> Iterator[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m snippets.review_check",
+        prog="implicit-io-check",
         description="Report implicit-I/O hotspots (rules IO104-IO106, IO201, IO204).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from sqlalchemy.util.concurrency import in_greenlet
 
-from snippets.rule_links import KNOWN_RULES, rule_url
+from implicit_io.rule_links import KNOWN_RULES, rule_url
 
 #: The execution option (on a session or a statement) and ``session.info`` key
 #: that choose the guard's mode for one session.
@@ -241,7 +242,7 @@ _LIBRARY_PATHS = (
     _SQLALCHEMY_DIR,
     str(Path(asyncio.__file__).parent),
     contextlib.__file__,
-    __file__,
+    str(Path(__file__).parent) + os.sep,  # this package: the guard, the plugin
 )
 _SEEN_KEY = "_implicit_io_explicit_loads"  # session.info: explicit lazy loads seen
 _REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
