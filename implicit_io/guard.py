@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
@@ -119,6 +119,7 @@ class KnownException:
     rule: str
     attribute: str
     rationale: str
+    owner: str = ""  # who removes it; the allow-list file requires one
 
     def __post_init__(self) -> None:
         if self.rule not in GUARD_RULES:
@@ -148,6 +149,7 @@ class ImplicitIOGuard:
         docs_base_url: str | None = None,
         n_plus_one_threshold: int = 2,
         repeated_query_threshold: int | None = None,
+        on_load: Callable[[ImplicitLoad], None] | None = None,
     ) -> None:
         self.mode = parse_mode(mode)
         self.allowed = {(entry.rule, entry.attribute): entry for entry in allow}
@@ -160,6 +162,8 @@ class ImplicitIOGuard:
         self.counts: Counter[tuple[str, str]] = Counter()
         #: Loads the allow-list let through, counted the same way.
         self.allowed_counts: Counter[tuple[str, str]] = Counter()
+        #: Called with each reported load, in every mode but off (the pytest plugin).
+        self.on_load = on_load
 
     def install(self, factory: sessionmaker | async_sessionmaker) -> None:
         if getattr(factory, "implicit_io_guard", None) is not None:
@@ -179,6 +183,13 @@ class ImplicitIOGuard:
         else:
             raise TypeError(f"install the guard on a session factory, not {factory!r}")
         factory.implicit_io_guard = self
+
+    def install_on_every_session(self) -> None:
+        """Guard every ``Session`` (and so every ``AsyncSession``) of the process."""
+        event.listen(Session, "do_orm_execute", self._before_orm_execute)
+
+    def remove_from_every_session(self) -> None:
+        event.remove(Session, "do_orm_execute", self._before_orm_execute)
 
     def mode_for(self, state: ORMExecuteState) -> Mode:
         """The block's mode, else the session's or statement's, else the guard's."""
@@ -218,6 +229,8 @@ class ImplicitIOGuard:
             rule, kind, attribute, _call_site(), rule_url(rule, self.docs_base_url)
         )
         self.counts[rule, attribute] += 1
+        if self.on_load is not None:
+            self.on_load(load)
         if mode is Mode.ENFORCE:
             raise ImplicitIOError(load)
         logger.warning(

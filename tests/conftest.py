@@ -18,6 +18,8 @@ from tests.harness import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+# A service's own test suite, run by tests/test_pytest_plugin.py, not by this one.
+collect_ignore = ["sample_service"]
 SITE_DIR = ROOT / "_build" / "html"
 STRICT_BUILD = [
     sys.executable,
