@@ -41,7 +41,11 @@ def rule_url(code: str, base_url: str | None = None) -> str:
         raise ValueError(
             f"unknown rule code {code!r}; known codes: {', '.join(KNOWN_RULES)}"
         )
-    page = f"guides/rules/{code.lower()}.html"
+    return page_url(f"guides/rules/{code.lower()}.html", base_url)
+
+
+def page_url(page: str, base_url: str | None = None) -> str:
+    """A page of the site, e.g. ``guides/review-check.html#...``, under the base."""
     base = docs_base_url() if base_url is None else base_url
     return f"{base.rstrip('/')}/{page}" if base else page  # "": relative to the site
 

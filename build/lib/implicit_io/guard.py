@@ -1,0 +1,379 @@
+"""A guard that sees every ORM load before it runs, and says which ones are implicit.
+
+SQLAlchemy announces each ORM statement through the ``do_orm_execute`` session
+event *before* it takes a connection. The guard listens there, classifies the
+load, and in ``track`` mode logs it with a rule code, the ``Entity.attribute``, the
+application line that caused it and a link to the rule; in ``enforce`` mode it
+raises :class:`ImplicitIOError` with the same fields instead of letting the load
+reach the driver (where asyncio would fail with an anonymous MissingGreenlet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import sqlalchemy
+from greenlet import getcurrent
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy.util.concurrency import in_greenlet
+
+from implicit_io.rule_links import KNOWN_RULES, rule_url
+
+#: The execution option (on a session or a statement) and ``session.info`` key
+#: that choose the guard's mode for one session.
+MODE_OPTION = "implicit_io"
+
+logger = logging.getLogger("implicit_io")
+
+
+# region modes
+class Mode(StrEnum):
+    OFF = "off"  # classify nothing
+    TRACK = "track"  # log each implicit load and count it
+    ENFORCE = "enforce"  # raise ImplicitIOError before the load runs
+
+
+def parse_mode(value: str | Mode) -> Mode:
+    try:
+        return Mode(value)
+    except ValueError:
+        raise ValueError(
+            f"unknown implicit-I/O guard mode {value!r}; use one of "
+            f"{', '.join(mode.value for mode in Mode)}"
+        ) from None
+
+
+_block_mode: ContextVar[Mode | None] = ContextVar("implicit_io_block", default=None)
+
+
+@contextlib.contextmanager
+def guard_mode(mode: str | Mode) -> Iterator[None]:
+    """Use ``mode`` for every guarded session inside the block (and its tasks)."""
+    token = _block_mode.set(parse_mode(mode))
+    try:
+        yield
+    finally:
+        _block_mode.reset(token)
+
+
+# endregion modes
+
+
+# region findings
+#: The rule codes the guard reports.
+GUARD_RULES = frozenset({"IO101", "IO102", "IO106", "IO107", "IO201", "IO203", "IO204"})
+assert KNOWN_RULES.keys() >= GUARD_RULES
+
+
+@dataclass(frozen=True)
+class ImplicitLoad:
+    """One load the guard reports: what, where, and which rule it breaks."""
+
+    rule: str
+    kind: str
+    attribute: str  # "Entity.attribute"
+    call_site: str  # "path/to/module.py:42 in function"
+    docs_url: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.rule} {self.kind}: {self.attribute} at {self.call_site}. "
+            f"See {self.docs_url}"
+        )
+
+
+class ImplicitIOError(Exception):
+    """Raised in ``enforce`` mode before an implicit load reaches the database."""
+
+    def __init__(self, load: ImplicitLoad) -> None:
+        super().__init__(str(load))
+        self.load = load
+        self.rule = load.rule
+        self.attribute = load.attribute
+        self.call_site = load.call_site
+        self.docs_url = load.docs_url
+
+
+class GuardAlreadyInstalledError(RuntimeError):
+    """The session factory already has a guard; two would report every load twice."""
+
+
+@dataclass(frozen=True)
+class KnownException:
+    """An allow-list entry: a load the team accepts, and why (rule IO401)."""
+
+    rule: str
+    attribute: str
+    rationale: str
+    owner: str = ""  # who removes it; the allow-list file requires one
+
+    def __post_init__(self) -> None:
+        if self.rule not in GUARD_RULES:
+            raise ValueError(
+                f"allow-list entry for {self.attribute}: unknown rule code "
+                f"{self.rule!r}; the guard reports {', '.join(sorted(GUARD_RULES))}"
+            )
+        if not self.rationale.strip():
+            raise ValueError(
+                f"allow-list entry {self.rule} {self.attribute}: give the rationale "
+                "(IO401: known exceptions are documented)"
+            )
+
+
+# endregion findings
+
+
+# region guard
+class ImplicitIOGuard:
+    """Classify ORM loads on the sessions of the factories it is installed on."""
+
+    def __init__(
+        self,
+        mode: str | Mode = Mode.TRACK,
+        *,
+        allow: Iterable[KnownException] = (),
+        docs_base_url: str | None = None,
+        n_plus_one_threshold: int = 2,
+        repeated_query_threshold: int | None = None,
+        on_load: Callable[[ImplicitLoad], None] | None = None,
+    ) -> None:
+        self.mode = parse_mode(mode)
+        self.allowed = {(entry.rule, entry.attribute): entry for entry in allow}
+        self.docs_base_url = docs_base_url
+        self.n_plus_one_threshold = n_plus_one_threshold
+        #: Opt-in: report one line sending the same kind of query this many times
+        #: in one session (an N+1 written with explicit queries).
+        self.repeated_query_threshold = repeated_query_threshold
+        #: Reported loads by (rule, "Entity.attribute"): what a team watches.
+        self.counts: Counter[tuple[str, str]] = Counter()
+        #: Loads the allow-list let through, counted the same way.
+        self.allowed_counts: Counter[tuple[str, str]] = Counter()
+        #: Called with each reported load, in every mode but off (the pytest plugin).
+        self.on_load = on_load
+
+    def install(self, factory: sessionmaker | async_sessionmaker) -> None:
+        if getattr(factory, "implicit_io_guard", None) is not None:
+            raise GuardAlreadyInstalledError(
+                f"{factory!r} already has an implicit-I/O guard; install one guard "
+                "per session factory and choose modes per session or block"
+            )
+        if isinstance(factory, async_sessionmaker):
+            # AsyncSession runs a sync Session; a subclass of its class keeps the
+            # listener on this factory's sessions only.
+            base = factory.kw.get("sync_session_class", Session)
+            guarded = type(f"Guarded{base.__name__}", (base,), {})
+            event.listen(guarded, "do_orm_execute", self._before_orm_execute)
+            factory.kw["sync_session_class"] = guarded
+        elif isinstance(factory, sessionmaker):
+            event.listen(factory, "do_orm_execute", self._before_orm_execute)
+        else:
+            raise TypeError(f"install the guard on a session factory, not {factory!r}")
+        factory.implicit_io_guard = self
+
+    def install_on_every_session(self) -> None:
+        """Guard every ``Session`` (and so every ``AsyncSession``) of the process."""
+        event.listen(Session, "do_orm_execute", self._before_orm_execute)
+
+    def remove_from_every_session(self) -> None:
+        event.remove(Session, "do_orm_execute", self._before_orm_execute)
+
+    def mode_for(self, state: ORMExecuteState) -> Mode:
+        """The block's mode, else the session's or statement's, else the guard's."""
+        block = _block_mode.get()
+        if block is not None:
+            return block
+        chosen = state.execution_options.get(MODE_OPTION) or state.session.info.get(
+            MODE_OPTION
+        )
+        return self.mode if chosen is None else parse_mode(chosen)
+
+    def _before_orm_execute(self, state: ORMExecuteState) -> None:
+        # Cheap tests first: most statements are explicit queries.
+        loads = state.lazy_loaded_from is not None or state.is_column_load
+        repeats = (
+            self.repeated_query_threshold is not None
+            and not loads
+            and state.is_select
+            and not state.is_relationship_load  # an eager loader's own query
+        )
+        if not (loads or repeats):
+            return
+        mode = self.mode_for(state)
+        if mode is Mode.OFF:
+            return
+        if loads:
+            found = _classify(state, self.n_plus_one_threshold)
+        else:
+            found = _repeated_query(state, self.repeated_query_threshold)
+        if found is None:
+            return
+        rule, kind, attribute = found
+        if (rule, attribute) in self.allowed:
+            self.allowed_counts[rule, attribute] += 1
+            return
+        load = ImplicitLoad(
+            rule, kind, attribute, _call_site(), rule_url(rule, self.docs_base_url)
+        )
+        self.counts[rule, attribute] += 1
+        if self.on_load is not None:
+            self.on_load(load)
+        if mode is Mode.ENFORCE:
+            raise ImplicitIOError(load)
+        logger.warning(
+            "%s",
+            load,
+            extra={
+                "rule": load.rule,
+                "attribute": load.attribute,
+                "call_site": load.call_site,
+                "docs_url": load.docs_url,
+            },
+        )
+
+
+# endregion guard
+
+
+# region classify
+_SQLALCHEMY_DIR = str(Path(sqlalchemy.__file__).parent)
+#: Frames from these files are machinery, not the application's call site.
+_LIBRARY_PATHS = (
+    _SQLALCHEMY_DIR,
+    str(Path(asyncio.__file__).parent),
+    contextlib.__file__,
+    str(Path(__file__).parent) + os.sep,  # this package: the guard, the plugin
+)
+_SEEN_KEY = "_implicit_io_explicit_loads"  # session.info: explicit lazy loads seen
+_REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
+
+
+def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | None:
+    """(rule, kind, "Entity.attribute") for a load the guard reports, else None."""
+    origin = _origin()
+    if state.lazy_loaded_from is not None:
+        relationship = state.loader_strategy_path[-1]
+        attribute = f"{relationship.parent.class_.__name__}.{relationship.key}"
+        if origin == "implicit":
+            return "IO102", "implicit lazy load of a relationship", attribute
+        if origin == "sqlalchemy":  # refresh(), eager loaders: asked for explicitly
+            return None
+        # awaitable_attrs and run_sync are explicit one at a time; the same
+        # relationship loaded for several parents is an N+1 hidden in a loop.
+        seen = state.session.info.setdefault(_SEEN_KEY, {})
+        parents = seen.setdefault((origin, attribute), set())
+        parent = state.lazy_loaded_from
+        parents.add(parent.key or id(parent))  # the row, however often re-fetched
+        if len(parents) != threshold:
+            return None
+        if origin == "awaitable_attrs":
+            return "IO106", "N+1 through awaitable_attrs", attribute
+        return "IO101", "N+1 lazy loads inside run_sync", attribute
+
+    load_options = state.load_options
+    if origin != "implicit" or load_options._is_user_refresh:
+        return None  # refresh(), awaitable_attrs, run_sync: explicit column loads
+    instance = load_options._refresh_state
+    keys = state.statement._compile_options._only_load_props or ()
+    attribute = f"{instance.class_.__name__}.{_accessed_key() or min(keys)}"
+    if instance.expired:
+        if state.session.expire_on_commit:
+            return "IO201", "attribute expired by commit", attribute
+        return "IO204", "attribute expired by expire()", attribute
+    if keys and set(keys) <= instance.expired_attributes:
+        columns = [instance.mapper.attrs[key] for key in keys]
+        if all(_server_generated(column) for column in columns):
+            return "IO203", "server-generated value not fetched", attribute
+        return "IO204", "attribute expired by expire()", attribute
+    return "IO107", "deferred column loaded implicitly", attribute
+
+
+def _repeated_query(
+    state: ORMExecuteState, threshold: int
+) -> tuple[str, str, str] | None:
+    """IO101 when one line of code sends a query for the same entity repeatedly."""
+    mapper = state.bind_mapper
+    entity = mapper.class_.__name__ if mapper is not None else "query"
+    seen = state.session.info.setdefault(_REPEATS_KEY, Counter())
+    key = _call_site(), entity
+    seen[key] += 1
+    if seen[key] != threshold:
+        return None
+    return "IO101", "the same query sent repeatedly from one line (N+1)", entity
+
+
+def _server_generated(attribute: Any) -> bool:
+    return any(
+        column.server_default is not None or column.server_onupdate is not None
+        for column in getattr(attribute, "columns", ())
+    )
+
+
+def _origin() -> str:
+    """Who asked for the load: plain code, awaitable_attrs, run_sync or SQLAlchemy.
+
+    Under asyncio, SQLAlchemy runs sync ORM code in a greenlet it spawns for the
+    awaited call; the greenlet's first frame tells which call that was. Outside
+    such a greenlet, a load was triggered by plain attribute access.
+    """
+    if not in_greenlet():
+        return "implicit"
+    frame = sys._getframe()
+    while frame.f_back is not None:
+        frame = frame.f_back
+    code = frame.f_code
+    if code.co_name == "__get__" and code.co_filename.endswith("attributes.py"):
+        return "awaitable_attrs"  # greenlet_spawn(getattr, instance, name)
+    if code.co_filename.startswith(_SQLALCHEMY_DIR):
+        return "sqlalchemy"
+    return "run_sync"
+
+
+def _frames() -> Iterator[FrameType]:
+    """This thread's frames, innermost first, continuing into the awaiting code."""
+    frame: FrameType | None = sys._getframe(1)
+    # A greenlet's stack ends at its first frame; the awaiting code is suspended
+    # in the parent greenlet.
+    spawned = getcurrent() if in_greenlet() else None
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
+        if frame is None and spawned is not None:
+            frame, spawned = spawned.parent.gr_frame, None
+
+
+def _accessed_key() -> str | None:
+    """The attribute whose read triggered the load (an instrumented ``__get__``)."""
+    for frame in _frames():
+        code = frame.f_code
+        if code.co_name == "__get__" and code.co_filename.endswith("attributes.py"):
+            return getattr(frame.f_locals.get("self"), "key", None)
+    return None
+
+
+def _call_site() -> str:
+    """The first frame of application code: where the load was caused."""
+    for frame in _frames():
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_LIBRARY_PATHS):
+            path = Path(filename)
+            with contextlib.suppress(ValueError):
+                path = path.relative_to(Path.cwd())
+            return f"{path}:{frame.f_lineno} in {frame.f_code.co_name}"
+    return "unknown"
+
+
+# endregion classify

@@ -1,0 +1,49 @@
+"""Rule codes and the links every enforcement message carries.
+
+Each tool in the enforcement toolkit names the rule it enforces and links to the
+rule's page, so a failing test, a log line or a review comment explains itself.
+Every tool of the package imports it.
+"""
+
+from __future__ import annotations
+
+import os
+
+# region rule_links
+#: Where the rule pages are published unless ``IMPLICIT_IO_DOCS_URL`` says otherwise.
+DEFAULT_DOCS_URL = "https://docs.example.internal/orm-io/"
+
+
+def docs_base_url() -> str:
+    """The base URL of the rule pages: ``IMPLICIT_IO_DOCS_URL``, else the default."""
+    return os.environ.get("IMPLICIT_IO_DOCS_URL") or DEFAULT_DOCS_URL
+
+
+#: The rules the toolkit reports, by code (the names the rule pages use).
+KNOWN_RULES = {
+    "IO101": "eager-load-response-data",
+    "IO102": "no-implicit-loads-in-request-paths",
+    "IO104": "declare-loading-strategy",
+    "IO105": "no-dynamic-relationships",
+    "IO106": "no-awaitable-attrs-in-loops",
+    "IO107": "load-deferred-columns-explicitly",
+    "IO201": "disable-expire-on-commit",
+    "IO203": "fetch-server-generated-values",
+    "IO204": "no-expire-in-async-code",
+    "IO401": "document-known-exceptions",
+    "IO402": "test-statement-counts",
+}
+
+
+def rule_url(code: str, base_url: str | None = None) -> str:
+    """The page of rule ``code``, e.g. ``<base>guides/rules/io101.html``."""
+    if code not in KNOWN_RULES:
+        raise ValueError(
+            f"unknown rule code {code!r}; known codes: {', '.join(KNOWN_RULES)}"
+        )
+    page = f"guides/rules/{code.lower()}.html"
+    base = docs_base_url() if base_url is None else base_url
+    return f"{base.rstrip('/')}/{page}" if base else page  # "": relative to the site
+
+
+# endregion rule_links
