@@ -8,33 +8,38 @@ status: 0 nothing found, 1 findings (a file it could not check is a finding of
 its own, ``IOE001``), 2 a usage error (a path that does not exist, a bad git ref).
 Silence one line with ``# noqa: IO104`` (several codes: ``# noqa: IO104, IO201``).
 
-Files are parsed with libcst, whose parser reads Python 3.0 to 3.14 syntax
-whatever Python runs the check, and every name is resolved through the module's
-imports and scopes before it is judged.
+Files are parsed with the interpreter's ``ast``; a file in newer syntax than the
+interpreter's is first lowered with libcst, whose parser reads Python 3.0 to 3.14.
+Every name is resolved through the module's imports and scopes before it is
+judged.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import io
 import json
 import re
 import subprocess
 import sys
+import tokenize
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from implicit_io import __version__
 from implicit_io.rule_links import KNOWN_RULES, page_url, rule_url
 
 SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", "_build"}
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+\d+(?:\s*,\s*[A-Z]+\d+)*))?", re.I)
-#: Every rule is about one of these names: a file without them has no finding.
+#: Every rule is about one of these names: a file without them cannot have a
+#: finding, and is not parsed (so a broken one is not reported either).
 MENTIONS = re.compile(
-    r"relation|backref|DynamicMapped|Session|sessionmaker|expire|awaitable_attrs"
+    r"sqlalchemy|sqlmodel|relation|backref|DynamicMapped|Session|sessionmaker"
+    r"|expire|awaitable_attrs"
 )
 #: The code of a file the check could not read or parse (not a rule: a gap).
 NOT_CHECKED = "IOE001"
@@ -85,24 +90,16 @@ SESSIONS = ASYNC_SESSIONS | {
     "sqlmodel.Session",
     "sqlmodel.orm.session.Session",
 }
-RELATIONSHIPS = {"sqlalchemy.orm.relationship", "sqlalchemy.orm.relation"}
+RELATIONSHIPS = {"sqlalchemy.orm.relationship"}
 BACKREFS = {"sqlalchemy.orm.backref"}
 DYNAMIC_MAPPED = {"sqlalchemy.orm.DynamicMapped"}
 #: ``Session.expire(instance, attribute_names=None)``: what its arguments may be.
 EXPIRE_KEYWORDS = {"instance", "attribute_names"}
-NOT_ATTRIBUTE_NAMES = (
-    cst.Integer,
-    cst.Float,
-    cst.SimpleString,
-    cst.ConcatenatedString,
-    cst.FormattedString,
-)
 
 
 # endregion names
 
 
-# region scopes
 @dataclass
 class _Scope:
     """The names one module, class or function binds, and how."""
@@ -110,216 +107,210 @@ class _Scope:
     kind: str  # "module", "class" or "function"
     imports: dict[str, set[str]] = field(default_factory=dict)  # name -> qualified
     locals: set[str] = field(default_factory=set)  # bound any other way
-    annotations: dict[str, list[cst.BaseExpression | None]] = field(
-        default_factory=dict
-    )  # what each local binding declares (None: nothing)
+    #: What each local binding declares (None: nothing), for receivers of expire().
+    annotations: dict[str, list[ast.expr | None]] = field(default_factory=dict)
 
 
-class _Scopes(cst.CSTVisitor):
+class _Scopes(ast.NodeVisitor):
     """First pass: the bindings of every scope, keyed by the node that opens it.
 
-    A name is local to a scope if anything there binds it (as Python decides),
-    so it is collected before the checker judges any use of it.
+    A name bound anywhere in a function is local to all of it (as Python
+    decides), so the bindings are collected before any use is judged.
     """
 
-    def __init__(self, module: cst.Module) -> None:
-        super().__init__()
-        self.scopes: dict[cst.CSTNode, _Scope] = {module: _Scope("module")}
+    def __init__(self, module: ast.Module) -> None:
+        self.scopes: dict[ast.AST, _Scope] = {module: _Scope("module")}
         self.stack = [self.scopes[module]]
 
-    def _open(self, node: cst.CSTNode, kind: str) -> None:
-        self.scopes[node] = _Scope(kind)
-        self.stack.append(self.scopes[node])
-
-    def _close(self, node: cst.CSTNode) -> None:
-        self.stack.pop()
-
-    def _bind(self, target: cst.BaseExpression, annotation=None) -> None:
-        if isinstance(target, cst.Name):
-            scope = self.stack[-1]
-            scope.locals.add(target.value)
-            scope.annotations.setdefault(target.value, []).append(annotation)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self._bind(element.value)
-        elif isinstance(target, cst.StarredElement):
+    def _bind(self, target: ast.AST | None, annotation: ast.expr | None = None):
+        if isinstance(target, ast.Name):
+            self._bind_name(target.id, annotation)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._bind(element)
+        elif isinstance(target, ast.Starred):
             self._bind(target.value)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._bind(node.name)
-        self._open(node, "function")
+    def _bind_name(self, name: str, annotation: ast.expr | None = None) -> None:
+        scope = self.stack[-1]
+        scope.locals.add(name)
+        scope.annotations.setdefault(name, []).append(annotation)
 
-    def visit_Lambda(self, node: cst.Lambda) -> None:
-        self._open(node, "function")
+    def _scope(self, node: ast.AST, kind: str) -> None:
+        self.scopes[node] = _Scope(kind)
+        self.stack.append(self.scopes[node])
+        self.generic_visit(node)
+        self.stack.pop()
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._bind(node.name)
-        self._open(node, "class")
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self._bind_name(node.name)
+        self._scope(node, "function")
 
-    leave_FunctionDef = leave_Lambda = leave_ClassDef = _close
+    visit_AsyncFunctionDef = visit_FunctionDef
 
-    def visit_Param(self, node: cst.Param) -> None:
-        self._bind(node.name, node.annotation and node.annotation.annotation)
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._scope(node, "function")
 
-    def visit_Import(self, node: cst.Import) -> None:
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._bind_name(node.name)
+        self._scope(node, "class")
+
+    def visit_arg(self, node: ast.arg) -> None:
+        self._bind_name(node.arg, node.annotation)
+
+    def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            dotted = _dotted(alias.name)
-            if alias.asname is not None:
-                bound = alias.asname.name
-                self.stack[-1].imports.setdefault(bound.value, set()).add(dotted)
-            else:  # import a.b binds a
-                first = dotted.split(".")[0]
-                self.stack[-1].imports.setdefault(first, set()).add(first)
+            bound = alias.asname or alias.name.split(".")[0]  # import a.b binds a
+            qualified = alias.name if alias.asname else bound
+            self.stack[-1].imports.setdefault(bound, set()).add(qualified)
 
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        if isinstance(node.names, cst.ImportStar) or node.relative:
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
             return  # a relative import is the application's own code
-        module = _dotted(node.module)
         for alias in node.names:
-            name = alias.name.value
-            bound = alias.asname.name.value if alias.asname else name
-            self.stack[-1].imports.setdefault(bound, set()).add(f"{module}.{name}")
+            if alias.name != "*":
+                bound = alias.asname or alias.name
+                qualified = f"{node.module}.{alias.name}"
+                self.stack[-1].imports.setdefault(bound, set()).add(qualified)
 
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self._bind(target)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._bind(node.target, node.annotation)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self._bind(node.target)
+        self.generic_visit(node)
 
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self._bind(node.target, node.annotation.annotation)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self._bind(node.target)
+        self.generic_visit(node)
 
-    def visit_For(self, node: cst.For) -> None:
+    def _bind_target(self, node: ast.For | ast.AsyncFor | ast.comprehension) -> None:
         self._bind(node.target)
+        self.generic_visit(node)
 
-    def visit_CompFor(self, node: cst.CompFor) -> None:
-        self._bind(node.target)
+    visit_For = visit_AsyncFor = visit_comprehension = _bind_target
 
-    def visit_AsName(self, node: cst.AsName) -> None:  # with ... as x, except E as x
-        self._bind(node.name)
+    def visit_withitem(self, node: ast.withitem) -> None:
+        self._bind(node.optional_vars)
+        self.generic_visit(node)
 
-    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self._bind(node.target)
-
-    def visit_ImportAlias(self, node: cst.ImportAlias) -> bool:
-        return False  # its AsName binds an import, handled by visit_Import(From)
-
-
-# endregion scopes
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self._bind_name(node.name)
+        self.generic_visit(node)
 
 
 # region visitor
-class _Checker(cst.CSTVisitor):
+class _Checker(ast.NodeVisitor):
     """Walks one module and collects (node, code, message) for each hotspot."""
 
-    def __init__(self, scopes: dict[cst.CSTNode, _Scope], module: cst.Module) -> None:
-        super().__init__()
+    def __init__(self, scopes: dict[ast.AST, _Scope], module: ast.Module) -> None:
         self.scopes = scopes
         self.stack = [scopes[module]]
-        self.found: list[tuple[cst.CSTNode, str, str]] = []
-        self.comments: list[cst.Comment] = []
+        self.found: list[tuple[ast.AST, str, str]] = []
         self.awaited: set[int] = set()  # id() of every awaited expression
-        # Per function: inside an ``async def`` (not a nested ``def``)? loop depth?
-        self.functions: list[list] = [[False, 0]]
+        self.in_async = False  # inside an ``async def`` (not a nested ``def``)
+        self.loop_depth = 0  # loops and comprehensions of the current function
 
     # Names: what an import binds them to, looked up as Python does.
-    def imported(self, node: cst.BaseExpression) -> set[str]:
+    def imported(self, node: ast.expr) -> set[str]:
         """The qualified names an import binds ``node`` to (none if bound locally)."""
-        if isinstance(node, cst.Attribute):
-            return {f"{base}.{node.attr.value}" for base in self.imported(node.value)}
-        if not isinstance(node, cst.Name):
+        if isinstance(node, ast.Attribute):
+            return {f"{base}.{node.attr}" for base in self.imported(node.value)}
+        if not isinstance(node, ast.Name):
             return set()
-        scope = self._scope_of(node.value)
-        if scope is None or node.value in scope.locals:
+        scope = self._scope_of(node.id)
+        if scope is None or node.id in scope.locals:
             return set()  # a parameter, a variable, a class: not SQLAlchemy's
-        return scope.imports[node.value]
+        return scope.imports[node.id]
 
     def _scope_of(self, name: str) -> _Scope | None:
-        innermost = True
-        for scope in reversed(self.stack):
-            # A function does not see the names of the class body around it.
-            if scope.kind == "class" and not innermost:
+        for depth, scope in enumerate(reversed(self.stack)):
+            # A function does not see the names of a class body around it.
+            if scope.kind == "class" and depth:
                 continue
-            innermost = False
             if name in scope.imports or name in scope.locals:
                 return scope
         return None
 
     # Where we are: which scope, async or sync function, inside a loop or not.
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def _function(self, node: ast.AST, is_async: bool) -> None:
+        saved = self.in_async, self.loop_depth
+        self.in_async, self.loop_depth = is_async, 0
         self.stack.append(self.scopes[node])
-        self.functions.append([node.asynchronous is not None, 0])
+        self.generic_visit(node)
+        self.stack.pop()
+        self.in_async, self.loop_depth = saved
 
-    def visit_Lambda(self, node: cst.Lambda) -> None:
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._function(node, is_async=False)  # e.g. a callback for run_sync()
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._function(node, is_async=True)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._function(node, is_async=False)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self.stack.append(self.scopes[node])
-        self.functions.append([False, 0])
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.stack.append(self.scopes[node])
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
+        self.generic_visit(node)
         self.stack.pop()
 
-    def _leave_function(self, node: cst.CSTNode) -> None:
-        self.stack.pop()
-        self.functions.pop()
+    def _loop(self, node: ast.AST) -> None:
+        self.loop_depth += 1
+        self.generic_visit(node)
+        self.loop_depth -= 1
 
-    leave_FunctionDef = leave_Lambda = _leave_function
+    visit_For = visit_AsyncFor = visit_While = _loop
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _loop
 
-    def _enter_loop(self, node: cst.CSTNode) -> None:
-        self.functions[-1][1] += 1
-
-    def _leave_loop(self, node: cst.CSTNode) -> None:
-        self.functions[-1][1] -= 1
-
-    visit_For = visit_While = visit_ListComp = visit_SetComp = _enter_loop
-    visit_DictComp = visit_GeneratorExp = _enter_loop
-    leave_For = leave_While = leave_ListComp = leave_SetComp = _leave_loop
-    leave_DictComp = leave_GeneratorExp = _leave_loop
-
-    def visit_Comment(self, node: cst.Comment) -> None:
-        if NOQA.search(node.value):
-            self.comments.append(node)
-
-    def visit_Await(self, node: cst.Await) -> None:
-        self.awaited.add(id(node.expression))
+    def visit_Await(self, node: ast.Await) -> None:
+        self.awaited.add(id(node.value))
+        self.generic_visit(node)
 
     # The rules.
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        annotation = node.annotation.annotation
-        if isinstance(annotation, cst.Subscript) and (
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        annotation = node.annotation
+        if isinstance(annotation, ast.Subscript) and (
             self.imported(annotation.value) & DYNAMIC_MAPPED
         ):
-            self.found.append(
-                (node, "IO105", "DynamicMapped is a dynamic relationship.")
-            )
+            message = "DynamicMapped is a dynamic relationship."
+            self.found.append((node, "IO105", message))
+        self.generic_visit(node)
 
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        if node.attr.value == "awaitable_attrs" and self.functions[-1][1]:
-            self.found.append(
-                (node, "IO106", "awaitable_attrs inside a loop: one query per item.")
-            )
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr == "awaitable_attrs" and self.loop_depth:
+            message = "awaitable_attrs inside a loop: one query per item."
+            self.found.append((node, "IO106", message))
+        self.generic_visit(node)
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         names = self.imported(node.func)
-        keywords = {a.keyword.value: a.value for a in node.args if a.keyword}
-        splat = any(a.star == "**" for a in node.args)  # benefit of the doubt
+        keywords = {keyword.arg: keyword.value for keyword in node.keywords}
+        splat = None in keywords  # **options: given the benefit of the doubt
         if names & (RELATIONSHIPS | BACKREFS):
             lazy = keywords.get("lazy")
-            if _string(lazy) == "dynamic":
+            if isinstance(lazy, ast.Constant) and lazy.value == "dynamic":
                 self.found.append((node, "IO105", 'lazy="dynamic" loads on access.'))
             elif names & RELATIONSHIPS and lazy is None and not splat:
                 message = "relationship() declares no loading strategy (lazy=)."
                 self.found.append((node, "IO104", message))
         elif self._makes_async_sessions(names, keywords) and not splat:
             expire = keywords.get("expire_on_commit")
-            if not (isinstance(expire, cst.Name) and expire.value == "False"):
+            if not (isinstance(expire, ast.Constant) and expire.value is False):
                 message = f"{_dotted(node.func)}() without expire_on_commit=False."
                 self.found.append((node, "IO201", message))
         elif self._is_session_expire(node):
-            method = node.func.attr.value  # type: ignore[union-attr]
+            method = node.func.attr  # type: ignore[attr-defined]
             message = f"{method}() in async code: the next read is implicit I/O."
             self.found.append((node, "IO204", message))
+        self.generic_visit(node)
 
     def _makes_async_sessions(self, names: set[str], keywords: dict) -> bool:
         if names & (ASYNC_SESSIONS | ASYNC_FACTORIES):
@@ -330,81 +321,125 @@ class _Checker(cst.CSTVisitor):
             names & SESSIONMAKERS and class_ and self.imported(class_) & ASYNC_SESSIONS
         )
 
-    def _is_session_expire(self, call: cst.Call) -> bool:
+    def _is_session_expire(self, call: ast.Call) -> bool:
         """A call that can be ``Session.expire()``/``expire_all()`` in async code."""
         func = call.func
         if not (
-            self.functions[-1][0]
-            and isinstance(func, cst.Attribute)
-            and func.attr.value in ("expire", "expire_all")
+            self.in_async
+            and isinstance(func, ast.Attribute)
+            and func.attr in ("expire", "expire_all")
         ):
             return False
         if id(call) in self.awaited:
             return False  # neither is a coroutine: this is another library's expire
-        if any(a.star for a in call.args):
-            return self._can_be_session(func.value)
-        positional = [a.value for a in call.args if not a.keyword]
-        keywords = {a.keyword.value: a.value for a in call.args if a.keyword}
-        if func.attr.value == "expire_all":
-            if call.args:
+        keywords = {keyword.arg: keyword.value for keyword in call.keywords}
+        if None in keywords or any(isinstance(a, ast.Starred) for a in call.args):
+            return self._can_be_session(func.value)  # *args: cannot count them
+        if func.attr == "expire_all":
+            if call.args or keywords:
                 return False  # Session.expire_all() takes no argument
         elif (
             keywords.keys() - EXPIRE_KEYWORDS
-            or not 1 <= len(positional) + len(keywords) <= 2
-            or isinstance(
-                (positional[1:] or [keywords.get("attribute_names")])[0],
-                NOT_ATTRIBUTE_NAMES,
+            or not 1 <= len(call.args) + len(keywords) <= 2
+            or _not_attribute_names(
+                (call.args[1:] or [keywords.get("attribute_names")])[0]
             )
         ):
             return False  # e.g. a cache's expire(key, seconds)
         return self._can_be_session(func.value)
 
-    def _can_be_session(self, receiver: cst.BaseExpression) -> bool:
+    def _can_be_session(self, receiver: ast.expr) -> bool:
         """False only when annotations say the receiver is something else."""
-        if not isinstance(receiver, cst.Name):
+        if not isinstance(receiver, ast.Name):
             return True
-        scope = self._scope_of(receiver.value)
-        if scope is None or receiver.value not in scope.locals:
+        scope = self._scope_of(receiver.id)
+        if scope is None or receiver.id not in scope.locals:
             return True
-        for annotation in scope.annotations.get(receiver.value, [None]):
+        for annotation in scope.annotations.get(receiver.id, [None]):
             if annotation is None:
                 return True  # a binding that declares no type
             for named in _annotated_types(annotation):
                 types = self.imported(named)
-                if not types or types & SESSIONS:
-                    return True  # a session class, or one we cannot resolve
+                if not types or types & SESSIONS or "Session" in _dotted(named):
+                    return True  # a session class, a subclass, or unresolved
         return False
 
 
-def _annotated_types(annotation: cst.BaseExpression) -> Iterator[cst.BaseExpression]:
+def _not_attribute_names(node: ast.expr | None) -> bool:
+    """A number, string or timedelta cannot be ``attribute_names`` (a list)."""
+    if isinstance(node, ast.Constant):
+        return node.value is not None
+    return isinstance(node, (ast.JoinedStr, ast.BinOp)) or (
+        isinstance(node, ast.Call) and _dotted(node.func).endswith("timedelta")
+    )
+
+
+def _annotated_types(annotation: ast.expr) -> Iterator[ast.expr]:
     """``X``, ``X | None``, ``Optional[X]``: the classes named, without None."""
-    if isinstance(annotation, cst.BinaryOperation):
+    if isinstance(annotation, ast.BinOp):
         yield from _annotated_types(annotation.left)
         yield from _annotated_types(annotation.right)
-    elif isinstance(annotation, cst.Subscript) and _dotted(annotation.value) in (
+    elif isinstance(annotation, ast.Subscript) and _dotted(annotation.value) in (
         "Optional",
         "typing.Optional",
     ):
-        for element in annotation.slice:
-            if isinstance(element.slice, cst.Index):
-                yield from _annotated_types(element.slice.value)
-    elif not (isinstance(annotation, cst.Name) and annotation.value == "None"):
+        yield from _annotated_types(annotation.slice)
+    elif not (isinstance(annotation, ast.Constant) and annotation.value is None):
         yield annotation
 
 
-def _string(node: cst.BaseExpression | None) -> str | None:
-    if isinstance(node, cst.SimpleString):
-        return node.evaluated_value if isinstance(node.evaluated_value, str) else None
-    return None
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return node.value if isinstance(node, cst.Name) else "..."
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return node.id if isinstance(node, ast.Name) else "..."
 
 
 # endregion visitor
+
+
+# region newer_syntax
+class _Lowering(cst.CSTTransformer):
+    """Rewrite syntax newer than this interpreter into older syntax, line for line.
+
+    Only for a module the interpreter's ``ast`` cannot parse: libcst reads Python
+    3.0 to 3.14. What the rules look at is kept; what is lowered is not judged.
+    """
+
+    def leave_TypeAlias(self, original, updated) -> cst.Assign:  # type X = ...
+        return cst.Assign([cst.AssignTarget(updated.name)], updated.value)
+
+    def leave_FunctionDef(self, original, updated) -> cst.FunctionDef:
+        return updated.with_changes(type_parameters=None)  # def f[T](...)
+
+    def leave_ClassDef(self, original, updated) -> cst.ClassDef:
+        return updated.with_changes(type_parameters=None)  # class C[T]: ...
+
+    def leave_ExceptHandler(self, original, updated) -> cst.ExceptHandler:
+        kind = updated.type
+        if isinstance(kind, cst.Tuple) and not kind.lpar:  # except A, B: (3.14)
+            kind = kind.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return updated.with_changes(type=kind)
+
+    def leave_FormattedString(self, original, updated) -> cst.SimpleString:
+        # Nested quotes and more (3.12): keep only the lines the string spans.
+        lines = cst.Module([]).code_for_node(original).count("\n")
+        quote = '"""' if lines else '"'
+        return cst.SimpleString(f"{quote}{chr(10) * lines}{quote}")
+
+
+def _parse(source: str, path: str) -> ast.Module:
+    """The module's ``ast``; newer syntax than the interpreter's is lowered first."""
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as error:
+        try:
+            lowered = cst.parse_module(source).visit(_Lowering()).code
+        except cst.ParserSyntaxError:
+            raise error from None  # not Python of any version: report the first
+        return ast.parse(lowered, filename=path)
+
+
+# endregion newer_syntax
 
 
 # region check
@@ -419,43 +454,47 @@ def check_source(
     if not MENTIONS.search(source):
         return []
     try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as error:
-        reason = f"not checked: cannot parse it: {error.message}."
+        tree = _parse(source, path)
+    except SyntaxError as error:
+        reason = f"not checked: cannot parse it: {error.msg}."
         url = page_url(NOT_CHECKED_PAGE, docs_base_url)
-        return [
-            Finding(
-                path, error.raw_line, error.raw_column + 1, NOT_CHECKED, reason, url
-            )
-        ]
-    scopes = _Scopes(module)
-    module.visit(scopes)
-    checker = _Checker(scopes.scopes, module)
-    module.visit(checker)
-    if not checker.found:
-        return []
-    # Positions cost more than the check itself: only for modules with findings.
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    silenced = _noqa_lines(checker.comments, positions)
+        where = error.lineno or 1, error.offset or 1
+        return [Finding(path, *where, NOT_CHECKED, reason, url)]
+    scopes = _Scopes(tree)
+    scopes.visit(tree)
+    checker = _Checker(scopes.scopes, tree)
+    checker.visit(tree)
+    silenced = _noqa_lines(source) if checker.found else {}
     findings = []
     for node, code, message in checker.found:
-        start = positions[node].start
-        codes = silenced.get(start.line, ())
+        codes = silenced.get(node.lineno, ())
         if codes is None or code in codes:
             continue  # a bare noqa comment silences every code on its line
         url = rule_url(code, docs_base_url)
-        findings.append(Finding(path, start.line, start.column + 1, code, message, url))
+        findings.append(
+            Finding(path, node.lineno, node.col_offset + 1, code, message, url)
+        )
     return sorted(findings, key=lambda f: (f.line, f.col, f.code))
 
 
-def _noqa_lines(comments, positions) -> dict[int, frozenset[str] | None]:
-    """Line -> the codes its ``# noqa: ...`` names (None: every code)."""
+def _noqa_lines(source: str) -> dict[int, frozenset[str] | None]:
+    """Line -> the codes its ``# noqa: ...`` comment names (None: every code)."""
+    try:
+        tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+        comments = [
+            (token.start[0], token.string)
+            for token in tokens
+            if token.type == tokenize.COMMENT
+        ]
+    except (tokenize.TokenError, SyntaxError):  # syntax newer than the tokenizer's
+        comments = list(enumerate(source.splitlines(), start=1))
     lines: dict[int, frozenset[str] | None] = {}
-    for comment in comments:
-        codes = NOQA.search(comment.value)["codes"]
-        lines[positions[comment].start.line] = (
-            None if codes is None else frozenset(re.findall(r"\w+", codes.upper()))
-        )
+    for number, text in comments:
+        if match := NOQA.search(text):
+            codes = match["codes"]
+            lines[number] = (
+                None if codes is None else frozenset(re.findall(r"\w+", codes.upper()))
+            )
     return lines
 
 
@@ -485,7 +524,6 @@ def python_files(paths: Iterable[str]) -> Iterator[Path]:
 # endregion check
 
 
-# region diff
 def changed_lines(ref: str) -> dict[Path, set[int] | None]:
     """Lines added or changed since git ref ``ref``, by resolved path.
 
@@ -533,10 +571,6 @@ def in_diff(finding: Finding, changed: dict[Path, set[int] | None]) -> bool:
     return lines is None or finding.code == NOT_CHECKED or finding.line in lines
 
 
-# endregion diff
-
-
-# region formats
 def as_text(findings: list[Finding]) -> str:
     return "".join(f"{finding}\n" for finding in findings)
 
@@ -609,10 +643,6 @@ def as_sarif(findings: list[Finding]) -> str:
 FORMATS = {"text": as_text, "github": as_github, "sarif": as_sarif}
 
 
-# endregion formats
-
-
-# region main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="implicit-io-check",
@@ -648,4 +678,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-# endregion main

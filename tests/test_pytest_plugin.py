@@ -185,3 +185,26 @@ def test_statement_budget_marker_and_fixture(pytester: pytest.Pytester) -> None:
             "*test_bad_marker: write @pytest.mark.max_statements(N) with a count*",
         ]
     )
+
+
+def test_help_lists_the_options_and_ini_keys(pytester: pytest.Pytester) -> None:
+    assert pytest_plugin.pytest_addoption.__module__ == "implicit_io.pytest_plugin"
+    shutil.copy(SAMPLE / "pytest.ini", pytester.path / "pytest.ini")
+    result = run(pytester, "--help")
+    result.stdout.fnmatch_lines(
+        [
+            "implicit ORM I/O (implicit_io):",
+            "  --implicit-io={off,track,enforce}",
+            "  --implicit-io-allow=PATH",
+        ]
+    )
+    result.stdout.fnmatch_lines_random(
+        ["  implicit_io (string):*", "  implicit_io_allow (string):*"]
+    )
+
+
+def test_the_fixture_is_offered_to_every_test(pytester: pytest.Pytester) -> None:
+    shutil.copy(SAMPLE / "pytest.ini", pytester.path / "pytest.ini")
+    result = run(pytester, "--fixtures")
+    name = pytest_plugin.statement_budget.__name__
+    result.stdout.fnmatch_lines([f"{name} -- *pytest_plugin.py:*", "    Budgets on*"])

@@ -8,6 +8,7 @@ from implicit_io.rule_links import (
     DEFAULT_DOCS_URL,
     KNOWN_RULES,
     docs_base_url,
+    page_url,
     rule_url,
 )
 from tests.conftest import ROOT
@@ -33,6 +34,9 @@ def test_rule_url_joins_the_base_and_the_page() -> None:
     assert rule_url("IO402", "") == "guides/rules/io402.html"
     assert rule_url("IO402", "/") == "/guides/rules/io402.html"
     assert rule_url("IO402").startswith(docs_base_url())
+    assert page_url("guides/review-check.html", "/site") == (
+        "/site/guides/review-check.html"
+    )
 
 
 def test_the_base_url_comes_from_the_environment(monkeypatch) -> None:
