@@ -28,9 +28,9 @@ import sqlalchemy
 from greenlet import getcurrent
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
-from sqlalchemy.util.concurrency import in_greenlet
+from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
 
+from implicit_io import _sqlalchemy_internals as internals
 from implicit_io.rule_links import KNOWN_RULES, rule_url
 
 #: The execution option (on a session or a statement) and ``session.info`` key
@@ -75,7 +75,9 @@ def guard_mode(mode: str | Mode) -> Iterator[None]:
 
 # region findings
 #: The rule codes the guard reports.
-GUARD_RULES = frozenset({"IO101", "IO102", "IO106", "IO107", "IO201", "IO203", "IO204"})
+GUARD_RULES = frozenset(
+    {"IO101", "IO102", "IO106", "IO107", "IO201", "IO202", "IO203", "IO204"}
+)
 assert KNOWN_RULES.keys() >= GUARD_RULES
 
 
@@ -166,6 +168,7 @@ class ImplicitIOGuard:
         self.on_load = on_load
 
     def install(self, factory: sessionmaker | async_sessionmaker) -> None:
+        internals.track_expiry()  # so a column load can name why it was expired
         if getattr(factory, "implicit_io_guard", None) is not None:
             raise GuardAlreadyInstalledError(
                 f"{factory!r} already has an implicit-I/O guard; install one guard "
@@ -186,6 +189,7 @@ class ImplicitIOGuard:
 
     def install_on_every_session(self) -> None:
         """Guard every ``Session`` (and so every ``AsyncSession``) of the process."""
+        internals.track_expiry()
         event.listen(Session, "do_orm_execute", self._before_orm_execute)
 
     def remove_from_every_session(self) -> None:
@@ -268,7 +272,7 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
         relationship = state.loader_strategy_path[-1]
         attribute = f"{relationship.parent.class_.__name__}.{relationship.key}"
         if origin == "implicit":
-            return "IO102", "implicit lazy load of a relationship", attribute
+            return _why_unloaded(state, state.lazy_loaded_from, relationship.key)
         if origin == "sqlalchemy":  # refresh(), eager loaders: asked for explicitly
             return None
         # awaitable_attrs and run_sync are explicit one at a time; the same
@@ -283,22 +287,35 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
             return "IO106", "N+1 through awaitable_attrs", attribute
         return "IO101", "N+1 lazy loads inside run_sync", attribute
 
-    load_options = state.load_options
-    if origin != "implicit" or load_options._is_user_refresh:
+    if origin != "implicit" or internals.is_user_refresh(state):
         return None  # refresh(), awaitable_attrs, run_sync: explicit column loads
-    instance = load_options._refresh_state
-    keys = state.statement._compile_options._only_load_props or ()
-    attribute = f"{instance.class_.__name__}.{_accessed_key() or min(keys)}"
-    if instance.expired:
-        if state.session.expire_on_commit:
-            return "IO201", "attribute expired by commit", attribute
-        return "IO204", "attribute expired by expire()", attribute
-    if keys and set(keys) <= instance.expired_attributes:
-        columns = [instance.mapper.attrs[key] for key in keys]
-        if all(_server_generated(column) for column in columns):
-            return "IO203", "server-generated value not fetched", attribute
-        return "IO204", "attribute expired by expire()", attribute
-    return "IO107", "deferred column loaded implicitly", attribute
+    instance = internals.refresh_state(state)
+    keys = internals.keys_to_load(state)
+    return _why_unloaded(state, instance, _accessed_key() or min(keys))
+
+
+def _why_unloaded(
+    state: ORMExecuteState, instance: InstanceState, key: str
+) -> tuple[str, str, str]:
+    """The rule for an implicit read of ``key`` of ``instance``: why is it unloaded?"""
+    attribute = f"{instance.class_.__name__}.{key}"
+    if key not in instance.expired_attributes:  # never loaded at all
+        if key in instance.mapper.relationships:
+            if internals.never_loaded(instance):
+                kind = "collection of a new object, never given a value"
+                return "IO102", kind, attribute
+            return "IO102", "implicit lazy load of a relationship", attribute
+        return "IO107", "deferred column loaded implicitly", attribute
+    cause = internals.expiry_cause(instance, key)
+    if cause is None:  # expired before the guard was installed: best guess
+        cause = "commit" if state.session.expire_on_commit else "expire"
+    if cause == "commit":
+        return "IO201", "attribute expired by commit", attribute
+    if cause == "rollback":
+        return "IO202", "attribute expired by rollback()", attribute
+    if cause == "flush" and _server_generated(instance.mapper.attrs[key]):
+        return "IO203", "server-generated value not fetched", attribute
+    return "IO204", "attribute expired by expire()", attribute
 
 
 def _repeated_query(
@@ -329,7 +346,7 @@ def _origin() -> str:
     awaited call; the greenlet's first frame tells which call that was. Outside
     such a greenlet, a load was triggered by plain attribute access.
     """
-    if not in_greenlet():
+    if not internals.in_greenlet():
         return "implicit"
     frame = sys._getframe()
     while frame.f_back is not None:
@@ -347,7 +364,7 @@ def _frames() -> Iterator[FrameType]:
     frame: FrameType | None = sys._getframe(1)
     # A greenlet's stack ends at its first frame; the awaiting code is suspended
     # in the parent greenlet.
-    spawned = getcurrent() if in_greenlet() else None
+    spawned = getcurrent() if internals.in_greenlet() else None
     while frame is not None:
         yield frame
         frame = frame.f_back

@@ -28,6 +28,7 @@ KNOWN_RULES = {
     "IO106": "no-awaitable-attrs-in-loops",
     "IO107": "load-deferred-columns-explicitly",
     "IO201": "disable-expire-on-commit",
+    "IO202": "refresh-named-attributes",
     "IO203": "fetch-server-generated-values",
     "IO204": "no-expire-in-async-code",
     "IO401": "document-known-exceptions",

@@ -222,8 +222,8 @@ def test_expire_then_plain_read_is_io204() -> None:
     ImplicitIOGuard("enforce").install(expiring)
     with expiring() as session:
         ada = session.scalar(select(User).where(User.name == "ada"))
-        session.expire(ada)  # indistinguishable from a commit's expiry
-        with pytest.raises(ImplicitIOError, match=r"IO201 .*User\.name"):
+        session.expire(ada)  # expire(), even where commits expire everything too
+        with pytest.raises(ImplicitIOError, match=r"IO204 .*User\.name"):
             _ = ada.name
     engine.dispose()
 
