@@ -16,8 +16,13 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import event
-from sqlalchemy.orm import DeclarativeBase, RelationshipProperty, configure_mappers
+from sqlalchemy import event, orm
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapper,
+    RelationshipProperty,
+    configure_mappers,
+)
 
 from implicit_io.rule_links import rule_url
 
@@ -149,8 +154,12 @@ def _relative(path: Path) -> str:
 def check_on_configure(base: type[DeclarativeBase], *, strict: bool = False) -> None:
     """Run the check each time ``base``'s mappers are configured: log, or raise."""
 
-    @event.listens_for(base.registry, "after_configured")
-    def _after_configured(registry) -> None:
+    # SQLAlchemy 2.1 lets one registry be listened to; on 2.0 ``after_configured``
+    # is an event of the Mapper class only, fired when any registry is configured.
+    target = base.registry if hasattr(orm, "RegistryEvents") else Mapper
+
+    @event.listens_for(target, "after_configured")
+    def _after_configured(*_: object) -> None:
         findings = check_mappings(base)
         if findings and strict:
             raise MappingCheckError("\n".join(map(str, findings)))

@@ -1,3 +1,4 @@
+import inspect
 import logging
 import warnings
 
@@ -161,13 +162,24 @@ async def test_modes_per_factory_block_and_session(engine: AsyncEngine) -> None:
     async with workers() as session:
         with guard_mode("enforce"), pytest.raises(ImplicitIOError):
             await enforcement.awaitable_attrs_in_a_loop(session)
-    # One session opts out (execution option) or in (session.info).
-    async with requests(execution_options={MODE_OPTION: "off"}) as session:
+    # One session opts out or in (session.info, on every SQLAlchemy 2 release).
+    async with requests(info={MODE_OPTION: "off"}) as session:
         await enforcement.awaitable_attrs_in_a_loop(session)
     async with workers(info={MODE_OPTION: "enforce"}) as session:
         with pytest.raises(ImplicitIOError):
             await enforcement.awaitable_attrs_in_a_loop(session)
     assert worker_guard.counts[("IO106", "User.posts")] == 3
+
+
+@pytest.mark.skipif(
+    "execution_options" not in inspect.signature(Session).parameters,
+    reason="Session(execution_options=...) is new in SQLAlchemy 2.1",
+)
+async def test_a_session_execution_option_chooses_the_mode(engine: AsyncEngine):
+    requests = async_sessionmaker(engine, expire_on_commit=False)
+    ImplicitIOGuard("enforce").install(requests)
+    async with requests(execution_options={MODE_OPTION: "off"}) as session:
+        await enforcement.awaitable_attrs_in_a_loop(session)
 
 
 async def test_allow_list_lets_a_documented_exception_through(engine: AsyncEngine):
