@@ -11,7 +11,6 @@ import pytest
 from implicit_io import pytest_plugin
 from implicit_io.rule_links import rule_url
 
-pytest_plugins = ["pytester"]
 
 SAMPLE = Path(__file__).parent / "sample_service"
 LAZY_TEST = "test_orders.py::test_invoice_lines"
