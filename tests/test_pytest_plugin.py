@@ -11,7 +11,6 @@ import pytest
 from implicit_io import pytest_plugin
 from implicit_io.rule_links import rule_url
 
-
 SAMPLE = Path(__file__).parent / "sample_service"
 LAZY_TEST = "test_orders.py::test_invoice_lines"
 #: The plugin under test from the source tree (not a local build's entry point),
