@@ -8,6 +8,7 @@ upgrade changes it. Public API is used everywhere else.
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import Any
 
@@ -16,7 +17,8 @@ from sqlalchemy.orm import InstanceState, Mapper, ORMExecuteState, Session
 from sqlalchemy.util.concurrency import in_greenlet as _in_greenlet
 
 #: Why an object's attributes were last expired: state -> {key or None: cause}.
-#: ``None`` is the whole object. Causes: "commit", "rollback", "flush", "expire".
+#: ``None`` is the whole object. Causes: "commit", "rollback", "flush", "bulk"
+#: (an ORM-enabled UPDATE or DELETE synchronizing the session), "expire".
 _causes: weakref.WeakKeyDictionary[InstanceState, dict[str | None, str]] = (
     weakref.WeakKeyDictionary()
 )
@@ -61,7 +63,10 @@ def track_expiry() -> None:
     SQLAlchemy's ``expire`` instance event does not say why: the session events
     around it do. ``after_commit`` and ``after_rollback`` fire just before the
     session expires its objects, ``before_flush`` before a flush expires the
-    values the database computed; anything else is ``expire()``/``expire_all()``.
+    values the database computed. Without such an event, SQLAlchemy's function
+    that synchronizes the session after an ORM UPDATE/DELETE
+    (``_do_post_synchronize_*``) on the stack means "bulk"; anything else is
+    ``expire()``/``expire_all()``.
     """
     global _installed
     if _installed:
@@ -87,8 +92,24 @@ def track_expiry() -> None:
 
 def _on_expire(instance: InstanceState, keys: Any) -> None:
     session = instance.session
-    cause = session.info.get(_CAUSE_KEY, "expire") if session else "expire"
+    cause = session.info.get(_CAUSE_KEY) if session else None
+    cause = cause or _cause_without_session_event()
     if keys is None:
         _causes[instance] = {None: cause}
     else:
         _causes.setdefault(instance, {}).update(dict.fromkeys(keys, cause))
+
+
+def _cause_without_session_event() -> str:
+    frame = sys._getframe(2)  # the caller of the event's dispatcher
+    for _ in range(_SYNCHRONIZE_DEPTH):
+        if frame is None:
+            break
+        if frame.f_code.co_name.startswith("_do_post_synchronize"):
+            return "bulk"
+        frame = frame.f_back
+    return "expire"
+
+
+#: How far above the expire event SQLAlchemy's synchronizing function may be.
+_SYNCHRONIZE_DEPTH = 8

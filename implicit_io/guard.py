@@ -206,6 +206,8 @@ class ImplicitIOGuard:
         return self.mode if chosen is None else parse_mode(chosen)
 
     def _before_orm_execute(self, state: ORMExecuteState) -> None:
+        if not state.is_select:
+            return  # INSERT/UPDATE/DELETE carry no load options: nothing loads
         # Cheap tests first: most statements are explicit queries.
         loads = state.lazy_loaded_from is not None or state.is_column_load
         repeats = (
@@ -313,6 +315,9 @@ def _why_unloaded(
         return "IO201", "attribute expired by commit", attribute
     if cause == "rollback":
         return "IO202", "attribute expired by rollback()", attribute
+    if cause == "bulk":
+        kind = "attribute expired by an ORM UPDATE/DELETE (synchronize_session)"
+        return "IO202", kind, attribute
     if cause == "flush" and _server_generated(instance.mapper.attrs[key]):
         return "IO203", "server-generated value not fetched", attribute
     return "IO204", "attribute expired by expire()", attribute

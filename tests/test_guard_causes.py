@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from sqlalchemy import FetchedValue, ForeignKey, select, text
+from sqlalchemy import FetchedValue, ForeignKey, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -93,6 +93,13 @@ async def rollback_then_column(session: AsyncSession) -> object:
     return author.name
 
 
+async def orm_update_then_column(session: AsyncSession) -> object:
+    author = await _author(session)
+    # The session cannot compute upper() itself: it expires what it cannot set.
+    await session.execute(update(Author).values(name=func.upper(Author.name)))
+    return author.name
+
+
 async def deferred_column(session: AsyncSession) -> object:
     author = await _author(session)
     return author.bio
@@ -166,6 +173,13 @@ CAUSES = {
         "IO202",
         "Author.name",
         "expired by rollback()",
+    ),
+    "an ORM UPDATE expires what it cannot compute": (
+        False,
+        orm_update_then_column,
+        "IO202",
+        "Author.name",
+        "expired by an ORM UPDATE/DELETE",
     ),
     "deferred column": (
         False,

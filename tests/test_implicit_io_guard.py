@@ -3,7 +3,7 @@ import logging
 import warnings
 
 import pytest
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -26,7 +26,7 @@ from snippets import enforcement
 from snippets.counting_statements import record_statements
 from snippets.enforcement import CASES, _Case
 from snippets.mapping_check import LegacyBase, LegacyCustomer
-from snippets.models import Base, User, sample_users
+from snippets.models import Base, Comment, User, sample_users
 from tests.harness import expect_missing_greenlet, fresh_database
 
 EXPECTED = {
@@ -371,3 +371,15 @@ async def test_load_flags_are_what_the_guard_page_says(engine: AsyncEngine) -> N
         with expect_missing_greenlet(engine):
             _ = users[2].posts
         assert seen == [(True, False, "implicit")]
+
+
+async def test_orm_update_and_delete_pass_through_the_guard(engine: AsyncEngine):
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    guard = ImplicitIOGuard("enforce")
+    guard.install(factory)
+    async with factory() as session:
+        await session.execute(update(User).values(name=User.name + "!"))
+        await session.execute(delete(Comment))
+        names = (await session.scalars(select(User.name).order_by(User.id))).all()
+    assert names == ["ada!", "grace!", "linus!"]
+    assert guard.counts == {}

@@ -10,7 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy
-from sqlalchemy import FetchedValue, create_engine, event, inspect, select, text
+from sqlalchemy import (
+    FetchedValue,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -118,9 +127,12 @@ def test_expiry_causes_are_seen_in_the_order_the_tracking_assumes(
     elif cause == "flush":
         gadget.name = "bright lamp"
         session.flush()
+    elif cause == "bulk":
+        session.execute(update(Gadget).values(name=func.upper(Gadget.name)))
     else:
         session.expire(gadget)
     assert internals.expiry_cause(inspect(gadget), key) == cause, (
         f"{UPGRADE} when session events fire around expiry, or the Mapper "
-        f"'expire' event: update track_expiry() ({cause})"
+        f"'expire' event, or the name or depth of the function that synchronizes "
+        f"the session after an ORM UPDATE: update track_expiry() ({cause})"
     )
