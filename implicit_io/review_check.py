@@ -190,11 +190,12 @@ class _Scopes(ast.NodeVisitor):
         self._bind(node.target)
         self.generic_visit(node)
 
-    def _bind_target(self, node: ast.For | ast.AsyncFor | ast.comprehension) -> None:
+    def _bind_target(self, node: ast.For | ast.AsyncFor) -> None:
         self._bind(node.target)
         self.generic_visit(node)
 
-    visit_For = visit_AsyncFor = visit_comprehension = _bind_target
+    # A comprehension's own variables live in its own scope: not bound here.
+    visit_For = visit_AsyncFor = _bind_target
 
     def visit_withitem(self, node: ast.withitem) -> None:
         self._bind(node.optional_vars)

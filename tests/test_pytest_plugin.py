@@ -208,3 +208,25 @@ def test_the_fixture_is_offered_to_every_test(pytester: pytest.Pytester) -> None
     result = run(pytester, "--fixtures")
     name = pytest_plugin.statement_budget.__name__
     result.stdout.fnmatch_lines([f"{name} -- *pytest_plugin.py:*", "    Budgets on*"])
+
+
+def test_a_fixture_that_loads_implicitly_fails_its_test(pytester: pytest.Pytester):
+    for name in ("orders.py", "conftest.py", "pytest.ini"):
+        shutil.copy(SAMPLE / name, pytester.path / name)
+    pytester.makepyfile(
+        test_fixtures="""
+        import pytest
+        from orders import invoice_lines
+
+        @pytest.fixture
+        def export(sync_session):
+            yield
+            invoice_lines(sync_session)  # at teardown
+
+        def test_with_export(export):
+            pass
+        """
+    )
+    result = run(pytester, "--implicit-io=enforce")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*IO102 implicit lazy load of a relationship*"])

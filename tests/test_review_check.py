@@ -257,6 +257,12 @@ def test_a_local_name_is_not_the_sqlalchemy_class() -> None:
     assert check_source(source) == []
 
 
+def test_a_comprehension_variable_does_not_hide_the_import() -> None:
+    source = IMPORTS + "names = [relationship for relationship in rows]\n"
+    source += "orders = relationship('Order')\n"
+    assert codes(check_source(source)) == [(4, "IO104")]
+
+
 def test_a_name_without_a_sqlalchemy_import_is_not_judged() -> None:
     source = textwrap.dedent(
         """\
