@@ -75,7 +75,7 @@ class UsageError(Exception):
 ASYNC_SESSIONS = {
     "sqlalchemy.ext.asyncio.AsyncSession",
     "sqlalchemy.ext.asyncio.session.AsyncSession",
-    "sqlmodel.ext.asyncio.session.AsyncSession",  # a subclass, same default
+    "sqlmodel.ext.asyncio.session.AsyncSession",  # a subclass of the one above
 }
 ASYNC_FACTORIES = {
     "sqlalchemy.ext.asyncio.async_sessionmaker",
