@@ -1,4 +1,3 @@
-import inspect
 import logging
 import warnings
 
@@ -146,10 +145,6 @@ async def test_off_mode_reports_nothing(engine: AsyncEngine) -> None:
     assert guard.counts == {}
 
 
-@pytest.mark.only_on(
-    sqlalchemy="2.1",
-    reason="Session(execution_options=...) is new in 2.1",
-)
 async def test_modes_per_factory_block_and_session(engine: AsyncEngine) -> None:
     requests = async_sessionmaker(engine, expire_on_commit=False)
     workers = async_sessionmaker(engine, expire_on_commit=False)
@@ -174,9 +169,8 @@ async def test_modes_per_factory_block_and_session(engine: AsyncEngine) -> None:
     assert worker_guard.counts[("IO106", "User.posts")] == 3
 
 
-@pytest.mark.skipif(
-    "execution_options" not in inspect.signature(Session).parameters,
-    reason="Session(execution_options=...) is new in SQLAlchemy 2.1",
+@pytest.mark.only_on(
+    sqlalchemy="2.1", reason="Session(execution_options=...) is new in 2.1"
 )
 async def test_a_session_execution_option_chooses_the_mode(engine: AsyncEngine):
     requests = async_sessionmaker(engine, expire_on_commit=False)
