@@ -65,15 +65,15 @@ def pytest_configure(config: pytest.Config) -> None:
         mode = parse_mode(value.strip())
     except ValueError as error:
         raise pytest.UsageError(f"--implicit-io / ini implicit_io: {error}") from None
-    if mode is Mode.OFF:
-        return
     allow_path = config.getoption("implicit_io_allow") or config.getini(
         "implicit_io_allow"
     )
-    try:
+    try:  # checked in every mode, so a bad entry fails before anyone enables one
         allow = load_allow_list(_from_rootdir(config, allow_path)) if allow_path else []
     except AllowListError as error:
         raise pytest.UsageError(f"implicit-io allow-list: {error}") from None
+    if mode is Mode.OFF:
+        return
     loads: list[ImplicitLoad] = []
     guard = ImplicitIOGuard(mode, allow=allow, on_load=loads.append)
     guard.install_on_every_session()

@@ -128,9 +128,10 @@ def test_the_allow_list_lets_an_entry_through(service: pytest.Pytester) -> None:
     )
 
 
-def test_a_bad_allow_list_is_a_usage_error(service: pytest.Pytester) -> None:
+@pytest.mark.parametrize("mode", ["off", "track"])
+def test_a_bad_allow_list_is_a_usage_error(service: pytest.Pytester, mode) -> None:
     (service.path / "allow.toml").write_text('[[allow]]\nrule = "IO102"\n')
-    result = run(service, "--implicit-io=track", "--implicit-io-allow=allow.toml")
+    result = run(service, f"--implicit-io={mode}", "--implicit-io-allow=allow.toml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.re_match_lines(
         [re.escape("ERROR: implicit-io allow-list: allow.toml: [[allow]] entry 1: ")]
