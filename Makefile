@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
-SPHINX_STRICT := -n -W --keep-going -q
+SPHINX_STRICT := -n -W --keep-going -q -j auto
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -18,6 +18,7 @@ serve: $(STAMP)  ## build the site, serve it on localhost, rebuild on every chan
 	$(BIN)/sphinx-autobuild $(SPHINX_STRICT) --host $(HOST) --port $(PORT) \
 		--watch snippets --watch _ext --watch tests/harness.py \
 		--ignore "$(CURDIR)/.venv/*" --ignore "$(CURDIR)/tests/*" \
+		--ignore "$(CURDIR)/_build/*" \
 		. _build/html
 
 html: $(STAMP)  ## strict build (warnings are errors) into _build/html

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from executed_store import STORE_VARIABLE
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.harness import (
@@ -28,7 +30,12 @@ STRICT_BUILD = [
     "-n",
     "-W",
     "--keep-going",
+    "-j",
+    "auto",
 ]
+# Every build the suite starts, of the checkout or of a copy, reuses the results
+# `make html` and `make serve` stored: a key names content, never a path.
+os.environ.setdefault(STORE_VARIABLE, str(ROOT / "_build" / ".executed"))
 
 
 def _seed_of(request: pytest.FixtureRequest) -> Seed:

@@ -242,6 +242,20 @@ def test_no_sql_is_claimed_only_where_a_database_was_given(built_site: Path) -> 
     assert "No SQL sent" not in migration
 
 
+def test_a_parallel_build_equals_a_serial_one(built_site: Path, tmp_path: Path) -> None:
+    # The suite builds with -j auto, as make html does; one process must agree.
+    serial, doctrees = tmp_path / "html", tmp_path / "doctrees"
+    subprocess.run(
+        [*STRICT_BUILD, "-j", "1", "-q", "-d", str(doctrees), str(ROOT), str(serial)],
+        check=True,
+        capture_output=True,
+    )
+    parallel = {p.relative_to(built_site) for p in built_site.rglob("*.html")}
+    assert {p.relative_to(serial) for p in serial.rglob("*.html")} == parallel
+    for page in sorted(parallel):
+        assert (serial / page).read_text() == (built_site / page).read_text(), page
+
+
 def test_copy_button_is_installed(built_site: Path) -> None:
     assert (built_site / "_static" / "copybutton.js").is_file()
     config = textwrap.dedent((built_site / "_static" / "copybutton.js").read_text())
