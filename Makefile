@@ -7,7 +7,7 @@ SPHINX_STRICT := -n -W --keep-going -q -j auto
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve html test lint linkcheck clean lock
+.PHONY: serve html test lint linkcheck clean lock bench
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ html: $(STAMP)  ## strict build (warnings are errors) into _build/html
 
 test: $(STAMP)  ## the whole suite, including a strict build of the site
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## measure the guard's overhead into guides/measured/ (commit it)
+	$(BIN)/python tests/bench_guard.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
