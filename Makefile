@@ -10,6 +10,14 @@ PORT ?= 8000
 .PHONY: serve html test lint linkcheck clean lock bench
 
 $(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make: $(PYTHON) is missing or older than Python 3.11, the oldest this site supports." \
+	       "Install a Python 3.11+ and run: make PYTHON=python3.11 ..." >&2; exit 1; }
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  echo "make: $(PYTHON) cannot create a virtual environment (no ensurepip)." \
+	       "On Debian/Ubuntu install the package python3-venv" \
+	       "(for this interpreter: $$($(PYTHON) -c 'import sys; print("python3.%d-venv" % sys.version_info[1])'))," \
+	       "e.g. apt-get install python3-venv" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
@@ -36,10 +44,8 @@ lint: $(STAMP)
 linkcheck: $(STAMP)
 	$(BIN)/python -m sphinx -b linkcheck $(SPHINX_STRICT) . _build/linkcheck
 
-lock:  ## re-pin requirements.txt from requirements.in
-	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
-	$(VENV)-lock/bin/pip install --quiet -r requirements.in
-	$(VENV)-lock/bin/pip freeze --exclude-editable > requirements.txt && rm -rf $(VENV)-lock
+lock:  ## re-pin every requirements*.txt from requirements.in, for Python 3.11.0+
+	$(PYTHON) tools/lock.py
 
 clean:
 	rm -rf _build .pytest_cache
