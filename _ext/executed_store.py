@@ -195,7 +195,8 @@ def cached(
     ]
     for path in files:
         env.note_dependency(str(path))
-    request = {"directive": directive.name, **request}
+    # By class, not by name: a rule page's example reuses the captured-run of a guide.
+    request = {"run": type(directive).__name__, **request}
     entry = store_dir(env.srcdir) / f"{key(root, request, files)}.json"
     if entry.is_file():
         return json.loads(entry.read_text(encoding="utf-8"))["result"]

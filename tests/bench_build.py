@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SKIP = (".venv", "_build", ".git", "__pycache__", ".*_cache")
 THIRD_PARTY = '["myst_parser", "sphinx_copybutton", "sphinx_design"]'
 CUSTOM_DIRECTIVE = re.compile(
-    r"^```\{(captured-run|round-trips|generated-table|rule-example|rule-index|"
-    r"policy-card)\}(.*?)^```$",
+    r"^```\{(captured-run|round-trips|generated-table|measured-table|rule-example|"
+    r"rule-index|policy-card)\}(.*?)^```$",
     re.S | re.M,
 )
 RULE_ROLE = re.compile(r"\{rule\}`([^`]*)`")
