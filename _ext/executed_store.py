@@ -200,16 +200,22 @@ def cached(
     entry = store_dir(env.srcdir) / f"{key(root, request, files)}.json"
     if entry.is_file():
         return json.loads(entry.read_text(encoding="utf-8"))["result"]
-    # Through JSON either way, so a fresh result looks exactly like a stored one.
-    result = json.loads(json.dumps(compute()))
+    result = compute()
     entry.parent.mkdir(parents=True, exist_ok=True)
-    # Written whole, then renamed: parallel readers never see half an entry.
+    # Written whole, then linked into place unless another process of a parallel
+    # build stored the same run first: then its result wins, here too, so every
+    # page showing this run shows the same output, in this build and later ones.
     with tempfile.NamedTemporaryFile(
         "w", dir=entry.parent, suffix=".tmp", delete=False, encoding="utf-8"
     ) as handle:
         json.dump({"request": request, "result": result}, handle, indent=1)
-    Path(handle.name).replace(entry)
-    return result
+    try:
+        os.link(handle.name, entry)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(handle.name)
+    return json.loads(entry.read_text(encoding="utf-8"))["result"]
 
 
 def setup(app):
