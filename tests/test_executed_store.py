@@ -10,7 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from executed_store import DATABASE_URL_VARIABLE, STORE_VARIABLE, project_files
+from executed_store import (
+    DATABASE_URL_VARIABLE,
+    STORE_VARIABLE,
+    environment,
+    project_files,
+)
 
 from tests import harness
 from tests.conftest import ROOT
@@ -111,7 +116,9 @@ def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text() + text)
 
 
-def test_editing_a_snippet_reruns_exactly_what_depends_on_it(site: Path) -> None:
+def test_prose_reruns_nothing_and_a_snippet_exactly_what_imports_it(
+    site: Path,
+) -> None:
     written = _build(site)
     first = _stored(site)
     assert sorted(first.values()) == [
@@ -119,9 +126,15 @@ def test_editing_a_snippet_reruns_exactly_what_depends_on_it(site: Path) -> None
         "eager_loading:post_titles_by_author_lazy",
         "run_sync:legacy_report",
     ]
+    # Prose: the page is rebuilt, nothing runs again.
+    _append(site / "eager.md", "\nMore prose.\n")
+    after_prose = _build(site)
+    assert _stored(site) == first
+    assert after_prose["eager"] > written["eager"]
+    assert after_prose["sync"] == written["sync"]
     # A change to the code behind the eager page...
     _append(site / "snippets" / "eager_loading.py", "\n# Why: an editor's note.\n")
-    rewritten = _build(site)
+    after_code = _build(site)
     added = {
         name: target for name, target in _stored(site).items() if name not in first
     }
@@ -131,27 +144,23 @@ def test_editing_a_snippet_reruns_exactly_what_depends_on_it(site: Path) -> None
         "eager_loading:post_titles_by_author_lazy",
     ]
     # and rebuilds the page that shows them, not the other one.
-    assert rewritten["eager"] > written["eager"]
-    assert rewritten["sync"] == written["sync"]
+    assert after_code["eager"] > after_prose["eager"]
+    assert after_code["sync"] == written["sync"]
 
 
-def test_editing_prose_reruns_nothing(site: Path) -> None:
-    written = _build(site)
-    first = _stored(site)
-    _append(site / "eager.md", "\nMore prose.\n")
-    rewritten = _build(site)
-    assert _stored(site) == first
-    assert rewritten["eager"] > written["eager"]
-
-
-def test_another_package_or_database_reruns_everything(
-    site: Path, tmp_path: Path
-) -> None:
+def test_another_package_version_reruns_everything(site: Path, tmp_path: Path) -> None:
     _build(site)
     first = _stored(site)
     # A distribution's metadata folder named for another version, as after an upgrade.
     (tmp_path / "upgraded" / "SQLAlchemy-99.0.0.dist-info").mkdir(parents=True)
     _build(site, PYTHONPATH=str(tmp_path / "upgraded"))
     assert len(_stored(site)) == 2 * len(first)
-    _build(site, **{DATABASE_URL_VARIABLE: "sqlite+aiosqlite:///:memory:"})
-    assert len(_stored(site)) == 3 * len(first)
+
+
+def test_another_database_url_is_another_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(DATABASE_URL_VARIABLE, raising=False)
+    default = environment.__wrapped__()
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, "postgresql+asyncpg://localhost/guide")
+    assert environment.__wrapped__() != default
