@@ -29,6 +29,9 @@ class Machine(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
     cpus: int
     cpu_model: str
+    #: The one-minute load average when the measurement began: a busy machine
+    #: stretches both columns, less so their ratio.
+    load_average: float
 
 
 class Measurement(pydantic.BaseModel):
@@ -54,7 +57,8 @@ class Measurement(pydantic.BaseModel):
         packages = ", ".join(f"{name} {v}" for name, v in self.packages.items())
         return (
             f"Measured by make bench on {self.measured.isoformat()}, on "
-            f"{self.machine.cpus} CPUs ({self.machine.cpu_model}), with Python "
+            f"{self.machine.cpus} CPUs ({self.machine.cpu_model}; load average "
+            f"{self.machine.load_average:.1f}), with Python "
             f"{self.python}, SQLite {self.sqlite}, {packages}."
         )
 

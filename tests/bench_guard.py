@@ -40,10 +40,13 @@ def cpu_model() -> str:
 
 
 def main() -> None:
+    load_average = os.getloadavg()[0]
     rows = asyncio.run(_overhead_rows(iterations=500, rounds=5))
     measurement = Measurement(
         measured=datetime.date.today(),
-        machine=Machine(cpus=os.cpu_count() or 1, cpu_model=cpu_model()),
+        machine=Machine(
+            cpus=os.cpu_count() or 1, cpu_model=cpu_model(), load_average=load_average
+        ),
         python=platform.python_version(),
         sqlite=sqlite3.sqlite_version,
         packages={name: metadata.version(name) for name in PACKAGES},
