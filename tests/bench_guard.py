@@ -41,7 +41,7 @@ def cpu_model() -> str:
 
 def main() -> None:
     load_average = os.getloadavg()[0]
-    rows = asyncio.run(_overhead_rows(iterations=500, rounds=5))
+    rows = asyncio.run(_overhead_rows(iterations=200, rounds=15))
     measurement = Measurement(
         measured=datetime.date.today(),
         machine=Machine(
