@@ -198,6 +198,20 @@ def cached(
     # By class, not by name: a rule page's example reuses the captured-run of a guide.
     request = {"run": type(directive).__name__, **request}
     entry = store_dir(env.srcdir) / f"{key(root, request, files)}.json"
+    return _stored(entry, request, compute)
+
+
+def stored(srcdir: str | Path, material: dict[str, Any], compute: Callable[[], Any]):
+    """``compute()``'s JSON result, stored under a hash of ``material``.
+
+    For checks whose every input the caller can name (a page's text, ...).
+    """
+    encoded = json.dumps({"format": FORMAT, **material}, sort_keys=True).encode()
+    entry = store_dir(srcdir) / f"{hashlib.sha256(encoded).hexdigest()}.json"
+    return _stored(entry, {"check": material.get("check")}, compute)
+
+
+def _stored(entry: Path, request: dict[str, Any], compute: Callable[[], Any]) -> Any:
     if entry.is_file():
         return json.loads(entry.read_text(encoding="utf-8"))["result"]
     result = compute()
