@@ -7,9 +7,16 @@ SPHINX_STRICT := -n -W --keep-going -q -j auto
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve html test lint linkcheck clean lock bench
+# The suite on SQLAlchemy's other maintained line: its own lock and virtualenv.
+LOCK_2_0 := requirements-sqlalchemy-2.0.txt
+VENV_2_0 := .venv-sqlalchemy-2.0
+STAMP_2_0 := $(VENV_2_0)/.installed-$(shell cksum < $(LOCK_2_0) | cut -d' ' -f1)
 
-$(STAMP): requirements.txt
+.PHONY: serve html test test-sqlalchemy-2.0 lint linkcheck clean lock bench
+
+# $(call install,VENV,LOCK): a virtualenv with exactly the pins of LOCK, from a
+# Python the locks are made for (3.11.0+) that can create virtualenvs.
+define install
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 	  echo "make: $(PYTHON) is missing or older than Python 3.11, the oldest this site supports." \
 	       "Install a Python 3.11+ and run: make PYTHON=python3.11 ..." >&2; exit 1; }
@@ -18,9 +25,16 @@ $(STAMP): requirements.txt
 	       "On Debian/Ubuntu install the package python3-venv" \
 	       "(for this interpreter: $$($(PYTHON) -c 'import sys; print("python3.%d-venv" % sys.version_info[1])'))," \
 	       "e.g. apt-get install python3-venv" >&2; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	rm -f $(VENV)/.installed-* && touch $@
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r $(2)
+	rm -f $(1)/.installed-* && touch $@
+endef
+
+$(STAMP): requirements.txt
+	$(call install,$(VENV),requirements.txt)
+
+$(STAMP_2_0): $(LOCK_2_0)
+	$(call install,$(VENV_2_0),$(LOCK_2_0))
 
 serve: $(STAMP)  ## build the site, serve it on localhost, rebuild on every change
 	$(BIN)/sphinx-autobuild $(SPHINX_STRICT) --host $(HOST) --port $(PORT) \
@@ -33,7 +47,10 @@ html: $(STAMP)  ## strict build (warnings are errors) into _build/html
 	$(BIN)/python -m sphinx -b html $(SPHINX_STRICT) . _build/html
 
 test: $(STAMP)  ## the whole suite, including a strict build of the site
-	$(BIN)/python -m pytest
+	GUIDE_LOCK_FILE=requirements.txt $(BIN)/python -m pytest --record-proofs
+
+test-sqlalchemy-2.0: $(STAMP_2_0)  ## the whole suite on the newest SQLAlchemy 2.0
+	GUIDE_LOCK_FILE=$(LOCK_2_0) $(VENV_2_0)/bin/python -m pytest --record-proofs
 
 bench: $(STAMP)  ## measure the guard's overhead into guides/measured/ (commit it)
 	$(BIN)/python tests/bench_guard.py

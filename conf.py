@@ -27,6 +27,7 @@ extensions = [
     "rule_page",  # level, phase, copy-review-link and tombstone on rule pages
     "rule_index",  # the {rule-index} table and rules.json
     "page_meta",  # policy front matter: validated, shown as a card, review date
+    "proofs",  # {proof} cites the test behind a claim; where each suite proved it
 ]
 
 include_patterns = ["index.md", "guides/**"]

@@ -67,8 +67,9 @@ def resolve(requirements: list[str]) -> list[str]:
         pip += ["--python-version", OLDEST_PYTHON, "--report", str(report)]
         subprocess.run([*pip, "-r", str(source)], check=True)
         installed = json.loads(report.read_text())["install"]
-    pins = {f"{p['metadata']['name']}=={p['metadata']['version']}" for p in installed}
-    return sorted(pins, key=str.lower)
+    pins = {p["metadata"]["name"]: p["metadata"]["version"] for p in installed}
+    by_name = sorted(pins, key=lambda name: re.sub(r"[-_.]+", "-", name).lower())
+    return [f"{name}=={pins[name]}" for name in by_name]
 
 
 def main() -> None:
