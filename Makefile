@@ -26,7 +26,9 @@ define install
 	       "(for this interpreter: $$($(PYTHON) -c 'import sys; print("python3.%d-venv" % sys.version_info[1])'))," \
 	       "e.g. apt-get install python3-venv" >&2; exit 1; }
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r $(2)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r $(2) || { \
+		echo "error: the pins of $(2) no longer install (see pip's message above)." \
+			"Re-pin them with 'make lock', then run this target again." >&2; exit 1; }
 	rm -f $(1)/.installed-* && touch $@
 endef
 
