@@ -1,15 +1,15 @@
 """The cost of executed docs: this site's build against a plain Sphinx twin.
 
-    .venv/bin/python tests/bench_build.py [--rounds N] [--jobs auto|1]
+    .venv/bin/python tests/bench_build.py [--rounds N] [--jobs auto|1] [--no-tests]
 
 The plain twin is the same pages built with only the third-party extensions
 (myst-parser, copybutton, design): a copy of ``conf.py`` whose ``extensions`` list
-keeps those three, and pages whose custom directives become plain code blocks and
-whose ``{rule}`` roles become inline code. The site is built as ``make html`` builds
-it (``-j auto``; ``--jobs 1`` for a serial build), the twin as Sphinx builds by
-default (one process). Both trees live in a temporary folder and are built
-alternately, in one run; only ratios are reported, since the machine may be shared.
-The targets are those of issue 11.
+keeps those three, and pages whose own directives (``{captured-run}``, ...) become
+plain code blocks and whose own roles (``{rule}``, ``{proof}``) become inline code.
+The site is built as ``make html`` builds it (``-j auto``; ``--jobs 1`` for a
+serial build), the twin as Sphinx builds by default (one process). Both trees live
+in a temporary folder and are built alternately, in one run; only ratios are
+reported, since the machine may be shared. The targets are those of issue 11.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = (".venv", "_build", ".git", "__pycache__", ".*_cache")
 THIRD_PARTY = '["myst_parser", "sphinx_copybutton", "sphinx_design"]'
-CUSTOM_DIRECTIVE = re.compile(
-    r"^```\{(captured-run|round-trips|generated-table|measured-table|rule-example|"
-    r"rule-index|policy-card)\}(.*?)^```$",
-    re.S | re.M,
-)
-RULE_ROLE = re.compile(r"\{rule\}`([^`]*)`")
+#: Directives and roles of Sphinx, MyST and sphinx-design the pages use; every other
+#: one is this site's own, and the twin shows its text plainly instead.
+PLAIN = {"admonition", "doc", "figure", "index", "literalinclude", "ref", "tab-item"}
+PLAIN |= {"tab-set", "toctree", "note", "warning", "code-block", "eval-rst"}
+DIRECTIVE = re.compile(r"^```\{([\w-]+)\}(.*?)^```$", re.S | re.M)
+ROLE = re.compile(r"\{([\w-]+)\}`([^`]*)`")
 EDITED_PAGE = "guides/eager-loading.md"
 FAILURES: list[str] = []
 #: Targets: (measurement, baseline, largest ratio allowed).
@@ -60,8 +60,18 @@ def make_plain(tree: Path) -> None:
         sys.exit("bench_build: conf.py has no 'extensions = [...]' list to replace")
     conf.write_text(text)
     for page in [tree / "index.md", *(tree / "guides").rglob("*.md")]:
-        source = CUSTOM_DIRECTIVE.sub(r"```text\n\1\2```", page.read_text())
-        page.write_text(RULE_ROLE.sub(r"`\1`", source))
+        source = DIRECTIVE.sub(_plain_directive, page.read_text())
+        page.write_text(ROLE.sub(_plain_role, source))
+
+
+def _plain_directive(match: re.Match[str]) -> str:
+    name, rest = match.groups()
+    return match[0] if name in PLAIN else f"```text\n{name}{rest}```"
+
+
+def _plain_role(match: re.Match[str]) -> str:
+    name, text = match.groups()
+    return match[0] if name in PLAIN else f"`{text}`"
 
 
 def sphinx(tree: Path, *options: str) -> Callable[[], None]:
