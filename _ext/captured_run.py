@@ -13,23 +13,17 @@ snippet that takes no database argument gets no count: it had no database to use
 
 from __future__ import annotations
 
+import os
 import pprint
 from typing import ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from executed_store import cached
 from snippet_targets import check_targets, snippet_problems_fail_the_build
 from sphinx.directives.code import container_wrapper
 from sphinx.errors import ConfigError
 from sphinx.util.docutils import SphinxDirective
-
-from tests.harness import (
-    DatabaseURLError,
-    capture,
-    checked_database_url,
-    database_url,
-    describe_error,
-)
 
 #: The Pygments lexer for each dialect's SQL; generic SQL for the others.
 SQL_LEXERS = {"postgresql": "postgresql"}
@@ -51,6 +45,26 @@ def _count_label(count: int) -> str:
     return f"{count} statement{'s' if count != 1 else ''} sent"
 
 
+def run_once(target: str, seed: str | None) -> dict:
+    """What a run shows, as JSON data the result store can keep."""
+    # Imported on first run: a build that finds every result stored needs no SQLAlchemy.
+    from tests.harness import capture, describe_error
+
+    captured = capture(target, seed)
+    failed = captured.error is not None
+    return {
+        "count": captured.statements.count,
+        "sql": _format_sql(captured.statements),
+        "dialect": captured.dialect,
+        "had_database": captured.had_database,
+        "error": describe_error(captured.error) if failed else None,
+        "warnings": captured.warnings,
+        "logged": captured.logged,
+        "returned": None if failed else repr(captured.result),
+        "result": None if failed else pprint.pformat(captured.result, width=80),
+    }
+
+
 class CapturedRun(SphinxDirective):
     required_arguments = 1
     option_spec: ClassVar = {
@@ -64,46 +78,47 @@ class CapturedRun(SphinxDirective):
         seed = self.options.get("seed")
         check_targets(self, target, *([seed] if seed else []))
         expect = self.options.get("expect", "ok")
-        with snippet_problems_fail_the_build(self, target):
-            captured = capture(target, seed)
 
-        if expect == "ok" and captured.error is not None:
-            raise self.error(
-                f"captured-run {target!r} raised {describe_error(captured.error)}. "
-                "Fix the snippet, or mark the example ':expect: error' if the page "
-                "shows it failing."
+        def run_and_check() -> dict:
+            captured = run_once(target, seed)
+            self._check(target, expect, captured)  # a refused run is not stored
+            return captured
+
+        with snippet_problems_fail_the_build(self, target):
+            captured = cached(
+                self,
+                [target, *([seed] if seed else [])],
+                {"target": target, "seed": seed},
+                run_and_check,
             )
-        if expect == "error" and captured.error is None:
-            raise self.error(
-                f"captured-run {target!r} is marked ':expect: error' but returned "
-                f"{captured.result!r}. The page must not call a working example broken."
-            )
+
+        self._check(target, expect, captured)
 
         shown: list[nodes.Node] = []
-        count = captured.statements.count
+        count = captured["count"]
         if count:
-            sql = nodes.literal_block("", _format_sql(captured.statements))
+            sql = nodes.literal_block("", captured["sql"])
             # PostgreSQL's own lexer knows asyncpg's "$1::INTEGER" parameters.
-            sql["language"] = SQL_LEXERS.get(captured.dialect, "sql")
+            sql["language"] = SQL_LEXERS.get(captured.get("dialect", ""), "sql")
             shown.append(container_wrapper(self, sql, _count_label(count)))
-        elif captured.had_database:
+        elif captured["had_database"]:
             # A claim only where the snippet had a database it could have used.
             shown.append(nodes.paragraph("", _count_label(0)))
-        if captured.error is not None:
-            error = nodes.literal_block("", describe_error(captured.error))
+        if captured["error"] is not None:
+            error = nodes.literal_block("", captured["error"])
             error["language"] = "text"
             error["classes"] = ["captured-error"]
             shown.append(container_wrapper(self, error, "Raised"))
-        if captured.warnings:
-            warned = nodes.literal_block("", "\n".join(captured.warnings))
+        if captured["warnings"]:
+            warned = nodes.literal_block("", "\n".join(captured["warnings"]))
             warned["language"] = "text"
             shown.append(container_wrapper(self, warned, "Warned"))
-        if captured.logged:
-            logged = nodes.literal_block("", "\n".join(captured.logged))
+        if captured["logged"]:
+            logged = nodes.literal_block("", "\n".join(captured["logged"]))
             logged["language"] = "text"
             shown.append(container_wrapper(self, logged, "Logged"))
-        if captured.error is None and "show-result" in self.options:
-            result = nodes.literal_block("", pprint.pformat(captured.result, width=80))
+        if captured["error"] is None and "show-result" in self.options:
+            result = nodes.literal_block("", captured["result"])
             result["language"] = "python"
             shown.append(container_wrapper(self, result, "Returned"))
 
@@ -111,9 +126,28 @@ class CapturedRun(SphinxDirective):
         wrapper += shown
         return [wrapper]
 
+    def _check(self, target: str, expect: str, captured: dict) -> None:
+        if expect == "ok" and captured["error"] is not None:
+            raise self.error(
+                f"captured-run {target!r} raised {captured['error']}. "
+                "Fix the snippet, or mark the example ':expect: error' if the page "
+                "shows it failing."
+            )
+        if expect == "error" and captured["error"] is None:
+            raise self.error(
+                f"captured-run {target!r} is marked ':expect: error' but returned "
+                f"{captured['returned']}. The page must not call a working example broken."
+            )
+
 
 def check_database(app) -> None:
     """One clear error for a database URL the captured runs cannot use."""
+    # The harness owns the variable; unset, there is nothing to check (and a build
+    # that finds every result stored then needs no SQLAlchemy).
+    if not os.environ.get("GUIDE_DATABASE_URL"):
+        return
+    from tests.harness import DatabaseURLError, checked_database_url, database_url
+
     try:
         checked_database_url(database_url())
     except DatabaseURLError as error:
@@ -121,6 +155,7 @@ def check_database(app) -> None:
 
 
 def setup(app):
+    app.setup_extension("executed_store")
     app.add_directive("captured-run", CapturedRun)
     app.connect("builder-inited", check_database)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from executed_store import STORE_VARIABLE
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests import configurations
@@ -26,6 +28,8 @@ from tests.harness import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+# A service's own test suite, run by tests/test_pytest_plugin.py, not by this one.
+collect_ignore = ["sample_service"]
 
 
 def site_dir() -> Path:
@@ -48,7 +52,12 @@ STRICT_BUILD = [
     "-n",
     "-W",
     "--keep-going",
+    "-j",
+    "auto",
 ]
+# Every build the suite starts, of the checkout or of a copy, reuses the results
+# `make html` and `make serve` stored: a key names content, never a path.
+os.environ.setdefault(STORE_VARIABLE, str(ROOT / "_build" / ".executed"))
 
 
 def _seed_of(request: pytest.FixtureRequest) -> Seed:

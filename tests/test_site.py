@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from executed_store import STORE_VARIABLE
 from snippet_contract import check_project
 
 from tests.conftest import ROOT, STRICT_BUILD
@@ -72,6 +73,19 @@ def messages(root: Path) -> list[str]:
 
 def test_the_minimal_project_is_clean(project: Path) -> None:
     assert messages(project) == []
+
+
+def test_stored_page_scans_see_every_edit(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The build reuses the scans of unchanged pages (check_project(store=True)).
+    monkeypatch.setenv(STORE_VARIABLE, str(tmp_path / "store"))
+    assert check_project(project, store=True) == []
+    page = project / "guides" / "demo.md"
+    page.write_text(GOOD_PAGE + "\n```python\nx = 1\n```\n")
+    assert check_project(project, store=True) == check_project(project) != []
+    (project / "snippets" / "demo.py").unlink()  # another page's include breaks
+    assert check_project(project, store=True) == check_project(project)
 
 
 @pytest.mark.parametrize(
@@ -160,7 +174,54 @@ def test_include_from_outside_snippets_is_refused(project: Path) -> None:
         GOOD_PAGE.replace("../snippets/demo.py\n:pyobject", "../conf.py\n:pyobject")
     )
     found = messages(project)
-    assert any("pages show code from snippets/ only" in p for p in found), found
+    assert any(
+        "pages show code from snippets/ (examples) and implicit_io/ (the toolkit) only"
+        in p
+        for p in found
+    ), found
+
+
+PACKAGE_MODULE = """\
+def api():
+    return 2
+
+
+# region shown_api
+def shown_api():
+    return api()
+
+
+# endregion shown_api
+"""
+
+
+def _add_package_module(project: Path, test_name: str, test_body: str) -> None:
+    (project / "implicit_io").mkdir()
+    (project / "implicit_io" / "tool.py").write_text(PACKAGE_MODULE)
+    (project / "tests" / test_name).write_text(test_body)
+    page = project / "guides" / "demo.md"
+    page.write_text(
+        GOOD_PAGE
+        + '```{literalinclude} ../implicit_io/tool.py\n:start-after: "# region '
+        'shown_api"\n:end-before: "# endregion shown_api"\n```\n'
+    )
+
+
+@pytest.mark.parametrize("test_name", ["test_tool.py", "test_implicit_io_tool.py"])
+def test_package_code_is_shown_and_tested_like_examples(
+    project: Path, test_name: str
+) -> None:
+    # Its API (``api``) need not be on a page; what a page shows must be tested.
+    good = "from implicit_io.tool import shown_api\n\ndef test():\n    shown_api\n"
+    _add_package_module(project, test_name, good)
+    assert messages(project) == []
+
+
+def test_package_region_its_test_never_uses(project: Path) -> None:
+    _add_package_module(project, "test_tool.py", "import implicit_io.tool\n")
+    [problem] = messages(project)
+    assert problem.startswith("implicit_io/tool.py:5:")
+    assert "shows shown_api, which tests/test_tool.py never uses" in problem
 
 
 def test_region_on_no_page(project: Path) -> None:
@@ -240,6 +301,20 @@ def test_no_sql_is_claimed_only_where_a_database_was_given(built_site: Path) -> 
     migration = (built_site / "guides" / "migration.html").read_text()
     assert "greenlet&gt;=1; extra == " in migration.replace("&quot;", '"')
     assert "No SQL sent" not in migration
+
+
+def test_a_parallel_build_equals_a_serial_one(built_site: Path, tmp_path: Path) -> None:
+    # The suite builds with -j auto, as make html does; one process must agree.
+    serial, doctrees = tmp_path / "html", tmp_path / "doctrees"
+    subprocess.run(
+        [*STRICT_BUILD, "-j", "1", "-q", "-d", str(doctrees), str(ROOT), str(serial)],
+        check=True,
+        capture_output=True,
+    )
+    parallel = {p.relative_to(built_site) for p in built_site.rglob("*.html")}
+    assert {p.relative_to(serial) for p in serial.rglob("*.html")} == parallel
+    for page in sorted(parallel):
+        assert (serial / page).read_text() == (built_site / page).read_text(), page
 
 
 def test_copy_button_is_installed(built_site: Path) -> None:
