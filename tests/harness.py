@@ -295,7 +295,8 @@ async def private_engine(url: str | None = None) -> AsyncIterator[AsyncEngine]:
         finally:
             await engine.dispose()
         return
-    schema = f"{SCHEMA_PREFIX}{next(_schema_numbers)}"
+    # The pid too: a parallel build forks workers that share the token and counter.
+    schema = f"{SCHEMA_PREFIX}{os.getpid()}_{next(_schema_numbers)}"
     settings = {"search_path": schema, "application_name": schema}
     engine = create_async_engine(url, connect_args={"server_settings": settings})
     event.listen(
