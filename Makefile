@@ -7,7 +7,7 @@ SPHINX_STRICT := -n -W --keep-going -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve html test lint linkcheck clean lock
+.PHONY: serve html test test-browser lint linkcheck clean lock
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ html: $(STAMP)  ## strict build (warnings are errors) into _build/html
 
 test: $(STAMP)  ## the whole suite, including a strict build of the site
 	$(BIN)/python -m pytest
+
+test-browser: html  ## every page in Debian's Chromium: axe, layout, search, copy buttons
+	.ci/install-chromium
+	$(BIN)/python -m pytest tests/browser -n 2 -p no:randomly
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -8,6 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).parent
 sys.path[:0] = [str(ROOT), str(ROOT / "_ext")]
 
+from snippets.rule_links import DOCS_BASE_URL  # noqa: E402  (the path above first)
+
 project = "Preventing implicit ORM I/O in async SQLAlchemy"
 author = "Platform engineering"
 copyright = "2026, Platform engineering"
@@ -43,6 +45,9 @@ myst_substitutions = {
 
 html_theme = "furo"
 html_title = "Implicit ORM I/O policy"
+# One published address: the toolkit's messages, rules.json, every page's canonical
+# link and "Copy review link" all use it (IMPLICIT_IO_DOCS_URL overrides the default).
+html_baseurl = DOCS_BASE_URL
 html_static_path = ["_static"]
 html_css_files = ["guide.css"]
 html_last_updated_fmt = None

@@ -4,11 +4,14 @@
 code linking its page). Every HTML build also writes ``rules.json`` at the site
 root, for tools and review bots::
 
-    {"rules": [{"code": "IO101", "name": "...", "level": "advisory", "phase": 1,
+    {"base_url": "https://docs.example.internal/orm-io/",
+     "rules": [{"code": "IO101", "name": "...", "level": "advisory", "phase": 1,
                 "summary": "...", "url": "guides/rules/io101.html",
                 "retired": false, "replaced_by": null}, ...]}
 
-URLs are relative to the site root, so the index holds wherever the site is hosted.
+Each ``url`` is relative to the site root; ``base_url`` is where the site is published
+(``html_baseurl``: the toolkit's ``IMPLICIT_IO_DOCS_URL``), so ``base_url + url`` is
+the address a review should cite.
 """
 
 from __future__ import annotations
@@ -70,8 +73,9 @@ class RuleIndex(SphinxDirective):
         return [table]
 
 
-def rules_json(rules: dict[str, Rule], uri_of) -> dict:
+def rules_json(rules: dict[str, Rule], uri_of, base_url: str) -> dict:
     return {
+        "base_url": base_url,
         "rules": [
             {
                 "code": rule.code,
@@ -84,14 +88,16 @@ def rules_json(rules: dict[str, Rule], uri_of) -> dict:
                 "replaced_by": rule.replaced_by,
             }
             for rule in (rules[code] for code in sorted(rules))
-        ]
+        ],
     }
 
 
 def _write_json(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
-    index = rules_json(app.guide_rules, app.builder.get_target_uri)
+    index = rules_json(
+        app.guide_rules, app.builder.get_target_uri, app.config.html_baseurl
+    )
     Path(app.outdir, JSON_NAME).write_text(
         json.dumps(index, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

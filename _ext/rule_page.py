@@ -4,8 +4,8 @@ tombstone notice of a retired rule.
 Added under the page title while the page is read, from the rule's front matter,
 so no rule page writes it by hand. The button's script is ``_static/rule-link.js``;
 it copies ``[IO101 eager-load-response-data](<this page's URL>)``, taking the URL
-from the page's canonical link (present when ``html_baseurl`` is set), otherwise
-from the browser's address bar: the site has no fixed host.
+from the page's canonical link (``html_baseurl``, the one published address), so a
+review link is the same whichever host the reader browses, a local preview included.
 """
 
 from __future__ import annotations

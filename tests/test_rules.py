@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sphinx.errors import ConfigError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from snippets.implicit_io_guard import KnownException
+from snippets.rule_links import DOCS_BASE_URL, KNOWN_RULES
 from snippets.rules import (
     EventLoopBlocked,
     documented_exception,
@@ -336,11 +338,18 @@ def _retire_a_rule(site: Path) -> None:
 # tombstone build must be green under -W; in a copy holding only the rule pages, the
 # links to the other pages and the snippet contract are incomplete by design, so
 # those two warning types (and only those) are suppressed there.
+def _unchanged(site: Path) -> None:
+    """The site as it is: the variant is in the environment (VARIANT_ENV)."""
+
+
 VARIANTS = {
     "bad_input": (_break_rule_input, "dummy"),
     "duplicate": (_duplicate_a_code, "dummy"),
     "tombstone": (_retire_a_rule, "html"),
+    "published_elsewhere": (_unchanged, "html"),
 }
+ELSEWHERE = "https://wiki.corp.test/platform/orm-io/"
+VARIANT_ENV = {"published_elsewhere": {"IMPLICIT_IO_DOCS_URL": ELSEWHERE}}
 PARTIAL_SITE = "-Dsuppress_warnings=myst.xref_missing,ref.doc,snippets.contract"
 RULES_ONLY_INDEX = "# Home\n\n```{toctree}\n:glob:\n\nguides/rules/*\n```\n"
 
@@ -375,7 +384,11 @@ def variant_build(tmp_path_factory: pytest.TempPathFactory):
         ]
         command[command.index("-b") + 1] = builder
         process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **VARIANT_ENV.get(name, {})},
         )
         started[name] = (site, process)
 
@@ -437,6 +450,45 @@ def test_a_retired_rule_keeps_its_page_as_a_tombstone(variant_build) -> None:
     assert re.search(r'<tr class="rule-retired[^"]*">.*?IO105.*?Retired', index, re.S)
 
 
+def test_one_published_address_everywhere(variant_build) -> None:
+    """IMPLICIT_IO_DOCS_URL moves the canonical links, rules.json and the toolkit."""
+    build = variant_build("published_elsewhere")
+    assert build.returncode == 0, build.log
+    html = build.site / "_build" / "html"
+    pages = sorted(html.rglob("*.html"))
+    assert len(pages) > len(PUBLISHED)
+    for page in pages:
+        path = page.relative_to(html).as_posix()
+        assert f'<link rel="canonical" href="{ELSEWHERE}{path}"' in page.read_text(), (
+            path
+        )
+    assert json.loads((html / "rules.json").read_text())["base_url"] == ELSEWHERE
+    printed = subprocess.run(
+        [sys.executable, "-c", PRINT_RULE_URLS],
+        cwd=ROOT,
+        env={**os.environ, **VARIANT_ENV["published_elsewhere"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert printed == [ELSEWHERE + PUBLISHED[code] for code in KNOWN_RULES]
+
+
+PRINT_RULE_URLS = (
+    "from snippets.rule_links import KNOWN_RULES, rule_url\n"
+    "for code in KNOWN_RULES: print(rule_url(code))"
+)
+
+
+def test_the_default_build_has_the_default_address(built_site: Path) -> None:
+    assert json.loads((built_site / "rules.json").read_text())["base_url"] == (
+        DOCS_BASE_URL
+    )
+    page = (built_site / "guides" / "rules" / "io101.html").read_text()
+    canonical = f"{DOCS_BASE_URL}guides/rules/io101.html"
+    assert f'<link rel="canonical" href="{canonical}"' in page
+
+
 def test_the_snippet_contract_counts_rule_examples_as_shown(tmp_path: Path) -> None:
     for folder in ("guides/rules", "snippets", "tests"):
         (tmp_path / folder).mkdir(parents=True)
@@ -457,58 +509,6 @@ def test_the_snippet_contract_counts_rule_examples_as_shown(tmp_path: Path) -> N
         "snippets/demo.py:4: 'works' is on no page. Show it with {literalinclude} "
         ":pyobject: works, make it private (_works), or delete it."
     ]
-
-
-# The copy button, run in a real browser where one is installed. The probe replaces
-# the clipboard with a recorder (file:// pages have no Clipboard API), clicks the
-# button and writes what was copied into the DOM, which the browser then dumps.
-BROWSER = shutil.which("chromium") or shutil.which("google-chrome")
-HEADLESS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--virtual-time-budget=2000",
-    "--dump-dom",
-)
-PROBE = """<script>
-document.execCommand = function () {
-  document.body.dataset.copied = document.querySelector("textarea").value;
-  return true;
-};
-window.addEventListener("load", function () {
-  document.querySelector("button.rule-copy-link").click();
-});
-</script></body>"""
-
-
-@pytest.mark.skipif(
-    BROWSER is None and not os.environ.get("GUIDE_REQUIRE_BROWSER"),
-    reason="no headless Chromium on this machine (CI installs one and requires it)",
-)
-@pytest.mark.parametrize("canonical", [None, "https://guide.example/r/io102.html"])
-def test_copy_review_link_copies_a_markdown_link(
-    built_site: Path, canonical: str | None
-) -> None:
-    page = built_site / "guides" / "rules" / "io102.html"
-    html = page.read_text().replace("</body>", PROBE)
-    if canonical:
-        html = html.replace(
-            "<head>", f'<head><link rel="canonical" href="{canonical}">'
-        )
-    probe = page.with_name(f"_probe_{id(canonical)}.html")
-    probe.write_text(html)
-    try:
-        dom = subprocess.run(
-            [BROWSER, *HEADLESS, probe.as_uri()],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout
-    finally:
-        probe.unlink()
-    url = canonical or probe.as_uri()
-    assert f'data-copied="[IO102 no-implicit-loads-in-request-paths]({url})"' in dom
 
 
 # --- snippets/rules.py: examples that fail the check enforcing their rule -------
