@@ -28,6 +28,7 @@ extensions = [
     "rule_page",  # level, phase, copy-review-link and tombstone on rule pages
     "rule_index",  # the {rule-index} table and rules.json
     "page_meta",  # policy front matter: validated, shown as a card, review date
+    "page_access",  # keyboard and screen-reader fixes to the theme's markup
 ]
 
 include_patterns = ["index.md", "guides/**"]
@@ -50,6 +51,7 @@ html_title = "Implicit ORM I/O policy"
 html_baseurl = DOCS_BASE_URL
 html_static_path = ["_static"]
 html_css_files = ["guide.css"]
+html_favicon = "_static/favicon.svg"
 html_last_updated_fmt = None
 
 # Copy only runnable code: no prompts, no output lines, no line numbers.
