@@ -29,6 +29,7 @@ extensions = [
     "rule_index",  # the {rule-index} table and rules.json
     "page_meta",  # policy front matter: validated, shown as a card, review date
     "page_access",  # keyboard and screen-reader fixes to the theme's markup
+    "search_index_entries",  # index entries survive incremental builds (12599)
 ]
 
 include_patterns = ["index.md", "guides/**"]
@@ -52,6 +53,9 @@ html_baseurl = DOCS_BASE_URL
 html_static_path = ["_static"]
 html_css_files = ["guide.css"]
 html_favicon = "_static/favicon.svg"
+html_search_scorer = (
+    "_static/search-scorer.js"  # glossary second to the explaining page
+)
 html_last_updated_fmt = None
 
 # Copy only runnable code: no prompts, no output lines, no line numbers.

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from docutils import nodes
 from rules import Rule, rule_link
+from sphinx import addnodes
 from sphinx.util.docutils import SphinxDirective
 
 JSON_NAME = "rules.json"
@@ -35,6 +36,25 @@ def _cell(*children: nodes.Node) -> nodes.entry:
     return entry
 
 
+#: Column headings that name a glossary term: the reader can look them up.
+HEADER_TERMS = {"Level": "decision level", "Phase": "phase"}
+
+
+def _header(title: str, docname: str) -> nodes.Node:
+    if title not in HEADER_TERMS:
+        return nodes.Text(title)
+    ref = addnodes.pending_xref(
+        "",
+        refdomain="std",
+        reftype="term",
+        reftarget=HEADER_TERMS[title],
+        refexplicit=True,
+        refdoc=docname,
+    )
+    ref += nodes.inline(title, title)
+    return ref
+
+
 class RuleIndex(SphinxDirective):
     """A table of every rule, in code order."""
 
@@ -45,7 +65,7 @@ class RuleIndex(SphinxDirective):
         table += group
         group += [nodes.colspec(colwidth=width) for _, width in COLUMNS]
         head_row = nodes.row()
-        head_row += [_cell(nodes.Text(title)) for title, _ in COLUMNS]
+        head_row += [_cell(_header(title, self.env.docname)) for title, _ in COLUMNS]
         group += nodes.thead("", head_row)
         body = nodes.tbody()
         group += body

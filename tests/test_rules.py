@@ -350,7 +350,9 @@ VARIANTS = {
 }
 ELSEWHERE = "https://wiki.corp.test/platform/orm-io/"
 VARIANT_ENV = {"published_elsewhere": {"IMPLICIT_IO_DOCS_URL": ELSEWHERE}}
-PARTIAL_SITE = "-Dsuppress_warnings=myst.xref_missing,ref.doc,snippets.contract"
+PARTIAL_SITE = (
+    "-Dsuppress_warnings=myst.xref_missing,ref.doc,ref.term,snippets.contract"
+)
 RULES_ONLY_INDEX = "# Home\n\n```{toctree}\n:glob:\n\nguides/rules/*\n```\n"
 
 

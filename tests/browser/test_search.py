@@ -31,7 +31,7 @@ SEARCHES = {
     "ChunkedIteratorResult": "guides/troubleshooting",
     "has no attribute 'query'": "guides/troubleshooting",
     "Could not locate column in row": "guides/troubleshooting",
-    "requires the greenlet library": "guides/troubleshooting",
+    "asyncio module requires": "guides/troubleshooting",
     # The lazy= strategies, as written in a mapping (either quote).
     "lazy='raise'": "guides/troubleshooting",
     'lazy="raise"': "guides/troubleshooting",
