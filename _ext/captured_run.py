@@ -14,15 +14,37 @@ snippet that takes no database argument gets no count: it had no database to use
 from __future__ import annotations
 
 import pprint
+import re
 from typing import ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
 from snippet_targets import check_targets, snippet_problems_fail_the_build
+from sphinx import addnodes
 from sphinx.directives.code import container_wrapper
 from sphinx.util.docutils import SphinxDirective
 
 from tests.harness import capture, describe_error
+
+# SQLAlchemy names an anonymous bound parameter after the id() of its object, and
+# Python's default repr() shows an object's address: both change on every run.
+_ANONYMOUS_PARAMETER = re.compile(r"%\((\d+) param\)s")
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+
+
+def stable_output(text: str) -> str:
+    """``text`` with run-to-run noise made stable, so two builds show the same bytes.
+
+    Anonymous parameters are renumbered in order of appearance (``%(param_1)s``, as
+    SQLAlchemy names them in compiled SQL), and addresses in reprs are dropped.
+    """
+    numbers: dict[str, int] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        number = numbers.setdefault(match[1], len(numbers) + 1)
+        return f"%(param_{number})s"
+
+    return _ADDRESS.sub(">", _ANONYMOUS_PARAMETER.sub(renumber, text))
 
 
 def _format_sql(capture_log) -> str:
@@ -33,6 +55,28 @@ def _format_sql(capture_log) -> str:
             sql += f"\n-- parameters: {statement.parameters!r}"
         blocks.append(sql + ";")
     return "\n\n".join(blocks)
+
+
+NEVER_AWAITED = "was never awaited"
+NEVER_AWAITED_LABEL = "never-awaited"  # the troubleshooting entry that explains it
+
+
+def _never_awaited_note(docname: str) -> nodes.paragraph:
+    """Under the warning every failed implicit load leaves: where it is explained."""
+    note = nodes.paragraph(classes=["captured-note"])
+    note += nodes.Text("Every failed implicit load leaves this warning: ")
+    ref = addnodes.pending_xref(
+        "",
+        refdomain="std",
+        reftype="ref",
+        reftarget=NEVER_AWAITED_LABEL,
+        refexplicit=True,
+        refdoc=docname,
+    )
+    ref += nodes.inline("", "why, and why not to filter it")
+    note += ref
+    note += nodes.Text(".")
+    return note
 
 
 def _count_label(count: int) -> str:
@@ -72,27 +116,37 @@ class CapturedRun(SphinxDirective):
         shown: list[nodes.Node] = []
         count = captured.statements.count
         if count:
-            sql = nodes.literal_block("", _format_sql(captured.statements))
+            sql = nodes.literal_block(
+                "", stable_output(_format_sql(captured.statements))
+            )
             sql["language"] = "sql"
             shown.append(container_wrapper(self, sql, _count_label(count)))
         elif captured.had_database:
             # A claim only where the snippet had a database it could have used.
             shown.append(nodes.paragraph("", _count_label(0)))
         if captured.error is not None:
-            error = nodes.literal_block("", describe_error(captured.error))
+            error = nodes.literal_block(
+                "", stable_output(describe_error(captured.error))
+            )
             error["language"] = "text"
             error["classes"] = ["captured-error"]
             shown.append(container_wrapper(self, error, "Raised"))
         if captured.warnings:
-            warned = nodes.literal_block("", "\n".join(captured.warnings))
+            warned = nodes.literal_block(
+                "", stable_output("\n".join(captured.warnings))
+            )
             warned["language"] = "text"
             shown.append(container_wrapper(self, warned, "Warned"))
+            if any(NEVER_AWAITED in warning for warning in captured.warnings):
+                shown.append(_never_awaited_note(self.env.docname))
         if captured.logged:
-            logged = nodes.literal_block("", "\n".join(captured.logged))
+            logged = nodes.literal_block("", stable_output("\n".join(captured.logged)))
             logged["language"] = "text"
             shown.append(container_wrapper(self, logged, "Logged"))
         if captured.error is None and "show-result" in self.options:
-            result = nodes.literal_block("", pprint.pformat(captured.result, width=80))
+            result = nodes.literal_block(
+                "", stable_output(pprint.pformat(captured.result, width=80))
+            )
             result["language"] = "python"
             shown.append(container_wrapper(self, result, "Returned"))
 

@@ -351,7 +351,7 @@ VARIANTS = {
 ELSEWHERE = "https://wiki.corp.test/platform/orm-io/"
 VARIANT_ENV = {"published_elsewhere": {"IMPLICIT_IO_DOCS_URL": ELSEWHERE}}
 PARTIAL_SITE = (
-    "-Dsuppress_warnings=myst.xref_missing,ref.doc,ref.term,snippets.contract"
+    "-Dsuppress_warnings=myst.xref_missing,ref.doc,ref.ref,ref.term,snippets.contract"
 )
 RULES_ONLY_INDEX = "# Home\n\n```{toctree}\n:glob:\n\nguides/rules/*\n```\n"
 

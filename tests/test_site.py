@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from captured_run import stable_output
 from snippet_contract import check_project
 
 from tests.conftest import ROOT, STRICT_BUILD
@@ -279,3 +280,26 @@ def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None
     # The other directives that run snippets name a missing module the same way.
     for directive, target in (("generated-table", "rows"), ("round-trips", "_seed")):
         assert f"{directive} 'nowhere:{target}': snippets/nowhere.py does not" in log
+
+
+def test_captured_output_is_the_same_on_every_build(built_site: Path) -> None:
+    """No object ids or addresses: two builds show the same bytes."""
+    noise = re.compile(r"\d{6,} param|0x[0-9a-f]{6,}")
+    for page in built_site.rglob("*.html"):
+        match = noise.search(page.read_text())
+        assert match is None, f"{page.relative_to(built_site)} shows {match[0]}"
+    troubleshooting = (built_site / "guides" / "troubleshooting.html").read_text()
+    assert "%(param_1)s" in troubleshooting
+
+
+def test_stable_output_renumbers_parameters_in_order() -> None:
+    text = "[{'%(140 param)s': 1, '%(99 param)s': 2}] %(140 param)s <User at 0x7f12ab>"
+    assert stable_output(text) == (
+        "[{'%(param_1)s': 1, '%(param_2)s': 2}] %(param_1)s <User>"
+    )
+
+
+def test_the_never_awaited_warning_links_its_explanation(built_site: Path) -> None:
+    page = (built_site / "guides" / "eager-loading.html").read_text()
+    assert "was never awaited" in page
+    assert re.search(r'href="troubleshooting.html#never-awaited"', page), page
