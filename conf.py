@@ -30,6 +30,7 @@ extensions = [
     "page_meta",  # policy front matter: validated, shown as a card, review date
     "page_access",  # keyboard and screen-reader fixes to the theme's markup
     "search_index_entries",  # index entries survive incremental builds (12599)
+    "snippet_source",  # each example links its whole tested module
 ]
 
 include_patterns = ["index.md", "guides/**"]

@@ -36,6 +36,18 @@ def _cell(*children: nodes.Node) -> nodes.entry:
     return entry
 
 
+def summary_nodes(summary: str) -> list[nodes.Node]:
+    """A summary's `code` spans as code: identifiers keep their straight quotes."""
+    parts = summary.split("`")
+    if len(parts) % 2 == 0:
+        raise ValueError(f"unbalanced backticks in rule summary {summary!r}")
+    return [
+        nodes.literal(part, part) if odd else nodes.Text(part)
+        for odd, part in ((i % 2 == 1, p) for i, p in enumerate(parts))
+        if part
+    ]
+
+
 #: Column headings that name a glossary term: the reader can look them up.
 HEADER_TERMS = {"Level": "decision level", "Phase": "phase"}
 
@@ -73,7 +85,7 @@ class RuleIndex(SphinxDirective):
             rule = rules[code]
             # The table changes whenever a rule page's front matter does.
             self.env.note_dependency(str(Path(self.env.srcdir, f"{rule.docname}.md")))
-            summary: list[nodes.Node] = [nodes.Text(rule.summary)]
+            summary = summary_nodes(rule.summary)
             if rule.retired:
                 summary = [
                     nodes.strong("", "Retired: "),

@@ -125,6 +125,10 @@ def _validate(where: str, data: dict) -> Rule:
         )
     if phase not in PHASES:
         raise ConfigError(f"{where}: phase {phase!r} must be one of 1, 2, 3.")
+    if str(data["summary"]).count("`") % 2:
+        raise ConfigError(
+            f"{where}: the summary has an unbalanced backtick; mark code as `lazy=`."
+        )
     for key in ("example", "use_instead", "seed"):
         target = data.get(key)
         if target is not None and not (

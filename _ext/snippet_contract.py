@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from docutils import nodes
 from markdown_it.renderer import RendererHTML
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
@@ -477,6 +478,17 @@ def _check_on_build(app) -> None:
         )
 
 
+def _trim_included_code(app, doctree) -> None:
+    """A region ends where its code does: no trailing blank lines (PEP 8 puts two
+    between a function and the ``# endregion`` marker), so no block ends in a gap."""
+    for block in doctree.findall(nodes.literal_block):
+        text = block.astext()
+        if block.get("source") and text != text.rstrip("\n"):
+            block.children = [nodes.Text(text.rstrip("\n"))]
+            block.rawsource = block.children[0].astext()
+
+
 def setup(app):
     app.connect("builder-inited", _check_on_build)
+    app.connect("doctree-read", _trim_included_code)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -567,3 +567,12 @@ async def test_a_threaded_warehouse_call_keeps_the_loop_running() -> None:
 async def test_the_watchdog_passes_code_that_awaits() -> None:
     async with event_loop_must_keep_running(max_pause=0.05):
         await asyncio.sleep(0.1)
+
+
+def test_summaries_show_identifiers_as_code_with_straight_quotes(built_site: Path):
+    index = (built_site / "guides" / "rules" / "index.html").read_text()
+    assert "\u201d" not in index and "\u201c" not in index
+    assert re.search(
+        r'<code[^>]*><span class="pre">lazy="dynamic"</span>',
+        index.replace("&quot;", '"'),
+    ), index

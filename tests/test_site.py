@@ -303,3 +303,17 @@ def test_the_never_awaited_warning_links_its_explanation(built_site: Path) -> No
     page = (built_site / "guides" / "eager-loading.html").read_text()
     assert "was never awaited" in page
     assert re.search(r'href="troubleshooting.html#never-awaited"', page), page
+
+
+def test_each_example_links_its_whole_module(built_site: Path) -> None:
+    page = (built_site / "guides" / "eager-loading.html").read_text()
+    assert 'href="../_snippets/eager_loading.html"' in page
+    module = (built_site / "_snippets" / "eager_loading.html").read_text()
+    source = (ROOT / "snippets" / "eager_loading.py").read_text()
+    first_import = next(line for line in source.splitlines() if "import" in line)
+    assert first_import.split()[-1] in module  # imports included
+
+
+def test_included_code_ends_without_blank_lines(built_site: Path) -> None:
+    for page in (built_site / "guides").rglob("*.html"):
+        assert "\n\n</pre>" not in page.read_text(), page
