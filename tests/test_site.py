@@ -317,3 +317,13 @@ def test_each_example_links_its_whole_module(built_site: Path) -> None:
 def test_included_code_ends_without_blank_lines(built_site: Path) -> None:
     for page in (built_site / "guides").rglob("*.html"):
         assert "\n\n</pre>" not in page.read_text(), page
+
+
+def test_sqlalchemy_documentation_references_are_links(built_site: Path) -> None:
+    linked = 0
+    for page in built_site.rglob("*.html"):
+        html = page.read_text()
+        text = re.sub(r'<a [^>]*href="https://docs\.sqlalchemy\.org[^"]*"', "<a", html)
+        linked += html.count('href="https://docs.sqlalchemy.org')
+        assert "https://docs.sqlalchemy.org" not in re.sub(r"<[^>]+>", "", text), page
+    assert linked >= 25
