@@ -32,6 +32,7 @@ extensions = [
     "page_access",  # keyboard and screen-reader fixes to the theme's markup
     "search_index_entries",  # index entries survive incremental builds (12599)
     "snippet_source",  # each example links its whole tested module
+    "glossary_links",  # a glossary term links its definition where first used
 ]
 
 include_patterns = ["index.md", "guides/**"]
