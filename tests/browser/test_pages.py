@@ -24,12 +24,16 @@ BLOCKING = {"serious", "critical"}
 #: their upstream reference: rule id → reason. Empty: every one found is fixed.
 THEME_VIOLATIONS: dict[str, str] = {}
 
-#: Every built page below the site root (the site is built before collection).
-PAGES = sorted(
-    path.relative_to(SITE_DIR).as_posix()
-    for path in SITE_DIR.rglob("*.html")
-    if "_static" not in path.parts and "_sources" not in path.parts
-) or ["index.html"]
+#: Every built page below the site root (the site is built before collection). The
+#: generated module pages share one template: one of them stands for all.
+PAGES = [
+    *sorted(
+        path.relative_to(SITE_DIR).as_posix()
+        for path in SITE_DIR.rglob("*.html")
+        if not {"_static", "_sources", "_snippets"} & set(path.parts)
+    ),
+    "_snippets/eager_loading.html",
+]
 
 # Elements reaching past the right edge of the page with no scrolling box around
 # them: a reader on a phone cannot see their end.
