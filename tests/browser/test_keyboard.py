@@ -9,8 +9,11 @@ from playwright.sync_api import Browser
 MAX_STOPS_BEFORE_CONTENT = 12
 
 
+IN_ARTICLE = "() => !!document.activeElement.closest('article')"
+
+
 @pytest.mark.parametrize("width", [1280, 390])
-def test_content_comes_within_a_few_tab_stops(
+def test_the_first_tab_stop_skips_to_the_content(
     browser: Browser, site_url: str, width: int
 ) -> None:
     page = browser.new_page(viewport={"width": width, "height": 844})
@@ -19,9 +22,22 @@ def test_content_comes_within_a_few_tab_stops(
         page.keyboard.press("Tab")
         first = page.evaluate("() => document.activeElement.textContent.trim()")
         assert first == "Skip to content"
+        page.keyboard.press("Enter")
+        page.keyboard.press("Tab")
+        assert page.evaluate(IN_ARTICLE)
+    finally:
+        page.close()
+
+
+def test_on_a_phone_the_closed_menu_holds_no_tab_stops(
+    browser: Browser, site_url: str
+) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(site_url + "guides/eager-loading.html")
         for _ in range(MAX_STOPS_BEFORE_CONTENT):
             page.keyboard.press("Tab")
-            if page.evaluate("() => !!document.activeElement.closest('article')"):
+            if page.evaluate(IN_ARTICLE):
                 break
         else:
             pytest.fail(f"no article link within {MAX_STOPS_BEFORE_CONTENT} tab stops")
