@@ -7,12 +7,25 @@ SPHINX_STRICT := -n -W --keep-going -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve html test test-browser lint linkcheck clean lock
+# The suite on SQLAlchemy's other maintained line: its own lock and virtualenv.
+LOCK_2_0 := requirements-sqlalchemy-2.0.txt
+VENV_2_0 := .venv-sqlalchemy-2.0
+STAMP_2_0 := $(VENV_2_0)/.installed-$(shell cksum < $(LOCK_2_0) | cut -d' ' -f1)
+
+.PHONY: serve html test test-sqlalchemy-2.0 test-browser lint linkcheck clean lock
+
+# $(call install,VENV,LOCK): a virtualenv with exactly the pins of LOCK.
+define install
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r $(2)
+	rm -f $(1)/.installed-* && touch $@
+endef
 
 $(STAMP): requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	rm -f $(VENV)/.installed-* && touch $@
+	$(call install,$(VENV),requirements.txt)
+
+$(STAMP_2_0): $(LOCK_2_0)
+	$(call install,$(VENV_2_0),$(LOCK_2_0))
 
 serve: $(STAMP)  ## build the site, serve it on localhost, rebuild on every change
 	$(BIN)/sphinx-autobuild $(SPHINX_STRICT) --host $(HOST) --port $(PORT) \
@@ -24,7 +37,10 @@ html: $(STAMP)  ## strict build (warnings are errors) into _build/html
 	$(BIN)/python -m sphinx -b html $(SPHINX_STRICT) . _build/html
 
 test: $(STAMP)  ## the whole suite, including a strict build of the site
-	$(BIN)/python -m pytest
+	GUIDE_LOCK_FILE=requirements.txt $(BIN)/python -m pytest --record-proofs
+
+test-sqlalchemy-2.0: $(STAMP_2_0)  ## the whole suite on the newest SQLAlchemy 2.0
+	GUIDE_LOCK_FILE=$(LOCK_2_0) $(VENV_2_0)/bin/python -m pytest --record-proofs
 
 test-browser: html  ## every page in Debian's Chromium: axe, layout, search, copy buttons
 	.ci/install-chromium

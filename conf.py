@@ -33,6 +33,7 @@ extensions = [
     "search_index_entries",  # index entries survive incremental builds (12599)
     "snippet_source",  # each example links its whole tested module
     "glossary_links",  # a glossary term links its definition where first used
+    "proofs",  # {proof} cites the test behind a claim; where each suite proved it
 ]
 
 include_patterns = ["index.md", "guides/**"]

@@ -76,7 +76,7 @@ class EventLoopBlocked(AssertionError):
 
 
 @asynccontextmanager
-async def event_loop_must_keep_running(max_pause: float = 0.05) -> AsyncIterator[None]:
+async def event_loop_must_keep_running(max_pause: float = 0.1) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     last_beat = loop.time()
     longest = 0.0

@@ -8,17 +8,26 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tests import configurations
 from tests.harness import (
     Seed,
     add_nothing,
     add_sample_data,
+    database_versions,
     fresh_database,
     load_callable,
     session_factory_for,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-SITE_DIR = ROOT / "_build" / "html"
+# The default suite builds where `make html` does; another configuration's suite
+# builds beside it, so the suites never overwrite each other's output.
+_HERE = configurations.current()
+SITE_DIR = (
+    ROOT
+    / "_build"
+    / ("html" if _HERE == configurations.DEFAULT else f"{_HERE.key}/html")
+)
 STRICT_BUILD = [
     sys.executable,
     "-m",
@@ -109,3 +118,82 @@ def built_site() -> Path:
     if process.returncode != 0:
         pytest.fail(f"strict Sphinx build failed:\n{output}", pytrace=False)
     return SITE_DIR
+
+
+# --- Configurations: only_on markers and proof records ---------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-proofs",
+        action="store_true",
+        help="after a whole-suite run, write proofs/<configuration>.json: each "
+        "test's outcome on this configuration, read by the site build",
+    )
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Skip tests whose ``only_on`` excludes this configuration; refuse bad markers."""
+    here = configurations.current()
+    for item in items:
+        for marker in item.iter_markers("only_on"):
+            problem = configurations.only_on_problem(marker.kwargs, marker.args)
+            if problem:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: its only_on marker {problem}; "
+                    + configurations.ONLY_ON_HELP
+                )
+            if not configurations.runs_on(marker.kwargs, here):
+                where = configurations.describe_only_on(marker.kwargs)
+                reason = f"only on {where}: {marker.kwargs['reason']}"
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+class _ProofRecorder:
+    """Each test's outcome in this run; written as the suite's proof record."""
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, str] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if hasattr(report, "wasxfail"):
+            outcome = "xfailed" if report.skipped else "failed"
+        elif report.when == "call" or report.failed or report.skipped:
+            outcome = report.outcome
+        else:
+            return
+        # The worst phase wins: a teardown error fails a test whose call passed.
+        if self.outcomes.get(report.nodeid) not in ("failed", "skipped"):
+            self.outcomes[report.nodeid] = outcome
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--record-proofs"):
+        config.pluginmanager.register(_ProofRecorder(), "guide-proof-recorder")
+
+
+def _runs_the_whole_suite(config: pytest.Config) -> bool:
+    option = config.option
+    narrowed = option.keyword or option.markexpr or getattr(option, "deselect", None)
+    return not narrowed and config.args == config.getini("testpaths")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if not config.getoption("--record-proofs") or exitstatus not in (0, 1):
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if not _runs_the_whole_suite(config):
+        if reporter:
+            reporter.write_line(
+                "--record-proofs: not recorded, because this run selected only "
+                "some tests; run the whole suite (for example `make test`)"
+            )
+        return
+    here = configurations.current()
+    recorder = config.pluginmanager.get_plugin("guide-proof-recorder")
+    path = configurations.write_record(here, recorder.outcomes, database_versions())
+    if reporter:
+        reporter.write_line(f"proofs recorded for {here.label}: {path}")

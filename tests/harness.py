@@ -18,6 +18,7 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 import pytest
@@ -43,6 +44,28 @@ Seed = Callable[[AsyncSession], Awaitable[None]]
 
 def database_url() -> str:
     return os.environ.get(DATABASE_URL_VARIABLE, DEFAULT_DATABASE_URL)
+
+
+def database_versions(url: str | None = None) -> dict[str, str]:
+    """What a suite ran on: SQLAlchemy, greenlet, the driver and the server."""
+
+    async def server_version() -> tuple[str, str, str]:
+        engine = create_async_engine(url or database_url())
+        try:
+            async with engine.connect():
+                dialect = engine.dialect
+                version = ".".join(map(str, dialect.server_version_info or ()))
+                return dialect.name, dialect.driver, version
+        finally:
+            await engine.dispose()
+
+    server, driver, version = asyncio.run(server_version())
+    return {
+        "sqlalchemy": metadata.version("sqlalchemy"),
+        "greenlet": metadata.version("greenlet"),
+        driver: metadata.version(driver),
+        server: version,
+    }
 
 
 async def add_sample_data(session: AsyncSession) -> None:

@@ -15,7 +15,7 @@ from snippet_contract import check_project
 
 from tests.conftest import ROOT, STRICT_BUILD
 
-NOT_SOURCES = (".venv", "_build", ".git", "__pycache__", ".*_cache")
+NOT_SOURCES = (".venv", ".venv-*", "_build", ".git", "__pycache__", ".*_cache")
 
 
 def test_the_guide_keeps_its_own_contract() -> None:

@@ -1,0 +1,251 @@
+"""Claims tied to the tests that prove them, and where those tests passed.
+
+    Rollback expires every attribute {proof}`test_expiry_and_refresh::test_rollback_expires`.
+    ```{tested-configurations}
+    ```
+
+``{proof}`` cites one test (``test_module::test_name``, or ``::Class::test`` for a
+method; a parametrized test's name covers all its cases). The build fails when the
+test does not exist. Next to the claim the page shows, for each configuration a
+suite runs (tests/configurations.py), whether that test passed there, read from the
+suite's record in ``proofs/`` — a failed, skipped or unrun test, or a record of
+other pins or other code, is shown as not proven. The test's name links to its code
+on a page of its own (``_proofs/test_module.html``).
+
+``tested-configurations`` is the table of those records: what each suite ran on.
+
+Both render when a page is written, from the records as they are then, and pages
+that show them are written again whenever a record changes.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import html
+from functools import cache
+from pathlib import Path
+
+from docutils import nodes
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+from sphinx.util.docutils import SphinxDirective, SphinxRole
+
+from tests.configurations import ALL_CONFIGURATIONS, Record, load_records
+
+PAGES = "_proofs"
+SHORT_ENGINE = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+class proof_claim(nodes.Inline, nodes.Element):
+    """Placeholder for a cited test; filled in when the page is written."""
+
+
+class tested_configurations(nodes.General, nodes.Element):
+    """Placeholder for the table of suite records."""
+
+
+@cache
+def _tests_in(path: Path, mtime: float) -> dict[str, int]:
+    """``name`` or ``Class::name`` → line, for every test function in a module."""
+    found: dict[str, int] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            found[node.name] = node.lineno
+        elif isinstance(node, ast.ClassDef):
+            for member in node.body:
+                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                    found[f"{node.name}::{member.name}"] = member.lineno
+    return {name: line for name, line in found.items() if "test" in name}
+
+
+class ProofRole(SphinxRole):
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        module, sep, name = self.text.strip().partition("::")
+        if not sep or not module or not name or "/" in module or module.endswith(".py"):
+            return self._fail(
+                f"{{proof}} {self.text!r}: write `test_module::test_name`, naming a "
+                "module in tests/ without its folder or .py"
+            )
+        path = Path(self.env.srcdir, "tests", f"{module}.py")
+        if not path.is_file():
+            return self._fail(
+                f"{{proof}} {self.text!r}: tests/{module}.py does not exist. Cite a "
+                "test module in tests/, or write the test that proves this sentence."
+            )
+        self.env.note_dependency(str(path))
+        line = _tests_in(path, path.stat().st_mtime).get(name)
+        if line is None:
+            return self._fail(
+                f"{{proof}} {self.text!r}: tests/{module}.py has no test {name!r}. "
+                "Fix the name, or write the test that proves this sentence."
+            )
+        node = proof_claim(
+            test=f"tests/{module}.py::{name}", module=module, name=name, line=line
+        )
+        return [node], []
+
+    def _fail(
+        self, message: str
+    ) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        error = self.inliner.reporter.error(message, line=self.lineno)
+        return [nodes.problematic(self.rawtext, self.rawtext)], [error]
+
+
+class TestedConfigurations(SphinxDirective):
+    def run(self) -> list[nodes.Node]:
+        return [tested_configurations()]
+
+
+def _records(app) -> dict:
+    if not hasattr(app, "_proof_records"):
+        app._proof_records = load_records(Path(app.srcdir))
+    return app._proof_records
+
+
+def _short(configuration) -> str:
+    return f"{SHORT_ENGINE[configuration.engine]} · {configuration.sqlalchemy}"
+
+
+def _verdict(record: Record | None, test: str) -> tuple[str, str]:
+    """(css state, explanation) for one test on one configuration."""
+    if record is None:
+        return "unproven", "no run of this suite is recorded"
+    if record.stale:
+        return "unproven", f"not proven for this checkout: {record.stale}"
+    outcome = record.outcome(test)
+    if outcome == "passed":
+        return "passed", "the test passed"
+    return "unproven", f"not proven: the test {outcome}"
+
+
+def _render_claim(app, node: proof_claim, docname: str) -> nodes.Node:
+    records = _records(app)
+    uri = app.builder.get_relative_uri(docname, f"{PAGES}/{node['module']}")
+    wrapper = nodes.inline(classes=["proof"])
+    link = nodes.reference(
+        "",
+        "proof",
+        refuri=f"{uri}#L-{node['line']}",
+        classes=["proof-test"],
+        reftitle=f"{node['test']}: open the test's code",
+    )
+    wrapper += link
+    for configuration in ALL_CONFIGURATIONS:
+        state, why = _verdict(records.get(configuration), node["test"])
+        mark = "✓" if state == "passed" else "✗"
+        wrapper += nodes.abbreviation(
+            "",
+            f"{_short(configuration)} {mark}",
+            explanation=f"{configuration.label}: {why}",
+            classes=["proof-on", f"proof-{state}"],
+        )
+    return wrapper
+
+
+def _render_table(app) -> nodes.Node:
+    records = _records(app)
+    table = nodes.table(classes=["tested-configurations"])
+    group = nodes.tgroup(cols=4)
+    table += group
+    for width in (3, 2, 3, 2):
+        group += nodes.colspec(colwidth=width)
+
+    def row(*cells: str) -> nodes.row:
+        result = nodes.row()
+        for cell in cells:
+            result += nodes.entry("", nodes.paragraph("", cell))
+        return result
+
+    head = nodes.thead()
+    head += row("Configuration", "Recorded run", "Versions", "Tests")
+    body = nodes.tbody()
+    for configuration in ALL_CONFIGURATIONS:
+        record = records.get(configuration)
+        if record is None:
+            body += row(configuration.label, "none recorded", "—", "—")
+            continue
+        versions = ", ".join(f"{k} {v}" for k, v in record.versions.items())
+        outcomes = list(record.outcomes.values())
+        counts = ", ".join(
+            f"{outcomes.count(kind)} {kind}"
+            for kind in ("passed", "failed", "skipped")
+            if outcomes.count(kind)
+        )
+        status = "current" if record.stale is None else f"stale: {record.stale}"
+        body += row(configuration.label, status, versions, counts)
+    group += head
+    group += body
+    return table
+
+
+def _fill(app, doctree: nodes.document, docname: str) -> None:
+    for node in list(doctree.findall(proof_claim)):
+        node.replace_self(_render_claim(app, node, docname))
+    for node in list(doctree.findall(tested_configurations)):
+        node.replace_self(_render_table(app))
+
+
+def _records_digest(srcdir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((srcdir / "proofs").glob("*.json")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _pages_citing_proofs(app, env, added, changed, removed) -> list[str]:
+    """When a record changed, every page that shows proofs is written again."""
+    digest = _records_digest(Path(app.srcdir))
+    previous = getattr(env, "proof_records_digest", None)
+    env.proof_records_digest = digest
+    if previous in (None, digest):
+        return []
+    return sorted(getattr(env, "proof_pages", set()) - set(removed))
+
+
+def _note_proof_pages(app, doctree: nodes.document) -> None:
+    if any(doctree.findall(proof_claim)) or any(doctree.findall(tested_configurations)):
+        app.env.proof_pages = getattr(app.env, "proof_pages", set()) | {app.env.docname}
+
+
+def _purge(app, env, docname: str) -> None:
+    getattr(env, "proof_pages", set()).discard(docname)
+
+
+def _merge(app, env, docnames, other) -> None:
+    env.proof_pages = getattr(env, "proof_pages", set()) | (
+        getattr(other, "proof_pages", set()) & set(docnames)
+    )
+
+
+def _test_code_pages(app):
+    """One page per test module, its code highlighted, each test an anchor."""
+    formatter = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True)
+    for path in sorted(Path(app.srcdir, "tests").glob("test_*.py")):
+        source = path.read_text()
+        body = (
+            f"<h1>tests/{html.escape(path.name)}</h1>"
+            "<p>The tests the guide's claims cite; each claim links to its test.</p>"
+            "<div class='highlight-python notranslate'>"
+            f"{highlight(source, PythonLexer(), formatter)}</div>"
+        )
+        yield (
+            f"{PAGES}/{path.stem}",
+            {"title": f"tests/{path.name}", "body": body},
+            ("page.html"),
+        )
+
+
+def setup(app):
+    app.add_node(proof_claim)
+    app.add_node(tested_configurations)
+    app.add_role("proof", ProofRole())
+    app.add_directive("tested-configurations", TestedConfigurations)
+    app.connect("doctree-read", _note_proof_pages)
+    app.connect("doctree-resolved", _fill)
+    app.connect("env-get-outdated", _pages_citing_proofs)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
+    app.connect("html-collect-pages", _test_code_pages)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -1,0 +1,234 @@
+"""Which configuration a suite runs on, tests that hold only on some, and proof records.
+
+A *configuration* is a database engine and a SQLAlchemy line: ``sqlite`` or
+``postgresql``, ``2.1`` or ``2.0``. Each suite (``make test``, ``make test-postgres``,
+``make test-sqlalchemy-2.0``, ...) runs every test on one configuration.
+
+A test whose fact holds only on some configurations says so, with the reason::
+
+    @pytest.mark.only_on(engine="postgresql", reason="SQLite has no ...")
+    @pytest.mark.only_on(sqlalchemy="2.0", reason="2.1 wraps the error ...")
+
+Elsewhere it is skipped with that reason. A value no suite runs is a usage error.
+
+A suite run with ``--record-proofs`` writes ``proofs/<configuration>.json``: every
+test's outcome, the versions it ran on, and fingerprints of the lock file and of
+the code under test. The build reads these records (never typed numbers) to say
+on which configurations a claim's test passed, and whether the record is current.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Engines and SQLAlchemy lines some suite runs, with the name a reader knows.
+ENGINES = {"sqlite": "SQLite (aiosqlite)", "postgresql": "PostgreSQL (asyncpg)"}
+SQLALCHEMY_LINES = ("2.1", "2.0")
+
+#: The lock file a suite installed from; the Makefile sets it for each suite.
+LOCK_FILE_VARIABLE = "GUIDE_LOCK_FILE"
+DEFAULT_LOCK_FILE = "requirements.txt"
+
+#: What a proof depends on besides the pins: the code under test, and its tests.
+CODE_FOLDERS = ("snippets", "tests", "implicit_io")
+
+
+@dataclass(frozen=True, order=True)
+class Configuration:
+    engine: str
+    sqlalchemy: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.engine}-sqlalchemy-{self.sqlalchemy}"
+
+    @property
+    def label(self) -> str:
+        return f"{ENGINES[self.engine]}, SQLAlchemy {self.sqlalchemy}"
+
+
+#: What `make test` runs: the pins of requirements.txt on a private SQLite.
+DEFAULT = Configuration("sqlite", "2.1")
+
+#: Every configuration some suite runs.
+ALL_CONFIGURATIONS = tuple(
+    Configuration(engine, line) for line in SQLALCHEMY_LINES for engine in ENGINES
+)
+
+
+def sqlalchemy_line(version: str = sqlalchemy.__version__) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def current(url: str | None = None) -> Configuration:
+    """The configuration of this process: its database URL and SQLAlchemy."""
+    from tests.harness import database_url  # the harness owns the URL variable
+
+    backend = make_url(url or database_url()).get_backend_name()
+    return Configuration(backend, sqlalchemy_line())
+
+
+# --- The only_on marker ---------------------------------------------------------
+
+ONLY_ON_HELP = (
+    "write @pytest.mark.only_on(engine=..., sqlalchemy=..., reason='why the fact "
+    f"holds only there'), with engine in {sorted(ENGINES)} and sqlalchemy in "
+    f"{list(SQLALCHEMY_LINES)} (a string or a tuple of them)"
+)
+
+
+def _values(value: str | Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def only_on_problem(kwargs: Mapping[str, Any], args: tuple[Any, ...]) -> str | None:
+    """What is wrong with one ``only_on`` marker's arguments, or None."""
+    if args:
+        return "takes keywords only"
+    unknown = set(kwargs) - {"engine", "sqlalchemy", "reason"}
+    if unknown:
+        return f"has unknown keyword(s) {sorted(unknown)}"
+    if not isinstance(kwargs.get("reason"), str) or not kwargs["reason"].strip():
+        return "needs reason='...' saying why the fact holds only there"
+    if "engine" not in kwargs and "sqlalchemy" not in kwargs:
+        return "names no engine and no sqlalchemy line"
+    for name, known in (("engine", tuple(ENGINES)), ("sqlalchemy", SQLALCHEMY_LINES)):
+        if name in kwargs:
+            odd = [v for v in _values(kwargs[name]) if v not in known]
+            if odd:
+                return f"names {name} {odd}, which no suite runs (known: {list(known)})"
+    return None
+
+
+def describe_only_on(kwargs: Mapping[str, Any]) -> str:
+    """Where a valid ``only_on`` marker admits a test, as a reader would say it."""
+    parts = []
+    if "engine" in kwargs:
+        parts.append(" or ".join(ENGINES[e] for e in _values(kwargs["engine"])))
+    if "sqlalchemy" in kwargs:
+        parts.append("SQLAlchemy " + " or ".join(_values(kwargs["sqlalchemy"])))
+    return ", ".join(parts)
+
+
+def runs_on(kwargs: Mapping[str, Any], configuration: Configuration) -> bool:
+    """Whether a valid ``only_on`` marker admits this configuration."""
+    engines = _values(kwargs.get("engine", tuple(ENGINES)))
+    lines = _values(kwargs.get("sqlalchemy", SQLALCHEMY_LINES))
+    return configuration.engine in engines and configuration.sqlalchemy in lines
+
+
+# --- Proof records --------------------------------------------------------------
+
+
+def _digest(root: Path, paths: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def code_fingerprint(root: Path = ROOT) -> str:
+    """A hash of every Python file a proof depends on (examples, toolkit, tests)."""
+    files = [
+        path
+        for folder in CODE_FOLDERS
+        for path in (root / folder).rglob("*.py")
+        if "__pycache__" not in path.parts
+    ]
+    return _digest(root, files)
+
+
+def lock_file() -> str:
+    return os.environ.get(LOCK_FILE_VARIABLE, DEFAULT_LOCK_FILE)
+
+
+def lock_fingerprint(name: str, root: Path = ROOT) -> str:
+    return hashlib.sha256((root / name).read_bytes()).hexdigest()
+
+
+def write_record(
+    configuration: Configuration,
+    outcomes: Mapping[str, str],
+    versions: Mapping[str, str],
+    root: Path = ROOT,
+) -> Path:
+    """Write the suite's proof record (deterministic: no dates or timings)."""
+    name = lock_file()
+    record = {
+        "configuration": {
+            "engine": configuration.engine,
+            "sqlalchemy": configuration.sqlalchemy,
+        },
+        "lock_file": name,
+        "lock_sha256": lock_fingerprint(name, root),
+        "code_sha256": code_fingerprint(root),
+        "versions": dict(sorted(versions.items())),
+        "outcomes": dict(sorted(outcomes.items())),
+    }
+    path = root / "proofs" / f"{configuration.key}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class Record:
+    """One suite's recorded run, and whether it still speaks for this checkout."""
+
+    configuration: Configuration
+    versions: dict[str, str]
+    outcomes: dict[str, str]
+    #: Why the record no longer proves anything for this checkout, or None.
+    stale: str | None
+
+    def outcome(self, test: str) -> str:
+        """``passed``, ``failed``, ``skipped`` or ``not run`` for a test id.
+
+        ``tests/test_x.py::test_y`` also covers its parametrized cases
+        (``test_y[...]``): it passed only if every case passed.
+        """
+        cases = [
+            outcome
+            for nodeid, outcome in self.outcomes.items()
+            if nodeid == test or nodeid.startswith(test + "[")
+        ]
+        if not cases:
+            return "not run"
+        for worst in ("failed", "skipped"):
+            if worst in cases:
+                return worst
+        return "passed"
+
+
+def load_records(root: Path = ROOT) -> dict[Configuration, Record]:
+    """Every recorded suite run, each judged current or stale for this checkout."""
+    records: dict[Configuration, Record] = {}
+    code = code_fingerprint(root)
+    for path in sorted((root / "proofs").glob("*.json")):
+        data = json.loads(path.read_text())
+        configuration = Configuration(**data["configuration"])
+        lock = root / data["lock_file"]
+        if not lock.is_file():
+            stale = f"its lock file {data['lock_file']} no longer exists"
+        elif lock_fingerprint(data["lock_file"], root) != data["lock_sha256"]:
+            stale = f"{data['lock_file']} changed since the run"
+        elif data["code_sha256"] != code:
+            stale = "the examples or tests changed since the run"
+        else:
+            stale = None
+        records[configuration] = Record(
+            configuration, data["versions"], data["outcomes"], stale
+        )
+    return records

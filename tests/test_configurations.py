@@ -1,0 +1,146 @@
+"""The only_on marker and proof records (tests/configurations.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests import configurations
+from tests.configurations import Configuration, Record
+
+INNER_CONFTEST = "from tests.conftest import *  # noqa: F403\n"
+INNER_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"engine": "postgresql"}, "needs reason="),
+        ({"engine": "mysql", "reason": "r"}, "names engine ['mysql'], which no suite"),
+        ({"sqlalchemy": ("2.0", "1.4"), "reason": "r"}, "names sqlalchemy ['1.4']"),
+        ({"reason": "r"}, "names no engine and no sqlalchemy line"),
+        ({"engines": "sqlite", "reason": "r"}, "unknown keyword(s) ['engines']"),
+    ],
+)
+def test_a_bad_only_on_marker_is_named(kwargs: dict, problem: str) -> None:
+    assert problem in (configurations.only_on_problem(kwargs, ()) or "")
+
+
+def test_only_on_admits_exactly_the_named_configurations() -> None:
+    marker = {"engine": "postgresql", "sqlalchemy": ("2.0", "2.1"), "reason": "r"}
+    admitted = [
+        c
+        for c in configurations.ALL_CONFIGURATIONS
+        if configurations.runs_on(marker, c)
+    ]
+    assert admitted == [
+        Configuration("postgresql", "2.1"),
+        Configuration("postgresql", "2.0"),
+    ]
+
+
+def test_a_marker_for_a_configuration_no_suite_runs_stops_the_run(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(INNER_CONFTEST)
+    pytester.makeini(INNER_INI)
+    pytester.makepyfile(
+        test_odd="""
+        import pytest
+
+        @pytest.mark.only_on(engine="oracle", reason="no suite runs it")
+        def test_x():
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (
+        "test_odd.py::test_x: its only_on marker names engine ['oracle'], which no "
+        "suite runs" in result.stderr.str()
+    )
+
+
+def test_a_test_for_another_configuration_is_skipped_with_its_reason(
+    pytester: pytest.Pytester,
+) -> None:
+    here = configurations.current()
+    other = next(e for e in configurations.ENGINES if e != here.engine)
+    pytester.makeconftest(INNER_CONFTEST)
+    pytester.makeini(INNER_INI)
+    pytester.makepyfile(
+        test_elsewhere=f"""
+        import pytest
+
+        @pytest.mark.only_on(engine="{other}", reason="a fact of that engine")
+        def test_there():
+            pass
+
+        @pytest.mark.only_on(engine="{here.engine}", reason="a fact of this engine")
+        def test_here():
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:randomly", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [f"*only on {configurations.ENGINES[other]}: a fact of that engine*"]
+    )
+
+
+def test_an_outcome_covers_every_parametrized_case() -> None:
+    record = Record(
+        Configuration("sqlite", "2.1"),
+        {},
+        {"t.py::a[1]": "passed", "t.py::a[2]": "failed", "t.py::b": "passed"},
+        stale=None,
+    )
+    assert record.outcome("t.py::a") == "failed"
+    assert record.outcome("t.py::b") == "passed"
+    assert record.outcome("t.py::ab") == "not run"
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A copy of what a record depends on, to change without touching the repo."""
+    for folder in configurations.CODE_FOLDERS:
+        if (configurations.ROOT / folder).is_dir():
+            shutil.copytree(
+                configurations.ROOT / folder,
+                tmp_path / folder,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+    (tmp_path / "requirements.txt").write_text("sqlalchemy==2.1.9\n")
+    record = {
+        "configuration": {"engine": "sqlite", "sqlalchemy": "2.1"},
+        "lock_file": "requirements.txt",
+        "lock_sha256": configurations.lock_fingerprint("requirements.txt", tmp_path),
+        "code_sha256": configurations.code_fingerprint(tmp_path),
+        "versions": {"sqlalchemy": "2.1.9"},
+        "outcomes": {"tests/test_x.py::test_y": "passed"},
+    }
+    (tmp_path / "proofs").mkdir()
+    (tmp_path / "proofs" / "sqlite-sqlalchemy-2.1.json").write_text(json.dumps(record))
+    return tmp_path
+
+
+def _stale(root: Path) -> str | None:
+    return configurations.load_records(root)[Configuration("sqlite", "2.1")].stale
+
+
+def test_a_record_of_this_checkout_is_current(checkout: Path) -> None:
+    assert _stale(checkout) is None
+
+
+def test_a_changed_lock_makes_the_record_stale(checkout: Path) -> None:
+    (checkout / "requirements.txt").write_text("sqlalchemy==2.1.10\n")
+    assert _stale(checkout) == "requirements.txt changed since the run"
+
+
+def test_a_changed_test_makes_the_record_stale(checkout: Path) -> None:
+    with (checkout / "tests" / "test_configurations.py").open("a") as file:
+        file.write("\n# edited\n")
+    assert _stale(checkout) == "the examples or tests changed since the run"
