@@ -3,13 +3,14 @@
 // width most blocks fit and stay out of the tab order.
 (function () {
   "use strict";
-  var SELECTOR = "div.highlight pre, .table-wrapper, figure.diagram";
+  var SELECTOR = "div.highlight pre, .table-wrapper, figure.diagram, article table";
 
   function update() {
     document.querySelectorAll(SELECTOR).forEach(function (element) {
       if (element.scrollWidth > element.clientWidth + 1) {
         element.setAttribute("tabindex", "0");
-        if (!element.hasAttribute("aria-label") && element.tagName !== "PRE") {
+        // A wrapper gets a name; a pre or table keeps its own role.
+        if (element.tagName === "DIV" && !element.hasAttribute("aria-label")) {
           element.setAttribute("role", "region");
           element.setAttribute("aria-label", "Scrollable content");
         }

@@ -25,14 +25,16 @@ BLOCKING = {"serious", "critical"}
 THEME_VIOLATIONS: dict[str, str] = {}
 
 #: Every built page below the site root (the site is built before collection). The
-#: generated module pages share one template: one of them stands for all.
+#: generated code pages (snippet modules, test modules) share one template each: one
+#: of each stands for all.
+GENERATED = {"_snippets": "eager_loading.html", "_proofs": "test_eager_loading.html"}
 PAGES = [
     *sorted(
         path.relative_to(SITE_DIR).as_posix()
         for path in SITE_DIR.rglob("*.html")
-        if not {"_static", "_sources", "_snippets"} & set(path.parts)
+        if not {"_static", "_sources", *GENERATED} & set(path.parts)
     ),
-    "_snippets/eager_loading.html",
+    *(f"{folder}/{page}" for folder, page in GENERATED.items()),
 ]
 
 # Elements reaching past the right edge of the page with no scrolling box around
