@@ -332,3 +332,47 @@ def test_sqlalchemy_documentation_references_are_links(built_site: Path) -> None
         linked += html.count('href="https://docs.sqlalchemy.org')
         assert "https://docs.sqlalchemy.org" not in re.sub(r"<[^>]+>", "", text), page
     assert linked >= 25
+
+
+def test_the_stylesheet_is_well_formed() -> None:
+    """A lost brace (a merge slip) silently drops every rule after it."""
+    css = re.sub(
+        r"/\*.*?\*/", "", (ROOT / "_static" / "guide.css").read_text(), flags=re.S
+    )
+    depth = 0
+    for char in css:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0
+    assert depth == 0
+
+
+def test_the_landing_page_starts_with_reading_paths(built_site: Path) -> None:
+    home = (built_site / "index.html").read_text()
+    paths = [
+        "New to async SQLAlchemy",
+        "Holding an error message",
+        "Reviewing code",
+        "Adopting enforcement in a service",
+    ]
+    positions = [home.index(path) for path in paths]
+    assert positions == sorted(positions)
+    assert positions[-1] < home.index('class="rule-index')
+    article = home[home.index("<article") : home.index("</article>")]
+    assert "toctree-wrapper" not in article  # the sidebar is not repeated
+
+
+def test_counts_are_generated_from_the_registry(built_site: Path) -> None:
+    from rules import load_rules
+
+    count = sum(not rule.retired for rule in load_rules(ROOT).values())
+    policy = (built_site / "guides" / "policy.html").read_text()
+    assert f"The policy has {count} rules" in policy
+    assert f"Each of the {count} rules" in (built_site / "index.html").read_text()
+
+
+def test_glossary_terms_link_their_definition_at_first_use(built_site: Path) -> None:
+    concepts = (built_site / "guides" / "concepts.html").read_text()
+    for anchor in ("term-N-1", "term-event-loop", "term-lazy-load"):
+        assert concepts.count(f'href="glossary.html#{anchor}"') == 1, anchor
+    rule = (built_site / "guides" / "rules" / "io101.html").read_text()
+    assert 'href="../glossary.html#term-advisory"' in rule  # the level, explained
