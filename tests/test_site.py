@@ -358,7 +358,7 @@ def test_the_landing_page_starts_with_reading_paths(built_site: Path) -> None:
     assert positions == sorted(positions)
     assert positions[-1] < home.index('class="rule-index')
     article = home[home.index("<article") : home.index("</article>")]
-    assert "toctree-wrapper" not in article  # the sidebar is not repeated
+    assert "toctree-l1" not in article  # the sidebar is not repeated
 
 
 def test_counts_are_generated_from_the_registry(built_site: Path) -> None:
