@@ -17,7 +17,9 @@ STAMP_2_0 := $(VENV_2_0)/.installed-$(shell cksum < $(LOCK_2_0) | cut -d' ' -f1)
 # $(call install,VENV,LOCK): a virtualenv with exactly the pins of LOCK.
 define install
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r $(2)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r $(2) || { \
+		echo "error: the pins of $(2) no longer install (see pip's message above)." \
+			"Re-pin them with 'make lock', then run this target again." >&2; exit 1; }
 	rm -f $(1)/.installed-* && touch $@
 endef
 

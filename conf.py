@@ -20,6 +20,7 @@ extensions = [
     "sphinx_copybutton",
     "sphinx_design",
     "captured_run",  # runs a snippet at build time and shows its SQL or error
+    "captured_variants",  # output that differs per configuration, as tests recorded it
     "snippet_contract",  # every example is a tested snippet, included by region
     "rules",  # rule registry from rule pages; the {rule} role
     "round_trips",  # a table of statements sent per strategy as the data grows

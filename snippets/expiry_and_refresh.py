@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from snippets.deferred_columns import Report
 from snippets.models import User
 
 
@@ -53,6 +54,22 @@ async def read_after_expire_all(session: AsyncSession) -> str:
     session.expire_all()
     # Broken: expire_all() does the same to every object in the session.
     return user.name
+
+
+async def read_after_rollback(engine: AsyncEngine) -> str:
+    async with make_session_factory(engine)() as session:  # expire_on_commit=False
+        user = await session.scalar(select(User).where(User.name == "ada"))
+        await session.rollback()
+        # Broken: rollback() expires every object, whatever expire_on_commit says.
+        return user.name
+
+
+async def reload_whole_report(session: AsyncSession) -> str:
+    report = await session.scalar(select(Report).where(Report.title == "Q1"))
+    await session.refresh(report)
+    # Broken: a refresh without names reloads the loaded columns, not the
+    # deferred ones; `body` is still unloaded, and reading it is a query.
+    return report.body
 
 
 async def reload_whole_user(session: AsyncSession) -> tuple[str, list[str]]:

@@ -282,3 +282,18 @@ async def expire_invoice_with_listed_cascades(session: AsyncSession) -> list[str
 
 
 # endregion expire_cascade_listed
+
+
+# region refresh_after_awaitable_attrs
+async def refresh_invoice_loaded_by_awaitable_attrs(
+    session: AsyncSession,
+) -> list[str]:
+    invoice = await session.scalar(select(CascadeAllInvoice))
+    lines = list(await invoice.awaitable_attrs.lines)
+    await session.refresh(invoice)
+    # Broken: the query loaded no lines, so the refresh reloads none; it expired
+    # them (refresh-expire) and left `lines` unloaded.
+    return [line.item for line in lines]
+
+
+# endregion refresh_after_awaitable_attrs

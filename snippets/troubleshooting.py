@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from sqlalchemy import DDL, FetchedValue, ForeignKey, String, event, select, text
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column, raiseload, relationship
 
@@ -44,6 +45,27 @@ event.listen(
 
 async def _seed_ticket(session: AsyncSession) -> None:
     session.add(TroubleshootingTicket(title="Printer on fire"))
+
+
+# region is_missing_greenlet
+def is_missing_greenlet(error: BaseException) -> bool:
+    """Whether ``error`` is an implicit load that asyncio refused, in any shape.
+
+    SQLAlchemy 2.1 raises a ``StatementError`` whose ``.orig`` is the
+    ``MissingGreenlet`` when the load ran on an open connection, and the bare
+    ``MissingGreenlet`` when it had to open one; 2.0 always raises it bare.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, MissingGreenlet):
+            return True
+        seen.add(id(current))
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
+# endregion is_missing_greenlet
 
 
 # region lazy_relationship
@@ -184,17 +206,22 @@ async def names_with_query(session: AsyncSession) -> list[str]:
 
 
 # region without_greenlet
-def import_error_without_greenlet() -> str:
-    """Import SQLAlchemy's asyncio extension in a Python that cannot import greenlet."""
+def error_without_greenlet() -> str:
+    """Connect through SQLAlchemy's asyncio extension in a Python without greenlet."""
     program = (
-        "import sys\n"
+        "import asyncio, sys\n"
         "sys.modules['greenlet'] = None  # makes `import greenlet` fail\n"
-        "import sqlalchemy.ext.asyncio\n"
+        "from sqlalchemy.ext.asyncio import create_async_engine\n"
+        "async def connect():\n"
+        "    async with create_async_engine('sqlite+aiosqlite://').connect():\n"
+        "        pass\n"
+        "asyncio.run(connect())\n"
     )
     run = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, check=False
     )
-    return run.stderr.strip().splitlines()[-1]
+    # The last line of the traceback: the exception and its message.
+    return run.stderr.strip().splitlines()[-1] if run.returncode else "no error"
 
 
 # endregion without_greenlet

@@ -232,3 +232,36 @@ def load_records(root: Path = ROOT) -> dict[Configuration, Record]:
             configuration, data["versions"], data["outcomes"], stale
         )
     return records
+
+
+# --- Recorded captures: output that differs between configurations ----------------
+#
+# Where a page shows output that differs per configuration, the test that proves
+# each variant records it with the ``record_capture`` fixture; a ``--record-proofs``
+# run writes the captures of the tests that passed to
+# ``proofs/captures/<configuration>.json``, and the ``captured-variants`` directive
+# shows every configuration's recording side by side.
+
+
+def captures_path(configuration: Configuration, root: Path = ROOT) -> Path:
+    return root / "proofs" / "captures" / f"{configuration.key}.json"
+
+
+def write_captures(
+    configuration: Configuration, captures: Mapping[str, Mapping[str, str]]
+) -> Path:
+    """Write ``{name: {"test": nodeid, "text": output}}`` for this configuration."""
+    path = captures_path(configuration)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(sorted(captures.items())), indent=1) + "\n")
+    return path
+
+
+def load_captures(root: Path = ROOT) -> dict[Configuration, dict[str, dict[str, str]]]:
+    """Every configuration's recorded captures, by name."""
+    found: dict[Configuration, dict[str, dict[str, str]]] = {}
+    for configuration in ALL_CONFIGURATIONS:
+        path = captures_path(configuration, root)
+        if path.is_file():
+            found[configuration] = json.loads(path.read_text())
+    return found

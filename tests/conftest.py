@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -169,9 +170,39 @@ class _ProofRecorder:
             self.outcomes[report.nodeid] = outcome
 
 
+class _CaptureRecorder:
+    """Output that tests recorded for the page, by name: (test id, text)."""
+
+    def __init__(self) -> None:
+        self.captures: dict[str, tuple[str, str]] = {}
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_CaptureRecorder(), "guide-capture-recorder")
     if config.getoption("--record-proofs"):
         config.pluginmanager.register(_ProofRecorder(), "guide-proof-recorder")
+
+
+@pytest.fixture
+def record_capture(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """``record_capture(name, text)``: this test's output for ``captured-variants``.
+
+    Call it after the assertions that prove the output. A ``--record-proofs`` run
+    writes the captures of passing tests to proofs/captures/<configuration>.json.
+    The object id SQLAlchemy puts in an anonymous parameter's name
+    (``%(140093915550480 param)s``) is written as ``%(id param)s``, so a record
+    changes only when the behaviour does.
+    """
+    recorder = request.config.pluginmanager.get_plugin("guide-capture-recorder")
+
+    def record(name: str, text: str) -> None:
+        text = re.sub(r"%\(\d+ (\w+)\)s", r"%(id \1)s", text)
+        test, _ = recorder.captures.get(name, (request.node.nodeid, ""))
+        if test != request.node.nodeid:
+            pytest.fail(f"capture {name!r} is already recorded by {test}")
+        recorder.captures[name] = (request.node.nodeid, text)
+
+    return record
 
 
 def _runs_the_whole_suite(config: pytest.Config) -> bool:
@@ -195,5 +226,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     here = configurations.current()
     recorder = config.pluginmanager.get_plugin("guide-proof-recorder")
     path = configurations.write_record(here, recorder.outcomes, database_versions())
+    captured = config.pluginmanager.get_plugin("guide-capture-recorder").captures
+    configurations.write_captures(
+        here,
+        {
+            name: {"test": test, "text": text}
+            for name, (test, text) in captured.items()
+            if recorder.outcomes.get(test) == "passed"
+        },
+    )
     if reporter:
         reporter.write_line(f"proofs recorded for {here.label}: {path}")

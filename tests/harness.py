@@ -12,6 +12,7 @@ import importlib
 import inspect
 import logging
 import os
+import re
 import tempfile
 import traceback
 import warnings
@@ -22,7 +23,7 @@ from importlib import metadata
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from snippets.counting_statements import StatementLog, record_statements
 from snippets.models import Base, sample_users
+from tests.configurations import sqlalchemy_line
 
 #: One variable selects the database; the default is a private in-memory SQLite.
 DATABASE_URL_VARIABLE = "GUIDE_DATABASE_URL"
@@ -158,32 +160,152 @@ def release_failed_io(error: BaseException) -> None:
     gc.collect()
 
 
+#: How a refused implicit load arrives (see failed_load_shape()).
+WRAPPED = "StatementError wrapping MissingGreenlet"
+BARE = "bare MissingGreenlet"
+
+
+def failed_load_shape(*, opens_connection: bool = False) -> str:
+    """How this SQLAlchemy line raises a refused implicit load.
+
+    2.1 runs the load on a connection that is already open (the session's, or an
+    idle one from the pool) as far as the cursor, and wraps the refusal in a
+    ``StatementError`` naming the SQL; the abandoned cursor coroutine then warns
+    "never awaited". When the load must first open a connection (``NullPool``
+    after a commit, a pool with no idle connection), opening it is what is
+    refused, and 2.1 raises ``MissingGreenlet`` bare. 2.0 raises it bare in every
+    case, with no warning (tests/test_troubleshooting.py proves each).
+    """
+    wraps = sqlalchemy_line() == "2.1" and not opens_connection
+    return WRAPPED if wraps else BARE
+
+
 @dataclass
 class FailedLoad:
     """An implicit load asyncio refused: the statements sent, then the error."""
 
     log: StatementLog
-    error: StatementError = field(init=False)
+    #: The SQL of the loads asyncio refused (when a statement was built).
+    refused: list[str] = field(default_factory=list)
+    shape: str = ""
+    #: The "never awaited" warnings the failed load left.
+    warned: list[str] = field(default_factory=list)
+    error: BaseException = field(init=False)
+
+    def __str__(self) -> str:
+        """What happened, as a page shows it: the error, then what it warned."""
+        lines = [f"Raised: {describe_error(self.error)}"]
+        lines += [f"Warned: RuntimeWarning: {message}" for message in self.warned]
+        return "\n".join(lines)
+
+    @property
+    def attempted(self) -> str:
+        """The SQL of the refused load, where one was built."""
+        return self.refused[-1] if self.refused else ""
+
+
+@contextmanager
+def record_sent(
+    engine: AsyncEngine | Engine,
+) -> Iterator[tuple[StatementLog, list[str]]]:
+    """``record_statements``, less any load asyncio refused: (log, refused SQL).
+
+    2.0 hands a refused load's statement to ``before_cursor_execute`` and is
+    refused at the driver's await; 2.1 is refused before that event. Neither
+    reaches the database, so the refused statement moves from the log to the
+    list (tests/test_counting_statements.py proves both lines).
+    """
+    sync_engine = getattr(engine, "sync_engine", engine)
+    refused: list[str] = []
+    completed = 0
+    with record_statements(engine) as log:
+
+        def on_completed(*_: object) -> None:
+            nonlocal completed
+            completed += 1
+
+        def on_error(context) -> None:
+            if not isinstance(context.original_exception, MissingGreenlet):
+                return
+            refused.append(context.statement or "")
+            if len(log.statements) > completed:  # recorded, never answered
+                log.statements.pop()
+
+        listeners = (("after_cursor_execute", on_completed), ("handle_error", on_error))
+        for name, listener in listeners:
+            event.listen(sync_engine, name, listener)
+        try:
+            yield log, refused
+        finally:
+            for name, listener in listeners:
+                event.remove(sync_engine, name, listener)
+
+
+@contextmanager
+def never_awaited_warnings(
+    shape: str | None = None, match: str = "never awaited"
+) -> Iterator[list[str]]:
+    """The "coroutine ... was never awaited" warnings failed loads leave in the block.
+
+    Where this line wraps a failed load (``shape`` is ``WRAPPED``; by default, this
+    line's shape on an open connection), at least one must match ``match``; where
+    it raises bare, there must be none. Other warnings pass through untouched.
+    """
+    shape = shape or failed_load_shape()
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield messages
+        gc.collect()
+    for warning in caught:
+        message = str(warning.message)
+        if issubclass(warning.category, RuntimeWarning) and "never awaited" in message:
+            messages.append(message)
+        else:  # not ours to judge: let it reach the test run
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    if shape == WRAPPED:
+        assert any(re.search(match, m) for m in messages), (
+            f"no RuntimeWarning matching {match!r} (warned: {messages})"
+        )
+    else:
+        assert not messages, f"{shape} should leave no warning, got {messages}"
 
 
 @contextmanager
 def expect_missing_greenlet(
-    engine: AsyncEngine | Engine, match: str = "never awaited"
+    engine: AsyncEngine | Engine,
+    match: str = "never awaited",
+    *,
+    opens_connection: bool = False,
 ) -> Iterator[FailedLoad]:
-    """Expect the block to fail in an implicit load, as 2.1 fails it under asyncio.
+    """Expect the block to fail in an implicit load, in this line's true shape.
 
-    Asserts a ``StatementError`` whose ``.orig`` is ``MissingGreenlet``, and the
-    "coroutine ... was never awaited" ``RuntimeWarning`` (matching ``match``) the
-    failed load leaves, released here so it belongs to this block. The yielded
-    object's ``.log`` records what the block sent; ``.error`` is set at its end.
+    ``failed_load_shape(opens_connection=...)`` says which shape: a
+    ``StatementError`` whose ``.orig`` is ``MissingGreenlet`` followed by the
+    "coroutine ... was never awaited" ``RuntimeWarning`` (matching ``match``), or
+    a bare ``MissingGreenlet`` and no such warning. Pass ``opens_connection=True``
+    when the load has to open a connection first. The yielded object's ``.log``
+    records what the block sent, ``.attempted`` the refused SQL where known;
+    ``.error`` is set at the block's end.
     """
-    with pytest.warns(RuntimeWarning, match=match):
-        with record_statements(engine) as log, pytest.raises(StatementError) as raised:
-            failed = FailedLoad(log)
+    shape = failed_load_shape(opens_connection=opens_connection)
+    with never_awaited_warnings(shape, match) as warned:
+        with (
+            record_sent(engine) as (log, refused),
+            pytest.raises((StatementError, MissingGreenlet)) as raised,
+        ):
+            failed = FailedLoad(log, refused, shape, warned)
             yield failed
         failed.error = raised.value
         release_failed_io(raised.value)
-    assert isinstance(failed.error.orig, MissingGreenlet), repr(failed.error.orig)
+    error = failed.error
+    if shape == WRAPPED:
+        assert type(error) is StatementError, f"expected {shape}, got {error!r}"
+        assert isinstance(error.orig, MissingGreenlet), repr(error.orig)
+    else:
+        assert type(error) is MissingGreenlet, f"expected {shape}, got {error!r}"
 
 
 @dataclass
@@ -198,6 +320,17 @@ class Capture:
     logged: list[str] = field(default_factory=list)
     #: False when the snippet took no database argument, so it had none to use.
     had_database: bool = True
+
+    def __str__(self) -> str:
+        """What the run did, as a page shows it: count, error, warnings, result."""
+        count = self.statements.count
+        lines = [f"{count} statement{'s' if count != 1 else ''} sent"]
+        if self.error is not None:
+            lines.append(f"Raised: {describe_error(self.error)}")
+        lines += [f"Warned: {warning}" for warning in self.warnings]
+        if self.error is None:
+            lines.append(f"Returned: {self.result!r}")
+        return "\n".join(lines)
 
 
 class _LogCollector(logging.Handler):
@@ -229,7 +362,7 @@ def collected_logs() -> Iterator[list[str]]:
 def _capturing(engine: AsyncEngine | Engine) -> Iterator[Capture]:
     """What the block does: its SQL, warnings, log lines and any exception."""
     with (
-        record_statements(engine) as log,
+        record_sent(engine) as (log, _),
         warnings.catch_warnings(record=True) as caught,
         collected_logs() as lines,
     ):
@@ -299,6 +432,11 @@ def capture(target: str, seed: str | Seed | None = None) -> Capture:
     seed_func = load_callable(seed) if isinstance(seed, str) else seed
     with tempfile.TemporaryDirectory() as directory:
         return asyncio.run(_capture(func, seed_func or add_sample_data, directory))
+
+
+def without_labels(sql: str) -> str:
+    """SQL without the labels 2.0's loaders add (``post.id AS post_id``)."""
+    return re.sub(r"(\w+\.\w+) AS \w+", r"\1", sql)
 
 
 def describe_error(error: BaseException) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,31 @@ def test_a_changed_test_makes_the_record_stale(checkout: Path) -> None:
     with (checkout / "tests" / "test_configurations.py").open("a") as file:
         file.write("\n# edited\n")
     assert _stale(checkout) == "the examples or tests changed since the run"
+
+
+def test_a_lock_that_no_longer_installs_names_itself_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    """``make test-sqlalchemy-2.0`` on a lock pip cannot install stops, saying why."""
+    lock = tmp_path / "requirements-broken.txt"
+    # A pin that cannot be satisfied, without asking any package index.
+    lock.write_text(
+        f"sqlalchemy @ file://{tmp_path}/gone/SQLAlchemy-0-py3-none-any.whl\n"
+    )
+    run = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "test-sqlalchemy-2.0",
+            f"LOCK_2_0={lock}",
+            f"VENV_2_0={tmp_path / 'venv'}",
+        ],
+        cwd=configurations.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert f"the pins of {lock} no longer install" in run.stderr
+    assert "make lock" in run.stderr
+    assert not (tmp_path / "venv" / "bin" / "pytest").exists()

@@ -1,3 +1,4 @@
+import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -8,6 +9,7 @@ from snippets.counting_statements import (
     user_names_and_statement_count,
 )
 from snippets.models import User
+from tests.harness import expect_missing_greenlet
 
 
 async def test_usage_counts_one_statement(engine: AsyncEngine, session: AsyncSession):
@@ -44,3 +46,75 @@ async def test_works_on_a_sync_engine_too(engine: AsyncEngine) -> None:
         with record_statements(engine.sync_engine) as log:
             await conn.execute(text("SELECT 1"))
     assert log.count == 1
+
+
+async def _lazy_load_refused(engine: AsyncEngine, session: AsyncSession) -> list[str]:
+    """The SQL the recorder saw while a lazy load was refused."""
+    ada = await session.scalar(select(User).where(User.name == "ada"))
+    with (
+        record_statements(engine) as log,
+        expect_missing_greenlet(engine) as failed,
+    ):
+        ada.posts  # noqa: B018
+    assert "FROM post" in failed.attempted
+    return [statement.sql for statement in log.statements]
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.1",
+    reason="2.1 refuses the load before the cursor exists, so no event fires",
+)
+async def test_a_refused_load_is_not_recorded(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    assert await _lazy_load_refused(engine, session) == []
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.0",
+    reason="2.0 creates the cursor and fires before_cursor_execute, then refuses "
+    "the driver's await",
+)
+async def test_a_refused_load_is_recorded_though_never_sent(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    [sql] = await _lazy_load_refused(engine, session)
+    assert "FROM post" in sql
+
+
+async def test_begin_and_commit_are_not_recorded(engine: AsyncEngine) -> None:
+    with record_statements(engine) as log:
+        async with AsyncSession(engine) as session, session.begin():
+            await session.execute(text("SELECT 1"))
+    assert [statement.sql for statement in log.statements] == ["SELECT 1"]
+
+
+async def _lazy_load_sql(engine: AsyncEngine, session: AsyncSession) -> str:
+    ada = await session.scalar(select(User).where(User.name == "ada"))
+    with record_statements(engine) as log:
+        await ada.awaitable_attrs.posts
+    [statement] = log.statements
+    return statement.sql
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.1", reason="2.1 sends a loader's columns without labels"
+)
+async def test_a_lazy_load_sends_its_columns_without_labels(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    sql = await _lazy_load_sql(engine, session)
+    assert sql.startswith("SELECT post.id, post.title, post.author_id \nFROM post")
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.0", reason="2.0 labels each column of a loader's SELECT"
+)
+async def test_a_lazy_load_labels_its_columns_on_20(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    sql = await _lazy_load_sql(engine, session)
+    assert sql.startswith(
+        "SELECT post.id AS post_id, post.title AS post_title, "
+        "post.author_id AS post_author_id \nFROM post"
+    )

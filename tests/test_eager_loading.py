@@ -4,7 +4,7 @@ import math
 import pytest
 from round_trips import measure
 from sqlalchemy import select
-from sqlalchemy.exc import InvalidRequestError, MissingGreenlet
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import joinedload, lazyload, raiseload, selectinload
 
@@ -45,10 +45,8 @@ async def test_lazy_access_fails_with_missing_greenlet(
 ) -> None:
     with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
         await post_titles_by_author_lazy(session)
-    # 2.1 wraps the MissingGreenlet in a StatementError naming the lazy load's SQL.
-    assert isinstance(failed.error.orig, MissingGreenlet)
-    assert not isinstance(failed.error, MissingGreenlet)
-    assert "FROM post" in failed.error.statement
+    # The harness asserts this line's shape (wrapped on 2.1, bare on 2.0).
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1  # only the users query got out
 
 
@@ -148,7 +146,7 @@ async def test_many_to_one_missing_from_the_identity_map_fails(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await post_authors_not_in_identity_map(session)
-    assert "FROM user_account" in failed.error.statement
+    assert "FROM user_account" in failed.attempted
     assert failed.log.count == 1
 
 
@@ -266,7 +264,7 @@ async def test_a_link_the_chain_does_not_name_stays_lazy(
     user = await session.scalar(stmt)
     with expect_missing_greenlet(engine) as failed:
         user.posts[0].comments  # noqa: B018
-    assert "FROM comment" in failed.error.statement
+    assert "FROM comment" in failed.attempted
 
 
 @pytest.mark.seed("eager_loading:_add_albums")
@@ -296,3 +294,16 @@ async def test_identity_map_hits_and_the_raise_strategies(
         with pytest.raises(InvalidRequestError, match="lazy='raise'"):
             posts[0].author  # noqa: B018
     assert len(users) == 3
+
+
+async def test_joinedload_of_a_collection_with_limit_wraps_the_parents_in_a_subquery(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    stmt = select(User).options(joinedload(User.posts)).order_by(User.id).limit(2)
+    with record_statements(engine) as log:
+        users = (await session.scalars(stmt)).unique().all()
+    assert [user.name for user in users] == ["ada", "grace"]
+    [sql] = [statement.sql for statement in log.statements]
+    # The LIMIT applies to the users, inside a subquery the posts are joined to.
+    assert "FROM (SELECT" in sql
+    assert sql.index("LIMIT") < sql.index("LEFT OUTER JOIN post")

@@ -1,4 +1,5 @@
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from snippets.counting_statements import record_statements
@@ -7,19 +8,23 @@ from snippets.expiry_and_refresh import (
     make_session_factory,
     read_after_expire,
     read_after_expire_all,
+    read_after_rollback,
     refresh_user_name,
+    reload_whole_report,
     reload_whole_user,
     rename_user,
     rename_user_default_session,
 )
 from snippets.models import User
-from tests.harness import expect_missing_greenlet
+from tests.harness import expect_missing_greenlet, without_labels
 
 
 async def test_default_session_expires_on_commit(engine: AsyncEngine) -> None:
     with expect_missing_greenlet(engine) as failed:
         await rename_user_default_session(engine)
-    assert "SELECT user_account.id, user_account.name" in failed.error.statement
+    assert "SELECT user_account.id, user_account.name" in without_labels(
+        failed.attempted
+    )
     assert failed.log.count == 2  # the SELECT and the UPDATE; the reload never got out
 
 
@@ -41,6 +46,43 @@ async def test_expire_all_then_read_fails(engine: AsyncEngine, session: AsyncSes
     with expect_missing_greenlet(engine) as failed:
         await read_after_expire_all(session)
     assert failed.log.count == 1
+
+
+async def test_rollback_expires_even_without_expire_on_commit(
+    engine: AsyncEngine,
+) -> None:
+    with expect_missing_greenlet(engine) as failed:
+        await read_after_rollback(engine)
+    assert "FROM user_account" in failed.attempted
+    assert failed.log.count == 1  # the SELECT; the reload never got out
+
+
+async def test_expire_on_commit_false_keeps_a_row_changed_behind_its_back(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    user = await session.scalar(select(User).where(User.name == "ada"))
+    # An UPDATE the session does not apply to its objects, as from another process.
+    await session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(name="changed elsewhere")
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    with record_statements(engine) as log:
+        assert user.name == "ada"  # the value in memory, not the row's
+    assert log.count == 0
+
+
+@pytest.mark.seed("deferred_columns:_add_reports")
+async def test_refresh_without_names_leaves_deferred_columns_unloaded(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with expect_missing_greenlet(engine) as failed:
+        await reload_whole_report(session)
+    assert "report.body" in failed.attempted
+    assert failed.log.count == 2  # the query and the refresh, neither with `body`
+    assert all("report.body" not in s.sql for s in failed.log.statements)
 
 
 async def test_refresh_without_names_reloads_columns_and_eager_loads(

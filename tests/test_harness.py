@@ -16,7 +16,7 @@ async def test_expect_missing_greenlet_gives_the_error_and_the_statements(
     with expect_missing_greenlet(engine) as failed:
         user = await session.scalar(select(User).where(User.name == "ada"))
         user.posts  # noqa: B018
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1
 
 
@@ -52,3 +52,17 @@ def test_collected_logs_keep_lines_from_the_roots_handlers() -> None:
         assert root.handlers != handlers
     assert lines == ["WARNING guide.test: seen once"]
     assert root.handlers == handlers
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.1", reason="only 2.1 has two shapes, so only there can one be wrong"
+)
+async def test_expect_missing_greenlet_refuses_the_other_shape(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    user = await session.scalar(select(User).where(User.name == "ada"))
+    with (
+        pytest.raises(AssertionError, match="bare MissingGreenlet"),
+        expect_missing_greenlet(engine, opens_connection=True),
+    ):
+        user.posts  # noqa: B018

@@ -52,9 +52,30 @@ def sync_session(sync_engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def test_sqlalchemy_declares_greenlet_only_for_the_asyncio_extra() -> None:
+@pytest.mark.only_on(
+    sqlalchemy="2.1", reason="2.1 declares greenlet for the asyncio extras only"
+)
+def test_sqlalchemy_declares_greenlet_only_for_the_asyncio_extra(
+    record_capture,
+) -> None:
     # 2.1 no longer installs greenlet with plain `pip install sqlalchemy`.
     assert greenlet_requirement() == 'greenlet>=1; extra == "asyncio"'
+    record_capture("migration-greenlet-requirement", greenlet_requirement())
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.0",
+    reason="2.0 installs greenlet by default on the common platforms",
+)
+def test_sqlalchemy_installs_greenlet_by_default_on_common_platforms(
+    record_capture,
+) -> None:
+    requirement = greenlet_requirement()
+    assert requirement.startswith("greenlet>=1; platform_machine == ")
+    assert "extra" not in requirement
+    for machine in ("x86_64", "aarch64", "AMD64"):
+        assert f'platform_machine == "{machine}"' in requirement
+    record_capture("migration-greenlet-requirement", requirement)
 
 
 def test_session_factories_use_the_sync_and_async_drivers() -> None:

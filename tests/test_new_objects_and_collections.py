@@ -26,9 +26,11 @@ from snippets.new_objects_and_collections import (
     expire_invoice_with_listed_cascades,
     read_posts_before_and_after_flush,
     reassign_post_author,
+    refresh_invoice_loaded_by_awaitable_attrs,
     replace_unloaded_collection,
 )
-from tests.harness import expect_missing_greenlet
+from snippets.troubleshooting import is_missing_greenlet
+from tests.harness import capture, expect_missing_greenlet
 
 # --- Point 8: new objects' collections ------------------------------------------
 
@@ -38,7 +40,7 @@ async def test_new_object_without_collection_lazy_loads_after_commit(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await create_user_then_read_posts(session)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1  # the INSERT; the lazy load never got out
 
 
@@ -60,25 +62,68 @@ async def test_reading_a_pending_collection_does_not_initialise_it(
     assert "posts" not in pending.__dict__
     with expect_missing_greenlet(engine) as failed:
         await read_posts_before_and_after_flush(session)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1
 
 
-async def test_dataclass_default_factory_is_not_applied_at_construction() -> None:
-    # 2.1 changed this: the factory does not put a list in __dict__.
+@pytest.mark.only_on(
+    sqlalchemy="2.1",
+    reason="2.1 no longer puts a collection's default_factory value in __dict__",
+)
+def test_dataclass_default_factory_is_not_applied_at_construction(
+    record_capture,
+) -> None:
     playlist = DataclassPlaylist(name="focus")
     assert "tracks" not in playlist.__dict__
     explicit = DataclassPlaylist(name="focus", tracks=[DataclassTrack(title="x")])
     assert [track.title for track in explicit.tracks] == ["x"]
+    # What the page's example does on this line: the read after commit fails.
+    captured = capture(
+        "new_objects_and_collections:create_playlist_relying_on_default_factory"
+    )
+    assert is_missing_greenlet(captured.error)
+    record_capture("dataclass-default-factory", str(captured))
 
 
+@pytest.mark.only_on(
+    sqlalchemy="2.0", reason="2.0 stores default_factory values at construction"
+)
+def test_dataclass_default_factory_is_applied_at_construction_on_20(
+    record_capture,
+) -> None:
+    playlist = DataclassPlaylist(name="focus")
+    assert playlist.__dict__["tracks"] == []
+    # What the page's example does on this line: the read sends nothing.
+    captured = capture(
+        "new_objects_and_collections:create_playlist_relying_on_default_factory"
+    )
+    assert (captured.error, captured.result) == (None, [])
+    record_capture("dataclass-default-factory", str(captured))
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.1",
+    reason="2.1 leaves the collection unset, so the read after commit loads it",
+)
 async def test_dataclass_default_factory_still_lazy_loads_after_commit(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await create_playlist_relying_on_default_factory(session)
-    assert "FROM dataclass_track" in failed.error.statement
+    assert "FROM dataclass_track" in failed.attempted
     assert failed.log.count == 1
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.0",
+    reason="2.0 stores the empty list at construction, so the read sends nothing",
+)
+async def test_dataclass_default_factory_needs_no_load_on_20(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        assert await create_playlist_relying_on_default_factory(session) == []
+    assert log.count == 1  # the INSERT
 
 
 async def test_dataclass_with_explicit_empty_list_sends_only_the_insert(
@@ -97,7 +142,7 @@ async def test_append_to_unloaded_collection_loads_it(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await append_post_to_unloaded_collection(session)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1  # the get(); the collection load failed
 
 
@@ -106,7 +151,7 @@ async def test_replacing_unloaded_collection_loads_the_old_one(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await replace_unloaded_collection(session)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 1
 
 
@@ -118,7 +163,7 @@ async def test_remove_from_unloaded_collection_loads_it(
     assert author is not None
     with expect_missing_greenlet(engine) as failed:
         author.posts.remove(post)
-    assert "FROM post" in failed.error.statement
+    assert "FROM post" in failed.attempted
     assert failed.log.count == 0
 
 
@@ -182,7 +227,7 @@ async def test_expire_with_cascade_all_expires_the_lines(
 ) -> None:
     with expect_missing_greenlet(engine) as failed:
         await expire_invoice_with_cascade_all(session)
-    assert "FROM cascade_all_invoice_line" in failed.error.statement
+    assert "FROM cascade_all_invoice_line" in failed.attempted
     assert (
         failed.log.count == 2
     )  # the invoice and its lines; the reload of a line failed
@@ -229,6 +274,23 @@ async def test_refresh_cascades_only_with_refresh_expire(
     # repopulates the expired lines: the same statements either way.
     assert log.count == 2
     assert [line.item for line in invoice.lines] == ["paper", "ink", "stapler"]
+
+
+@pytest.mark.seed("new_objects_and_collections:_seed_invoices")
+async def test_refresh_does_not_reload_a_collection_loaded_by_awaitable_attrs(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    invoice = await session.scalar(select(CascadeAllInvoice))
+    lines = list(await invoice.awaitable_attrs.lines)
+    with record_statements(engine) as log:
+        await session.refresh(invoice)
+    assert log.count == 1  # the invoice's row only
+    assert "lines" in _unloaded(invoice)
+    assert all("item" in _unloaded(line) for line in lines)  # refresh-expire
+    # The page's example, in full: the held line's next read fails.
+    with expect_missing_greenlet(engine) as failed:
+        await refresh_invoice_loaded_by_awaitable_attrs(session)
+    assert "FROM cascade_all_invoice_line" in failed.attempted
 
 
 def _unloaded(obj: object) -> set[str]:

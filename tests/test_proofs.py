@@ -28,6 +28,8 @@ def site(tmp_path: Path) -> Path:
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_demo.py").write_text(TEST_MODULE)
     (tmp_path / "requirements.txt").write_text("sqlalchemy==2.1.9\n")
+    # The lock of the suite running this test (the 2.0 suite has its own).
+    (tmp_path / configurations.lock_file()).write_text("sqlalchemy==2.1.9\n")
     (tmp_path / "index.md").write_text(
         "# Home\n\nRollback expires {proof}`test_demo::test_rollback_expires`.\n\n"
         "```{tested-configurations}\n```\n"

@@ -4,10 +4,16 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import InvalidRequestError, MissingGreenlet, StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.exc import InvalidRequestError, StatementError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import DetachedInstanceError
+from sqlalchemy.pool import NullPool
 
 from snippets.counting_statements import record_statements
 from snippets.models import User
@@ -16,7 +22,8 @@ from snippets.troubleshooting import (
     TroubleshootingShelf,
     TroubleshootingTicket,
     book_titles_on_shelf,
-    import_error_without_greenlet,
+    error_without_greenlet,
+    is_missing_greenlet,
     name_after_commit,
     name_from_result,
     name_from_row,
@@ -28,51 +35,110 @@ from snippets.troubleshooting import (
     revision_after_update_refreshed,
     revision_of_new_ticket,
 )
-from tests.harness import expect_missing_greenlet
-
-CURSOR_NEVER_AWAITED = "'Connection.cursor' was never awaited"
-GREENLET_TEXT = (
-    "greenlet_spawn has not been called; can't call await_() here. "
-    "Was IO attempted in an unexpected place?"
+from tests.configurations import sqlalchemy_line
+from tests.harness import (
+    WRAPPED,
+    FailedLoad,
+    add_sample_data,
+    expect_missing_greenlet,
+    fresh_database,
 )
 
+CURSOR_NEVER_AWAITED = "'Connection.cursor' was never awaited"
+#: The sentence MissingGreenlet says on each line: 2.0 names await_only().
+GREENLET_TEXT = {
+    "2.1": "greenlet_spawn has not been called; can't call await_() here. "
+    "Was IO attempted in an unexpected place?",
+    "2.0": "greenlet_spawn has not been called; can't call await_only() here. "
+    "Was IO attempted in an unexpected place?",
+}
 
-def assert_wrapped_missing_greenlet(error: StatementError, sql: str) -> None:
-    # 2.1: a StatementError naming the SQL, with MissingGreenlet as .orig; the
-    # 1.4-era seeds show a bare MissingGreenlet, which is not what is raised now.
-    assert type(error) is StatementError
-    assert isinstance(error.orig, MissingGreenlet)
-    assert not isinstance(error, MissingGreenlet)
-    assert str(error).startswith(f"(sqlalchemy.exc.MissingGreenlet) {GREENLET_TEXT}")
-    assert sql in error.statement
+
+def assert_missing_greenlet_message(failed: FailedLoad, sql: str) -> None:
+    """The message, in this line's shape, and the SQL of the refused load."""
+    text = GREENLET_TEXT[sqlalchemy_line()]
+    if failed.shape == WRAPPED:
+        # The 1.4-era seeds show a bare MissingGreenlet; 2.1 wraps it and adds SQL.
+        assert str(failed.error).startswith(f"(sqlalchemy.exc.MissingGreenlet) {text}")
+    else:
+        assert str(failed.error).startswith(text)
+    assert sql in failed.attempted
 
 
-async def test_lazy_relationship_raises_wrapped_missing_greenlet(
-    engine: AsyncEngine, session: AsyncSession
+async def test_lazy_relationship_raises_missing_greenlet(
+    engine: AsyncEngine, session: AsyncSession, record_capture
 ) -> None:
     with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
         await post_titles_of_ada(session)
-    assert_wrapped_missing_greenlet(failed.error, "FROM post")
+    assert_missing_greenlet_message(failed, "FROM post")
+    assert is_missing_greenlet(failed.error)
     assert failed.log.count == 1
+    record_capture("troubleshooting-lazy-relationship", str(failed))
 
 
-async def test_expired_attribute_raises_wrapped_missing_greenlet(
-    engine: AsyncEngine,
-) -> None:
+async def test_expired_attribute_raises_missing_greenlet(engine: AsyncEngine) -> None:
     with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
         await name_after_commit(engine)
-    assert_wrapped_missing_greenlet(failed.error, "FROM user_account")
+    assert_missing_greenlet_message(failed, "FROM user_account")
+    assert is_missing_greenlet(failed.error)
 
 
 @pytest.mark.seed("troubleshooting:_seed_ticket")
-async def test_server_onupdate_value_raises_wrapped_missing_greenlet(
+async def test_server_onupdate_value_raises_missing_greenlet(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
     with expect_missing_greenlet(engine, match=CURSOR_NEVER_AWAITED) as failed:
         await revision_after_update(session)
-    assert_wrapped_missing_greenlet(
-        failed.error, "SELECT troubleshooting_ticket.revision"
-    )
+    assert_missing_greenlet_message(failed, "SELECT troubleshooting_ticket.revision")
+    assert is_missing_greenlet(failed.error)
+
+
+# --- The same failed load, on each kind of pool -----------------------------------
+
+#: How the engine's pool stands when the read after commit needs a connection.
+POOLS = {
+    # The session's connection went back to the pool at commit; the load reuses it.
+    "default-pool": {},
+    # A pool with no idle connection (here: just disposed, as after a restart), so
+    # the failed load is what opens its first connection.
+    "fresh-pool": {"dispose": True},
+    # A pool whose idle connection another task holds, as under load.
+    "busy-pool": {"hold": True},
+    # NullPool (common behind PgBouncer) opens a connection for every checkout.
+    "null-pool": {"poolclass": NullPool},
+}
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_a_failed_load_has_this_shape_on_each_pool(
+    tmp_path: Path, pool: str, record_capture
+) -> None:
+    options = dict(POOLS[pool])
+    dispose, hold = options.pop("dispose", False), options.pop("hold", False)
+    url = f"sqlite+aiosqlite:///{tmp_path}/pool.db"
+    async with fresh_database(add_sample_data, url):
+        pass
+    engine = create_async_engine(url, **options)
+    try:
+        async with async_sessionmaker(engine)() as session:  # expire_on_commit=True
+            ada = await session.scalar(select(User).where(User.name == "ada"))
+            await session.commit()
+            if dispose:
+                await engine.dispose()
+            held = await engine.connect() if hold else None
+            opens = pool != "default-pool"
+            with expect_missing_greenlet(engine, opens_connection=opens) as failed:
+                ada.name  # noqa: B018
+            if held is not None:
+                await held.close()
+    finally:
+        await engine.dispose()
+    # One check recognises every shape: the advice on the page works on all pools.
+    assert is_missing_greenlet(failed.error)
+    assert not is_missing_greenlet(StatementError("other", None, {}, ValueError()))
+    # A bare MissingGreenlet is an InvalidRequestError; the wrapped one is not.
+    assert isinstance(failed.error, InvalidRequestError) == (failed.shape != WRAPPED)
+    record_capture(f"troubleshooting-failed-load-{pool}", str(failed))
 
 
 @pytest.mark.seed("troubleshooting:_seed_ticket")
@@ -165,11 +231,30 @@ async def test_async_session_has_no_query(session: AsyncSession) -> None:
     assert str(raised.value) == "'AsyncSession' object has no attribute 'query'"
 
 
-def test_missing_greenlet_fails_at_import_with_install_advice() -> None:
-    message = import_error_without_greenlet()
+@pytest.mark.only_on(
+    sqlalchemy="2.1",
+    reason="2.1 checks for greenlet when sqlalchemy.ext.asyncio is imported",
+)
+def test_without_greenlet_the_import_fails_with_install_advice(
+    record_capture,
+) -> None:
+    message = error_without_greenlet()
     assert message.startswith("ImportError: The SQLAlchemy asyncio module requires")
     assert "'greenlet' library is installed" in message
     assert "pip install sqlalchemy[asyncio]" in message
+    record_capture("troubleshooting-without-greenlet", message)
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.0",
+    reason="2.0 imports sqlalchemy.ext.asyncio without greenlet; using it fails",
+)
+def test_without_greenlet_the_first_connect_fails(record_capture) -> None:
+    message = error_without_greenlet()
+    assert message.startswith(
+        "ValueError: the greenlet library is required to use this function."
+    )
+    record_capture("troubleshooting-without-greenlet", message)
 
 
 # --- Search on the built site finds each entry -----------------------------------

@@ -1,0 +1,90 @@
+"""``captured-variants``: output that differs per configuration, each as recorded.
+
+    ```{captured-variants} failed-load-null-pool
+    ```
+
+Shows, in tabs, the output a test recorded under that name on each configuration
+(``record_capture`` in tests/conftest.py; written by ``--record-proofs`` runs to
+proofs/captures/<configuration>.json), labelled with the configuration and the
+SQLAlchemy version it ran on, and citing with ``{proof}`` the test that recorded
+it (which shows whether that record is current). A configuration whose suite
+recorded no such output says "Not recorded"; nothing is filled in. A name that no
+configuration recorded fails the build.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+from tests import configurations
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks that starts a line of text."""
+    lines = text.split("\n")
+    longest = max(len(line) - len(line.lstrip("`")) for line in lines)
+    return "`" * max(3, longest + 1)
+
+
+def _proof_target(nodeid: str) -> str:
+    """``tests/test_x.py::test_y[case]`` → ``test_x::test_y``, as {proof} cites it."""
+    path, _, name = nodeid.partition("::")
+    return f"{Path(path).stem}::{name.split('[')[0]}"
+
+
+class CapturedVariants(SphinxDirective):
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0]
+        root = Path(self.env.srcdir)
+        captures = configurations.load_captures(root)
+        records = configurations.load_records(root)
+        # Re-read when a capture changes; {proof} judges the records when written.
+        for configuration in captures:
+            self.env.note_dependency(
+                str(configurations.captures_path(configuration, root))
+            )
+        if not any(name in recorded for recorded in captures.values()):
+            raise self.error(
+                f"captured-variants {name!r}: no suite recorded this capture. A test "
+                f"must call record_capture({name!r}, text); then run the suites "
+                "(make test, make test-sqlalchemy-2.0) to record it."
+            )
+        shown = [
+            c
+            for c in configurations.ALL_CONFIGURATIONS
+            if c in captures or c in records
+        ]
+        # Backtick fences, each level longer than the one inside it, so the
+        # markup needs no MyST extension and no captured text can close it.
+        texts = [e["text"] for c in shown if (e := captures.get(c, {}).get(name))]
+        code = _fence("\n".join(texts))
+        item, tab_set = code + "`", code + "``"
+        lines = [f"{tab_set}{{tab-set}}"]
+        for configuration in shown:
+            lines.append(f"{item}{{tab-item}} {configuration.label}")
+            entry = captures.get(configuration, {}).get(name)
+            record = records.get(configuration)
+            if entry is None:
+                lines.append("*Not recorded on this configuration.*")
+            else:
+                lines += [f"{code}text", entry["text"], code, ""]
+                version = record.versions.get("sqlalchemy", "?") if record else "?"
+                lines.append(
+                    f"Recorded on SQLAlchemy {version} by "
+                    f"{{proof}}`{_proof_target(entry['test'])}`."
+                )
+            lines.append(item)
+        lines.append(tab_set)
+        container = nodes.container(classes=["captured-variants"])
+        container += self.parse_text_to_nodes("\n".join(lines))
+        return [container]
+
+
+def setup(app):
+    app.add_directive("captured-variants", CapturedVariants)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,103 @@
+"""The captured-variants directive (_ext/captured_variants.py) and record_capture."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests import configurations
+from tests.configurations import Configuration
+from tests.conftest import ROOT, STRICT_BUILD
+
+CONF = f"""\
+import sys
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "_ext")!r}]
+extensions = ["myst_parser", "sphinx_design", "proofs", "captured_variants"]
+"""
+TEST_MODULE = "def test_shape():\n    assert True\n"
+SQLITE_21 = Configuration("sqlite", "2.1")
+SQLITE_20 = Configuration("sqlite", "2.0")
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A one-page site showing the variants of one capture."""
+    (tmp_path / "conf.py").write_text(CONF)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_demo.py").write_text(TEST_MODULE)
+    (tmp_path / configurations.lock_file()).write_text("sqlalchemy==2.1.9\n")
+    (tmp_path / "index.md").write_text(
+        "# Home\n\n```{captured-variants} demo-shape\n```\n"
+    )
+    for configuration, version in ((SQLITE_21, "2.1.9"), (SQLITE_20, "2.0.58")):
+        configurations.write_record(
+            configuration,
+            {"tests/test_demo.py::test_shape": "passed"},
+            {"sqlalchemy": version},
+            root=tmp_path,
+        )
+    return tmp_path
+
+
+def _capture(site: Path, configuration: Configuration, text: str) -> None:
+    path = configurations.captures_path(configuration, site)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"test": "tests/test_demo.py::test_shape[case]", "text": text}
+    path.write_text(json.dumps({"demo-shape": entry}))
+
+
+def _build(site: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*STRICT_BUILD, "-q", str(site), str(site / "_build")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_each_configuration_shows_its_recording_or_says_none(site: Path) -> None:
+    _capture(site, SQLITE_21, "Raised: StatementError")
+    build = _build(site)
+    assert build.returncode == 0, build.stderr
+    page = (site / "_build" / "index.html").read_text()
+    assert page.count('class="sd-tab-label"') == 2
+    assert "SQLite (aiosqlite), SQLAlchemy 2.1" in page
+    assert "Raised: StatementError" in page
+    assert "Recorded on SQLAlchemy 2.1.9 by" in page
+    assert "_proofs/test_demo.html#L-1" in page  # the recording test, cited
+    # The 2.0 suite ran but recorded nothing: said so, nothing filled in.
+    assert "SQLite (aiosqlite), SQLAlchemy 2.0" in page
+    assert "Not recorded on this configuration." in page
+
+
+def test_a_capture_no_suite_recorded_fails_the_build(site: Path) -> None:
+    build = _build(site)
+    assert build.returncode != 0
+    assert (
+        "index.md:3: ERROR: captured-variants 'demo-shape': no suite recorded this "
+        "capture. A test must call record_capture('demo-shape', text)"
+    ) in build.stderr
+
+
+def test_record_capture_refuses_a_name_another_test_recorded(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest("from tests.conftest import *  # noqa: F403\n")
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(
+        test_twice="""
+        def test_one(record_capture):
+            record_capture("same-name", "one")
+
+        def test_two(record_capture):
+            record_capture("same-name", "two")
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*capture 'same-name' is already recorded by test_twice.py::test_one*"]
+    )
