@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
-SPHINX_STRICT := -n -W --keep-going -q
+SPHINX_STRICT := -n -W --keep-going -q -j auto
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -12,10 +12,19 @@ LOCK_2_0 := requirements-sqlalchemy-2.0.txt
 VENV_2_0 := .venv-sqlalchemy-2.0
 STAMP_2_0 := $(VENV_2_0)/.installed-$(shell cksum < $(LOCK_2_0) | cut -d' ' -f1)
 
-.PHONY: serve html test test-sqlalchemy-2.0 test-browser lint linkcheck clean lock
+.PHONY: serve html test test-sqlalchemy-2.0 test-browser lint linkcheck clean lock bench
 
-# $(call install,VENV,LOCK): a virtualenv with exactly the pins of LOCK.
+# $(call install,VENV,LOCK): a virtualenv with exactly the pins of LOCK, from a
+# Python the locks are made for (3.11.0+) that can create virtualenvs.
 define install
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make: $(PYTHON) is missing or older than Python 3.11, the oldest this site supports." \
+	       "Install a Python 3.11+ and run: make PYTHON=python3.11 ..." >&2; exit 1; }
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  echo "make: $(PYTHON) cannot create a virtual environment (no ensurepip)." \
+	       "On Debian/Ubuntu install the package python3-venv" \
+	       "(for this interpreter: $$($(PYTHON) -c 'import sys; print("python3.%d-venv" % sys.version_info[1])'))," \
+	       "e.g. apt-get install python3-venv" >&2; exit 1; }
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r $(2) || { \
 		echo "error: the pins of $(2) no longer install (see pip's message above)." \
@@ -33,6 +42,7 @@ serve: $(STAMP)  ## build the site, serve it on localhost, rebuild on every chan
 	$(BIN)/sphinx-autobuild $(SPHINX_STRICT) --host $(HOST) --port $(PORT) \
 		--watch snippets --watch _ext --watch tests/harness.py \
 		--ignore "$(CURDIR)/.venv/*" --ignore "$(CURDIR)/tests/*" \
+		--ignore "$(CURDIR)/_build/*" \
 		. _build/html
 
 html: $(STAMP)  ## strict build (warnings are errors) into _build/html
@@ -48,16 +58,17 @@ test-browser: html  ## every page in Debian's Chromium: axe, layout, search, cop
 	.ci/install-chromium
 	$(BIN)/python -m pytest tests/browser -n 2 -p no:randomly
 
+bench: $(STAMP)  ## measure the guard's overhead into guides/measured/ (commit it)
+	$(BIN)/python tests/bench_guard.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 linkcheck: $(STAMP)
 	$(BIN)/python -m sphinx -b linkcheck $(SPHINX_STRICT) . _build/linkcheck
 
-lock:  ## re-pin requirements.txt from requirements.in
-	rm -rf $(VENV)-lock && $(PYTHON) -m venv $(VENV)-lock
-	$(VENV)-lock/bin/pip install --quiet -r requirements.in
-	$(VENV)-lock/bin/pip freeze --exclude-editable > requirements.txt && rm -rf $(VENV)-lock
+lock:  ## re-pin every requirements*.txt from requirements.in, for Python 3.11.0+
+	$(PYTHON) tools/lock.py
 
 clean:
 	rm -rf _build .pytest_cache

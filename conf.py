@@ -25,6 +25,7 @@ extensions = [
     "rules",  # rule registry from rule pages; the {rule} role
     "round_trips",  # a table of statements sent per strategy as the data grows
     "generated_table",  # a table whose rows a snippet computes at build time
+    "measured_table",  # a table of timings `make bench` measured, with when and where
     "rule_skeleton",  # every rule page has the same sections, in order
     "rule_examples",  # a rule's Example / Use instead, from tested snippets
     "rule_page",  # level, phase, copy-review-link and tombstone on rule pages

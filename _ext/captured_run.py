@@ -19,12 +19,11 @@ from typing import ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from executed_store import cached
 from snippet_targets import check_targets, snippet_problems_fail_the_build
 from sphinx import addnodes
 from sphinx.directives.code import container_wrapper
 from sphinx.util.docutils import SphinxDirective
-
-from tests.harness import capture, describe_error
 
 # SQLAlchemy names an anonymous bound parameter after the id() of its object, and
 # Python's default repr() shows an object's address: both change on every run.
@@ -45,16 +44,6 @@ def stable_output(text: str) -> str:
         return f"%(param_{number})s"
 
     return _ADDRESS.sub(">", _ANONYMOUS_PARAMETER.sub(renumber, text))
-
-
-def _format_sql(capture_log) -> str:
-    blocks = []
-    for statement in capture_log.statements:
-        sql = statement.sql.strip()
-        if statement.parameters not in ((), [], {}, None):
-            sql += f"\n-- parameters: {statement.parameters!r}"
-        blocks.append(sql + ";")
-    return "\n\n".join(blocks)
 
 
 NEVER_AWAITED = "was never awaited"
@@ -79,10 +68,41 @@ def _never_awaited_note(docname: str) -> nodes.paragraph:
     return note
 
 
+def _format_sql(capture_log) -> str:
+    blocks = []
+    for statement in capture_log.statements:
+        sql = statement.sql.strip()
+        if statement.parameters not in ((), [], {}, None):
+            sql += f"\n-- parameters: {statement.parameters!r}"
+        blocks.append(sql + ";")
+    return "\n\n".join(blocks)
+
+
 def _count_label(count: int) -> str:
     if count == 0:
         return "No SQL sent"
     return f"{count} statement{'s' if count != 1 else ''} sent"
+
+
+def run_once(target: str, seed: str | None) -> dict:
+    """What a run shows, as JSON data the result store can keep."""
+    # Imported on first run: a build that finds every result stored needs no SQLAlchemy.
+    from tests.harness import capture, describe_error
+
+    captured = capture(target, seed)
+    failed = captured.error is not None
+    return {
+        "count": captured.statements.count,
+        "sql": stable_output(_format_sql(captured.statements)),
+        "had_database": captured.had_database,
+        "error": stable_output(describe_error(captured.error)) if failed else None,
+        "warnings": [stable_output(warning) for warning in captured.warnings],
+        "logged": [stable_output(line) for line in captured.logged],
+        "returned": None if failed else repr(captured.result),
+        "result": None
+        if failed
+        else stable_output(pprint.pformat(captured.result, width=80)),
+    }
 
 
 class CapturedRun(SphinxDirective):
@@ -98,55 +118,48 @@ class CapturedRun(SphinxDirective):
         seed = self.options.get("seed")
         check_targets(self, target, *([seed] if seed else []))
         expect = self.options.get("expect", "ok")
-        with snippet_problems_fail_the_build(self, target):
-            captured = capture(target, seed)
 
-        if expect == "ok" and captured.error is not None:
-            raise self.error(
-                f"captured-run {target!r} raised {describe_error(captured.error)}. "
-                "Fix the snippet, or mark the example ':expect: error' if the page "
-                "shows it failing."
+        def run_and_check() -> dict:
+            captured = run_once(target, seed)
+            self._check(target, expect, captured)  # a refused run is not stored
+            return captured
+
+        with snippet_problems_fail_the_build(self, target):
+            captured = cached(
+                self,
+                [target, *([seed] if seed else [])],
+                {"target": target, "seed": seed},
+                run_and_check,
             )
-        if expect == "error" and captured.error is None:
-            raise self.error(
-                f"captured-run {target!r} is marked ':expect: error' but returned "
-                f"{captured.result!r}. The page must not call a working example broken."
-            )
+
+        self._check(target, expect, captured)
 
         shown: list[nodes.Node] = []
-        count = captured.statements.count
+        count = captured["count"]
         if count:
-            sql = nodes.literal_block(
-                "", stable_output(_format_sql(captured.statements))
-            )
+            sql = nodes.literal_block("", captured["sql"])
             sql["language"] = "sql"
             shown.append(container_wrapper(self, sql, _count_label(count)))
-        elif captured.had_database:
+        elif captured["had_database"]:
             # A claim only where the snippet had a database it could have used.
             shown.append(nodes.paragraph("", _count_label(0)))
-        if captured.error is not None:
-            error = nodes.literal_block(
-                "", stable_output(describe_error(captured.error))
-            )
+        if captured["error"] is not None:
+            error = nodes.literal_block("", captured["error"])
             error["language"] = "text"
             error["classes"] = ["captured-error"]
             shown.append(container_wrapper(self, error, "Raised"))
-        if captured.warnings:
-            warned = nodes.literal_block(
-                "", stable_output("\n".join(captured.warnings))
-            )
+        if captured["warnings"]:
+            warned = nodes.literal_block("", "\n".join(captured["warnings"]))
             warned["language"] = "text"
             shown.append(container_wrapper(self, warned, "Warned"))
-            if any(NEVER_AWAITED in warning for warning in captured.warnings):
+            if any(NEVER_AWAITED in warning for warning in captured["warnings"]):
                 shown.append(_never_awaited_note(self.env.docname))
-        if captured.logged:
-            logged = nodes.literal_block("", stable_output("\n".join(captured.logged)))
+        if captured["logged"]:
+            logged = nodes.literal_block("", "\n".join(captured["logged"]))
             logged["language"] = "text"
             shown.append(container_wrapper(self, logged, "Logged"))
-        if captured.error is None and "show-result" in self.options:
-            result = nodes.literal_block(
-                "", stable_output(pprint.pformat(captured.result, width=80))
-            )
+        if captured["error"] is None and "show-result" in self.options:
+            result = nodes.literal_block("", captured["result"])
             result["language"] = "python"
             shown.append(container_wrapper(self, result, "Returned"))
 
@@ -154,7 +167,21 @@ class CapturedRun(SphinxDirective):
         wrapper += shown
         return [wrapper]
 
+    def _check(self, target: str, expect: str, captured: dict) -> None:
+        if expect == "ok" and captured["error"] is not None:
+            raise self.error(
+                f"captured-run {target!r} raised {captured['error']}. "
+                "Fix the snippet, or mark the example ':expect: error' if the page "
+                "shows it failing."
+            )
+        if expect == "error" and captured["error"] is None:
+            raise self.error(
+                f"captured-run {target!r} is marked ':expect: error' but returned "
+                f"{captured['returned']}. The page must not call a working example broken."
+            )
+
 
 def setup(app):
+    app.setup_extension("executed_store")
     app.add_directive("captured-run", CapturedRun)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

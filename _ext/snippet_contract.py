@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 from docutils import nodes
+from executed_store import stored
 from markdown_it.renderer import RendererHTML
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
@@ -338,13 +339,32 @@ def _used_names(test_path: Path) -> tuple[set[str], set[str]]:
     return names, modules
 
 
-def check_project(root: Path) -> list[Problem]:
+def _scan_page_stored(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
+    """scan_page, stored by what it reads: the page, which snippets exist, this file."""
+    material = {
+        "check": "snippet-contract page",
+        "page": page.relative_to(root).as_posix(),
+        "text": page.read_text(encoding="utf-8"),
+        "snippets": sorted(p.name for p in (root / "snippets").glob("*.py")),
+        "checker": Path(__file__).read_text(encoding="utf-8"),
+    }
+
+    def scan() -> list[list[dict]]:
+        includes, problems = scan_page(root, page)
+        return [list(map(asdict, includes)), list(map(asdict, problems))]
+
+    includes, problems = stored(root, material, scan)
+    return [Include(**i) for i in includes], [Problem(**p) for p in problems]
+
+
+def check_project(root: Path, store: bool = False) -> list[Problem]:
+    """Every problem of the project; ``store``: reuse stored scans of unchanged pages."""
     root = Path(root)
     problems: list[Problem] = []
     includes: list[Include] = []
     pages = sorted({p for pattern in PAGE_GLOBS for p in root.glob(pattern)})
     for page in pages:
-        found, page_problems = scan_page(root, page)
+        found, page_problems = (_scan_page_stored if store else scan_page)(root, page)
         includes += found
         problems += page_problems
 
@@ -472,7 +492,9 @@ def check_project(root: Path) -> list[Problem]:
 
 def _check_on_build(app) -> None:
     logger = logging.getLogger(__name__)
-    for problem in check_project(Path(app.srcdir)):
+    # Parsing every page is most of a one-page rebuild's extra cost: the scans of
+    # unchanged pages come from the result store (executed_store.py).
+    for problem in check_project(Path(app.srcdir), store=True):
         logger.warning(
             "snippet contract: %s", problem, type="snippets", subtype="contract"
         )

@@ -3,13 +3,13 @@
 ``captured-run``, ``generated-table`` and ``round-trips`` each run functions from
 ``snippets/`` while a page builds. What they share lives here: a name that points
 nowhere fails the build with a message naming the directive, the name and the fix
-(docutils adds the page and line), and the page is rebuilt when the code behind
-its output changes. Not an extension itself: the three import it.
+(docutils adds the page and line). What they run is stored by content
+(executed_store.py), which also makes the page depend on the code behind its
+output. Not an extension itself: the three import it.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,25 +19,17 @@ from sphinx.util.docutils import SphinxDirective
 #: What the harness raises for a snippet it cannot run as the page asks.
 SNIPPET_PROBLEMS = (ValueError, LookupError, TypeError)
 
-#: Every run also depends on the shared model and on the harness that runs it.
-SHARED_DEPENDENCIES = ("snippets/models.py", "tests/harness.py")
-
 
 def check_targets(directive: SphinxDirective, *targets: str) -> None:
-    """Fail unless each target's module is in snippets/; note what the page uses."""
-    env = directive.env
+    """Fail unless each target's module is in snippets/."""
     for target in targets:
         module = target.partition(":")[0]
-        snippet = Path(env.srcdir, "snippets", f"{module}.py")
+        snippet = Path(directive.env.srcdir, "snippets", f"{module}.py")
         if not snippet.is_file():
             raise directive.error(
                 f"{directive.name} {target!r}: snippets/{module}.py does not exist. "
                 "Name a function in snippets/ as 'module:function'."
             )
-        env.note_dependency(str(snippet))
-    for dependency in SHARED_DEPENDENCIES:
-        env.note_dependency(str(Path(env.srcdir, dependency)))
-    env.note_dependency(inspect.getfile(type(directive)))
 
 
 @contextmanager

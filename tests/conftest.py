@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from executed_store import STORE_VARIABLE
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests import configurations
@@ -38,7 +40,12 @@ STRICT_BUILD = [
     "-n",
     "-W",
     "--keep-going",
+    "-j",
+    "auto",
 ]
+# Every build the suite starts, of the checkout or of a copy, reuses the results
+# `make html` and `make serve` stored: a key names content, never a path.
+os.environ.setdefault(STORE_VARIABLE, str(ROOT / "_build" / ".executed"))
 
 
 def _seed_of(request: pytest.FixtureRequest) -> Seed:

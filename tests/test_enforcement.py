@@ -1,6 +1,10 @@
+from pathlib import Path
+
 import pytest
 import queryspy
 from generated_table import _rows
+from measured_table import load_measurement
+from packaging.utils import canonicalize_name
 from pytest_queryguard import NPlusOneDetected
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -38,6 +42,7 @@ from snippets.enforcement import (
     track_an_n_plus_one,
 )
 from snippets.implicit_io_guard import ImplicitIOError
+from tests.conftest import ROOT
 
 # What each tool says, per scenario: the comparison page's claims.
 EXPECTED = {
@@ -210,3 +215,57 @@ def test_generated_table_refuses_what_is_not_a_table(table) -> None:
         _rows("enforcement:mapping_check_report")  # a list of strings
     with pytest.raises(LookupError, match="defines no 'missing'"):
         _rows("enforcement:missing")
+
+
+# --- The overhead table: measured by `make bench`, never during a build ----------
+
+OVERHEAD_FILE = ROOT / "guides" / "measured" / "guard-overhead.json"
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name, sep, version = line.partition("==")
+        if sep:
+            pins[canonicalize_name(name)] = version.split(";")[0].strip()
+    return pins
+
+
+def test_the_overhead_was_measured_on_the_pinned_versions() -> None:
+    measured = load_measurement(OVERHEAD_FILE).packages
+    pins = _pins()
+    stale = {
+        name: (version, pins.get(canonicalize_name(name)))
+        for name, version in measured.items()
+        if pins.get(canonicalize_name(name)) != version
+    }
+    assert not stale, (
+        f"{OVERHEAD_FILE.relative_to(ROOT)} was measured with other versions than "
+        f"requirements.txt pins (measured, pinned): {stale}. Run `make bench` and "
+        "commit the file."
+    )
+
+
+def test_the_overhead_file_has_the_tables_header() -> None:
+    header, *rows = load_measurement(OVERHEAD_FILE).rows
+    assert header[-1] == "Ratio"
+    assert [row[0] for row in rows] == [label for label, _, _ in WORKLOADS]
+
+
+@pytest.mark.parametrize("content", [None, "{}", '{"rows": [["a"]]}'])
+def test_a_bad_measurement_file_names_itself_and_the_fix(
+    tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "overhead.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ValueError, match="Run `make bench`") as raised:
+        load_measurement(path)
+    assert str(path) in str(raised.value)
+
+
+def test_the_page_says_when_and_where_it_was_measured(built_site: Path) -> None:
+    page = (built_site / "guides" / "enforcement.html").read_text()
+    measurement = load_measurement(OVERHEAD_FILE)
+    assert measurement.where() in page
+    assert f"{measurement.machine.cpus} CPUs" in page

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from captured_run import stable_output
+from executed_store import STORE_VARIABLE
 from snippet_contract import check_project
 
 from tests.conftest import ROOT, STRICT_BUILD
@@ -73,6 +74,19 @@ def messages(root: Path) -> list[str]:
 
 def test_the_minimal_project_is_clean(project: Path) -> None:
     assert messages(project) == []
+
+
+def test_stored_page_scans_see_every_edit(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The build reuses the scans of unchanged pages (check_project(store=True)).
+    monkeypatch.setenv(STORE_VARIABLE, str(tmp_path / "store"))
+    assert check_project(project, store=True) == []
+    page = project / "guides" / "demo.md"
+    page.write_text(GOOD_PAGE + "\n```python\nx = 1\n```\n")
+    assert check_project(project, store=True) == check_project(project) != []
+    (project / "snippets" / "demo.py").unlink()  # another page's include breaks
+    assert check_project(project, store=True) == check_project(project)
 
 
 @pytest.mark.parametrize(
@@ -243,6 +257,20 @@ def test_no_sql_is_claimed_only_where_a_database_was_given(built_site: Path) -> 
     migration = (built_site / "guides" / "migration.html").read_text()
     assert "greenlet&gt;=1; extra == " in migration.replace("&quot;", '"')
     assert "No SQL sent" not in migration
+
+
+def test_a_parallel_build_equals_a_serial_one(built_site: Path, tmp_path: Path) -> None:
+    # The suite builds with -j auto, as make html does; one process must agree.
+    serial, doctrees = tmp_path / "html", tmp_path / "doctrees"
+    subprocess.run(
+        [*STRICT_BUILD, "-j", "1", "-q", "-d", str(doctrees), str(ROOT), str(serial)],
+        check=True,
+        capture_output=True,
+    )
+    parallel = {p.relative_to(built_site) for p in built_site.rglob("*.html")}
+    assert {p.relative_to(serial) for p in serial.rglob("*.html")} == parallel
+    for page in sorted(parallel):
+        assert (serial / page).read_text() == (built_site / page).read_text(), page
 
 
 def test_copy_button_is_installed(built_site: Path) -> None:

@@ -1,0 +1,239 @@
+"""Results of code run at build time, stored by content under ``_build/.executed/``.
+
+``captured-run``, ``round-trips`` and ``generated-table`` run snippet functions while
+a page is read. What such a run shows depends only on:
+
+- the request (the directive and its arguments),
+- the source of the modules it names, of every module under the project root that
+  they import, directly or not, and of the harness that runs them,
+- the directive's own module (how it turns a run into data),
+- the installed distributions (SQLAlchemy, the drivers, ...), the SQLite library,
+  Python, and the database URL (``GUIDE_DATABASE_URL``).
+
+:func:`cached` hashes all of that into a key. A build reuses the stored JSON when the
+key matches and runs the code otherwise; the page is re-read whenever one of those
+files changes, so editing a snippet re-runs exactly what imports it, and editing
+prose re-runs nothing. ``make clean`` (removing ``_build``) empties the store. The
+variable ``GUIDE_EXECUTED_STORE`` names another folder: the test suite points its
+copies of the site at the checkout's store. Imports are found by reading the source
+(``import`` statements anywhere in a module), so a module loaded by a computed name
+is not tracked. The three directives call :func:`cached` and load this module as an
+extension, whose one setting makes Sphinx re-read every page when anything outside
+the project changes (a package upgrade, another database URL).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sphinx.util.docutils import SphinxDirective
+
+STORE_VARIABLE = "GUIDE_EXECUTED_STORE"
+#: The harness's variable (tests/harness.py), read here without importing it, so a
+#: build that finds every result stored never loads SQLAlchemy.
+DATABASE_URL_VARIABLE = "GUIDE_DATABASE_URL"
+#: Bump to drop every stored result when the stored format changes.
+FORMAT = 1
+#: Every run goes through the harness: it and what it imports are in every key.
+HARNESS = "tests.harness"
+
+
+def store_dir(srcdir: str | Path) -> Path:
+    return Path(os.environ.get(STORE_VARIABLE) or Path(srcdir, "_build", ".executed"))
+
+
+def _search_roots(root: Path) -> tuple[Path, ...]:
+    """Where project modules are imported from: sys.path entries inside the root."""
+    roots = [root]
+    for entry in sys.path:
+        path = Path(entry or ".").resolve()
+        inside = path != root and path.is_relative_to(root)
+        if inside and "site-packages" not in path.parts:
+            roots.append(path)
+    return tuple(roots)
+
+
+@cache
+def _module_file(roots: tuple[Path, ...], name: str) -> Path | None:
+    relative = Path(*name.split("."))
+    for base in roots:
+        for candidate in (base / relative / "__init__.py", base / f"{relative}.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+@cache
+def _read(path: Path, stamp: tuple[int, int]) -> tuple[str, tuple[str, ...]]:
+    """A file's hash and the module names its imports could load (by stamp)."""
+    data = path.read_bytes()
+    names: list[str] = []
+    for node in ast.walk(ast.parse(data, filename=str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolved by the caller from the file's place
+                base = "." * node.level + (node.module or "")
+                joint = "." if node.module else ""
+                names += [base, *(f"{base}{joint}{alias.name}" for alias in node.names)]
+                continue
+            module = node.module or ""
+            names += [module, *(f"{module}.{alias.name}" for alias in node.names)]
+    return hashlib.sha256(data).hexdigest(), tuple(names)
+
+
+def _file_facts(path: Path) -> tuple[str, tuple[str, ...]]:
+    status = path.stat()
+    return _read(path, (status.st_mtime_ns, status.st_size))
+
+
+def _absolute(name: str, path: Path, roots: tuple[Path, ...]) -> str:
+    """``name`` as an absolute module name, resolving a leading dot from ``path``."""
+    if not name.startswith("."):
+        return name
+    level = len(name) - len(name.lstrip("."))
+    base = max((r for r in roots if path.is_relative_to(r)), key=lambda r: len(r.parts))
+    package = list(path.relative_to(base).with_suffix("").parts)
+    package = package[:-1]  # the module itself, or the __init__ of the package
+    package = package[: len(package) - (level - 1)] if level > 1 else package
+    return ".".join([*package, name.lstrip(".")]).strip(".")
+
+
+@cache  # within one build the sources do not change
+def project_files(root: Path, modules: tuple[str, ...]) -> list[Path]:
+    """The files of ``modules`` and of every module under ``root`` they import."""
+    roots = _search_roots(root)
+    pending, found = list(modules), {}
+    while pending:
+        name = pending.pop()
+        parts = name.split(".")
+        # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
+        for end in range(1, len(parts) + 1):
+            path = _module_file(roots, ".".join(parts[:end]))
+            if path is None or path in found:
+                continue
+            found[path] = True
+            _, imports = _file_facts(path)
+            pending += [_absolute(i, path, roots) for i in imports]
+    return sorted(found)
+
+
+@cache
+def environment() -> dict[str, Any]:
+    """What outside the project can change a run's output.
+
+    Every installed distribution counts, by the name of its metadata folder
+    (``SQLAlchemy-2.1.9.dist-info``): reading folder names is fast, and the
+    name changes with the version.
+    """
+    installed = {
+        entry.name
+        for folder in sys.path
+        if folder and Path(folder).is_dir()
+        for entry in Path(folder).iterdir()
+        if entry.suffix in (".dist-info", ".egg-info")
+    }
+    return {
+        "python": sys.version,
+        "sqlite": sqlite3.sqlite_version,
+        "database": os.environ.get(DATABASE_URL_VARIABLE, ""),
+        "distributions": sorted(installed),
+    }
+
+
+def fingerprint() -> str:
+    return hashlib.sha256(json.dumps(environment()).encode()).hexdigest()
+
+
+def _shown(root: Path, path: Path) -> str:
+    """A path the same in every copy of the project."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+
+
+def key(root: Path, request: dict[str, Any], files: list[Path]) -> str:
+    fingerprint = {
+        "format": FORMAT,
+        "request": request,
+        "files": [(_shown(root, path), _file_facts(path)[0]) for path in files],
+        "environment": environment(),
+    }
+    encoded = json.dumps(fingerprint, sort_keys=True).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def cached(
+    directive: SphinxDirective,
+    targets: Iterable[str],
+    request: dict[str, Any],
+    compute: Callable[[], Any],
+) -> Any:
+    """The stored result of ``compute`` for this request, else computed and stored.
+
+    ``targets`` are the ``module:function`` names the run loads from ``snippets``;
+    ``compute`` must return JSON data (lists, not tuples). The page depends on
+    every file in the key, so Sphinx re-reads it when one changes.
+    """
+    env = directive.env
+    root = Path(env.srcdir).resolve()
+    modules = {f"snippets.{target.partition(':')[0]}" for target in targets}
+    directive_file = Path(inspect.getfile(type(directive))).resolve()
+    files = [
+        *project_files(root, (*sorted(modules), HARNESS)),
+        directive_file,
+        Path(__file__).resolve(),
+    ]
+    for path in files:
+        env.note_dependency(str(path))
+    # By class, not by name: a rule page's example reuses the captured-run of a guide.
+    request = {"run": type(directive).__name__, **request}
+    entry = store_dir(env.srcdir) / f"{key(root, request, files)}.json"
+    return _stored(entry, request, compute)
+
+
+def stored(srcdir: str | Path, material: dict[str, Any], compute: Callable[[], Any]):
+    """``compute()``'s JSON result, stored under a hash of ``material``.
+
+    For checks whose every input the caller can name (a page's text, ...).
+    """
+    encoded = json.dumps({"format": FORMAT, **material}, sort_keys=True).encode()
+    entry = store_dir(srcdir) / f"{hashlib.sha256(encoded).hexdigest()}.json"
+    return _stored(entry, {"check": material.get("check")}, compute)
+
+
+def _stored(entry: Path, request: dict[str, Any], compute: Callable[[], Any]) -> Any:
+    if entry.is_file():
+        return json.loads(entry.read_text(encoding="utf-8"))["result"]
+    result = compute()
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole, then linked into place unless another process of a parallel
+    # build stored the same run first: then its result wins, here too, so every
+    # page showing this run shows the same output, in this build and later ones.
+    with tempfile.NamedTemporaryFile(
+        "w", dir=entry.parent, suffix=".tmp", delete=False, encoding="utf-8"
+    ) as handle:
+        json.dump({"request": request, "result": result}, handle, indent=1)
+    try:
+        os.link(handle.name, entry)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(handle.name)
+    return json.loads(entry.read_text(encoding="utf-8"))["result"]
+
+
+def setup(app):
+    # Sphinx re-reads every page when an "env" setting changes, and only then
+    # would an unchanged page run its snippets again under the new environment.
+    app.add_config_value("executed_environment", fingerprint(), "env")
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,166 @@
+"""The result store (_ext/executed_store.py): a build re-runs exactly what changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from executed_store import (
+    DATABASE_URL_VARIABLE,
+    STORE_VARIABLE,
+    environment,
+    project_files,
+)
+
+from tests import harness
+from tests.conftest import ROOT
+
+CONF = """\
+import sys
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent / "_ext")]
+extensions = ["myst_parser", "captured_run", "generated_table"]
+"""
+INDEX = "# Home\n\n```{toctree}\neager\nsync\n```\n"
+EAGER = """\
+# Eager
+
+Some prose.
+
+```{captured-run} eager_loading:post_titles_by_author
+```
+
+```{captured-run} eager_loading:post_titles_by_author_lazy
+:expect: error
+```
+"""
+SYNC = "# Sync\n\n```{captured-run} run_sync:legacy_report\n```\n"
+
+
+def test_the_store_reads_the_harness_variable() -> None:
+    assert DATABASE_URL_VARIABLE == harness.DATABASE_URL_VARIABLE
+
+
+def test_imports_are_followed_to_every_module_under_the_root(tmp_path: Path) -> None:
+    files = {
+        "snippets/__init__.py": "",
+        "snippets/page.py": "import sqlalchemy\nfrom snippets.shared import x\n",
+        "snippets/shared.py": "def x():\n    from toolkit import guard\n",
+        "snippets/unused.py": "",
+        "toolkit/__init__.py": "from .guard import Guard\n",
+        "toolkit/guard.py": "from . import rules\nclass Guard: ...\n",
+        "toolkit/rules.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = project_files(tmp_path, ("snippets.page",))
+    assert {path.relative_to(tmp_path).as_posix() for path in found} == (
+        set(files) - {"snippets/unused.py"}
+    )
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A small site on the real extensions and snippets, with its own store."""
+    site = tmp_path / "site"
+    for folder in ("_ext", "snippets", "tests"):
+        shutil.copytree(
+            ROOT / folder, site / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    (site / "conf.py").write_text(CONF)
+    (site / "index.md").write_text(INDEX)
+    (site / "eager.md").write_text(EAGER)
+    (site / "sync.md").write_text(SYNC)
+    return site
+
+
+def _build(site: Path, **environ: str) -> dict[str, int]:
+    """Build; then the stored results, and when each page's HTML was written."""
+    env = {k: v for k, v in os.environ.items() if k != DATABASE_URL_VARIABLE}
+    env.update({STORE_VARIABLE: str(site / "store"), **environ})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-b",
+            "html",
+            "-q",
+            str(site),
+            str(site / "out"),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    return {
+        page.stem: page.stat().st_mtime_ns for page in (site / "out").glob("*.html")
+    }
+
+
+def _stored(site: Path) -> dict[str, str]:
+    return {
+        entry.name: json.loads(entry.read_text())["request"]["target"]
+        for entry in (site / "store").glob("*.json")
+    }
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+def test_prose_reruns_nothing_and_a_snippet_exactly_what_imports_it(
+    site: Path,
+) -> None:
+    written = _build(site)
+    first = _stored(site)
+    assert sorted(first.values()) == [
+        "eager_loading:post_titles_by_author",
+        "eager_loading:post_titles_by_author_lazy",
+        "run_sync:legacy_report",
+    ]
+    # Prose: the page is rebuilt, nothing runs again.
+    _append(site / "eager.md", "\nMore prose.\n")
+    after_prose = _build(site)
+    assert _stored(site) == first
+    assert after_prose["eager"] > written["eager"]
+    assert after_prose["sync"] == written["sync"]
+    # A change to the code behind the eager page...
+    _append(site / "snippets" / "eager_loading.py", "\n# Why: an editor's note.\n")
+    after_code = _build(site)
+    added = {
+        name: target for name, target in _stored(site).items() if name not in first
+    }
+    # ...runs that page's two snippets again, and only those,
+    assert sorted(added.values()) == [
+        "eager_loading:post_titles_by_author",
+        "eager_loading:post_titles_by_author_lazy",
+    ]
+    # and rebuilds the page that shows them, not the other one.
+    assert after_code["eager"] > after_prose["eager"]
+    assert after_code["sync"] == written["sync"]
+
+
+def test_another_package_version_reruns_everything(site: Path, tmp_path: Path) -> None:
+    _build(site)
+    first = _stored(site)
+    # A distribution's metadata folder named for another version, as after an upgrade.
+    (tmp_path / "upgraded" / "SQLAlchemy-99.0.0.dist-info").mkdir(parents=True)
+    _build(site, PYTHONPATH=str(tmp_path / "upgraded"))
+    assert len(_stored(site)) == 2 * len(first)
+
+
+def test_another_database_url_is_another_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(DATABASE_URL_VARIABLE, raising=False)
+    default = environment.__wrapped__()
+    monkeypatch.setenv(DATABASE_URL_VARIABLE, "postgresql+asyncpg://localhost/guide")
+    assert environment.__wrapped__() != default
