@@ -2,7 +2,7 @@
 
 The terms are read from ``guides/glossary.md`` (the unindented lines of its
 ``{glossary}`` block). On every other page, the first plain-text use of each term
-(not in code, a title or an existing link) becomes a ``{term}`` reference, so no
+(not in code, a title, an existing link or generated text) becomes a ``{term}`` reference, so no
 page has to mark its terms by hand and a new term is linked everywhere at once.
 """
 
@@ -54,6 +54,13 @@ def term_pattern(term: str) -> re.Pattern[str]:
 
 
 def _skipped(node: nodes.Node) -> bool:
+    """True in code, titles and links, and in text an extension generated (its
+    paragraphs carry a class: a measurement note, a rule's badges)."""
+    paragraph = node.parent
+    while paragraph is not None and not isinstance(paragraph, nodes.paragraph):
+        paragraph = paragraph.parent
+    if paragraph is None or paragraph["classes"]:
+        return True
     parent = node.parent
     while parent is not None:
         if isinstance(parent, SKIP):
