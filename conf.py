@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).parent
 sys.path[:0] = [str(ROOT), str(ROOT / "_ext")]
 
-from snippets.rule_links import DOCS_BASE_URL  # noqa: E402  (the path above first)
+from implicit_io.rule_links import docs_base_url  # noqa: E402  (the path above first)
 
 project = "Preventing implicit ORM I/O in async SQLAlchemy"
 author = "Platform engineering"
@@ -55,7 +55,7 @@ html_theme = "furo"
 html_title = "Implicit ORM I/O policy"
 # One published address: the toolkit's messages, rules.json, every page's canonical
 # link and "Copy review link" all use it (IMPLICIT_IO_DOCS_URL overrides the default).
-html_baseurl = DOCS_BASE_URL
+html_baseurl = docs_base_url()
 html_static_path = ["_static"]
 html_css_files = ["guide.css"]
 html_favicon = "_static/favicon.svg"

@@ -20,8 +20,9 @@ from snippet_contract import check_project
 from sphinx.errors import ConfigError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from snippets.implicit_io_guard import KnownException
-from snippets.rule_links import DOCS_BASE_URL, KNOWN_RULES
+from implicit_io.guard import KnownException
+from implicit_io.rule_links import KNOWN_RULES, docs_base_url
+from implicit_io.statement_budgets import StatementBudgetExceeded
 from snippets.rules import (
     EventLoopBlocked,
     documented_exception,
@@ -34,7 +35,6 @@ from snippets.rules import (
     warehouse_report_in_a_thread,
     warehouse_report_on_the_loop,
 )
-from snippets.statement_budgets import StatementBudgetExceeded
 from tests.conftest import ROOT, STRICT_BUILD
 
 # The published rules and their URLs. Reviews link to these pages for years: a code
@@ -481,17 +481,17 @@ def test_one_published_address_everywhere(variant_build) -> None:
 
 
 PRINT_RULE_URLS = (
-    "from snippets.rule_links import KNOWN_RULES, rule_url\n"
+    "from implicit_io.rule_links import KNOWN_RULES, rule_url\n"
     "for code in KNOWN_RULES: print(rule_url(code))"
 )
 
 
 def test_the_default_build_has_the_default_address(built_site: Path) -> None:
     assert json.loads((built_site / "rules.json").read_text())["base_url"] == (
-        DOCS_BASE_URL
+        docs_base_url()
     )
     page = (built_site / "guides" / "rules" / "io101.html").read_text()
-    canonical = f"{DOCS_BASE_URL}guides/rules/io101.html"
+    canonical = f"{docs_base_url()}guides/rules/io101.html"
     assert f'<link rel="canonical" href="{canonical}"' in page
 
 
@@ -600,7 +600,7 @@ def test_two_builds_show_the_same_captured_output(
     build = variant_build("published_elsewhere")
     assert build.returncode == 0, build.log
     for code, url in PUBLISHED.items():
-        ours = shown_code(built_site / url, DOCS_BASE_URL)
+        ours = shown_code(built_site / url, docs_base_url())
         theirs = shown_code(build.site / "_build" / "html" / url, ELSEWHERE)
         assert ours, code
         assert theirs == ours, code

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext
 
-from snippets.rule_links import DOCS_BASE_URL
+from implicit_io.rule_links import docs_base_url
 
 
 @pytest.fixture
@@ -30,14 +30,14 @@ def clipboard(context: BrowserContext, page) -> str:
 def test_review_link_is_canonical_from_any_host(
     context: BrowserContext, site_url: str
 ) -> None:
-    assert not site_url.startswith(DOCS_BASE_URL)  # a local preview, not the site
+    assert not site_url.startswith(docs_base_url())  # a local preview, not the site
     page = context.new_page()
     page.goto(site_url + "guides/rules/io102.html")
     page.get_by_role("button", name="Copy review link").click()
     page.get_by_role("button", name="Copied").wait_for()
     assert clipboard(context, page) == (
         "[IO102 no-implicit-loads-in-request-paths]"
-        f"({DOCS_BASE_URL}guides/rules/io102.html)"
+        f"({docs_base_url()}guides/rules/io102.html)"
     )
 
 
