@@ -559,9 +559,9 @@ def test_an_exception_without_rationale_is_refused() -> None:
 async def test_a_blocking_warehouse_call_trips_the_watchdog() -> None:
     with pytest.raises(EventLoopBlocked, match="did not run for") as raised:
         await warehouse_report_on_the_loop()
-    # The slow warehouse takes 0.2 s per query; the pause reported covers it.
+    # The slow warehouse takes 0.5 s per query; the pause reported covers it.
     pause_ms = int(re.search(r"for (\d+) ms", str(raised.value))[1])
-    assert pause_ms >= 150
+    assert pause_ms >= 450
 
 
 async def test_a_threaded_warehouse_call_keeps_the_loop_running() -> None:
@@ -569,7 +569,7 @@ async def test_a_threaded_warehouse_call_keeps_the_loop_running() -> None:
 
 
 async def test_the_watchdog_passes_code_that_awaits() -> None:
-    async with event_loop_must_keep_running(max_pause=0.1):
+    async with event_loop_must_keep_running():
         await asyncio.sleep(0.1)
 
 
