@@ -1,11 +1,15 @@
 """The snippet contract, checked on every build and by tests/test_site.py.
 
-1. No page types Python in: Python comes from ``literalinclude`` of ``snippets/``,
-   by region marker (``# region NAME`` … ``# endregion NAME``) or ``:pyobject:``.
-2. Every include names a snippet file, region and object that exist.
-3. Every region and every public top-level object in ``snippets/`` is on a page.
-4. Every ``snippets/X.py`` has ``tests/test_X.py``, and that test module uses every
-   name the snippet shows (so no shown example goes untested).
+1. No page types Python in: Python comes from ``literalinclude`` of ``snippets/``
+   (examples) or of the toolkit package ``implicit_io/`` (product code), by region
+   marker (``# region NAME`` … ``# endregion NAME``) or ``:pyobject:``.
+2. Every include names a file, region and object that exist.
+3. Every region and every public top-level object in ``snippets/`` is on a page;
+   every region in ``implicit_io/`` is (its other objects are API, not examples).
+4. Every ``snippets/X.py`` has ``tests/test_X.py``; every public
+   ``implicit_io/X.py`` has ``tests/test_X.py`` or ``tests/test_implicit_io_X.py``.
+   That test module imports the module and uses every name it shows (so no shown
+   code goes untested).
 
 Pages are parsed with markdown-it-py configured as MyST configures it.
 """
@@ -32,6 +36,8 @@ RST_PYTHON_BLOCK = re.compile(
     r"^\s*\.\. (code-block|code|sourcecode)::\s*(python|py|pycon)\b", re.M
 )
 PAGE_GLOBS = ("index.md", "guides/**/*.md")
+#: Folders pages may show code from: page examples, and the toolkit package.
+EXAMPLES, PACKAGE = "snippets", "implicit_io"
 
 
 @dataclass(frozen=True)
@@ -183,12 +189,15 @@ def _parse_include(root, page, rel, line, argument, options):
         else (page.parent / argument)
     )
     target = target.resolve()
-    snippets_dir = (root / "snippets").resolve()
-    if snippets_dir not in target.parents:
+    allowed = [(root / folder).resolve() for folder in (EXAMPLES, PACKAGE)]
+    if not any(folder in target.parents for folder in allowed):
         return None, Problem(
             rel,
             line,
-            (f"literalinclude of {argument!r}: pages show code from snippets/ only."),
+            (
+                f"literalinclude of {argument!r}: pages show code from {EXAMPLES}/ "
+                f"(examples) and {PACKAGE}/ (the toolkit) only."
+            ),
         )
     snippet = target.relative_to(root.resolve()).as_posix()
     if not target.is_file():
@@ -328,8 +337,8 @@ def _used_names(test_path: Path) -> tuple[set[str], set[str]]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             modules.add(node.module)
             names |= {alias.name for alias in node.names}
-            if node.module == "snippets":
-                modules |= {f"snippets.{alias.name}" for alias in node.names}
+            if node.module in (EXAMPLES, PACKAGE):
+                modules |= {f"{node.module}.{alias.name}" for alias in node.names}
         elif isinstance(node, ast.Import):
             modules |= {alias.name for alias in node.names}
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -338,13 +347,27 @@ def _used_names(test_path: Path) -> tuple[set[str], set[str]]:
     return names, modules
 
 
+def _paired_test(root: Path, package: str, stem: str) -> Path:
+    """``tests/test_X.py``; for a package module also ``tests/test_implicit_io_X.py``."""
+    plain = root / "tests" / f"test_{stem}.py"
+    if package == PACKAGE and not plain.is_file():
+        return root / "tests" / f"test_{PACKAGE}_{stem}.py"
+    return plain
+
+
 def _scan_page_stored(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
     """scan_page, stored by what it reads: the page, which snippets exist, this file."""
     material = {
         "check": "snippet-contract page",
         "page": page.relative_to(root).as_posix(),
         "text": page.read_text(encoding="utf-8"),
-        "snippets": sorted(p.name for p in (root / "snippets").glob("*.py")),
+        # Which files pages may include exist: examples, their data, the package.
+        "snippets": sorted(
+            p.relative_to(root).as_posix()
+            for folder in (EXAMPLES, PACKAGE)
+            for p in (root / folder).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        ),
         "checker": Path(__file__).read_text(encoding="utf-8"),
     }
 
@@ -368,8 +391,9 @@ def check_project(root: Path, store: bool = False) -> list[Problem]:
         problems += page_problems
 
     snippets: dict[str, Snippet] = {}
-    for path in sorted((root / "snippets").glob("*.py")):
-        if path.name == "__init__.py":
+    sources = [*(root / EXAMPLES).glob("*.py"), *(root / PACKAGE).glob("*.py")]
+    for path in sorted(sources):
+        if path.name.startswith("_"):  # __init__, and private package modules
             continue
         snippet, snippet_problems = scan_snippet(root, path)
         snippets[snippet.path] = snippet
@@ -413,7 +437,8 @@ def check_project(root: Path, store: bool = False) -> list[Problem]:
 
     for path, snippet in snippets.items():
         stem = Path(path).stem
-        test_path = root / "tests" / f"test_{stem}.py"
+        package = Path(path).parent.name
+        test_path = _paired_test(root, package, stem)
         if not test_path.is_file():
             problems.append(
                 Problem(
@@ -447,18 +472,23 @@ def check_project(root: Path, store: bool = False) -> list[Problem]:
                         start,
                         (
                             f"region {name!r} shows {', '.join(untested)}, which "
-                            f"tests/test_{stem}.py never uses. Exercise it in a test."
+                            f"{test_path.relative_to(root)} never uses. Exercise it in a test."
                         ),
                     )
                 )
-            elif test_path.is_file() and f"snippets.{stem}" not in imported:
+            elif test_path.is_file() and f"{package}.{stem}" not in imported:
                 problems.append(
                     Problem(
                         path,
                         start,
-                        (f"tests/test_{stem}.py does not import snippets.{stem}."),
+                        (
+                            f"{test_path.relative_to(root)} does not import "
+                            f"{package}.{stem}."
+                        ),
                     )
                 )
+        if package == PACKAGE:
+            continue  # the package's other objects are its API, tested but not shown
         for name, (start, end) in snippet.objects.items():
             in_shown_region = any(
                 (path, region) in shown_regions and r_start < start and end < r_end

@@ -22,15 +22,16 @@ from sqlalchemy import DDL, FetchedValue, ForeignKey, String, event, select, tex
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
 
-from snippets.implicit_io_guard import (
+from implicit_io.guard import (
     ImplicitIOError,
     ImplicitIOGuard,
     KnownException,
     guard_mode,
 )
-from snippets.mapping_check import LegacyBase, check_mappings
+from implicit_io.mapping_check import check_mappings
+from implicit_io.review_check import check_source
+from snippets.mapping_check import LegacyBase
 from snippets.models import Base, Post, User
-from snippets.review_check import check_source
 from tests.harness import add_sample_data, fresh_database, release_failed_io
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
+from implicit_io.guard import KnownException
+from implicit_io.statement_budgets import assert_statements, max_statements
 from snippets.awaitable_attributes import (
     post_counts_awaited_in_a_loop,
     post_counts_eager,
 )
-from snippets.implicit_io_guard import KnownException
 from snippets.run_sync import legacy_report, legacy_report_preloaded
-from snippets.statement_budgets import assert_statements, max_statements
 from snippets.warehouse_queries import (
     _create_warehouse,
     _make_slow,

@@ -23,6 +23,8 @@ from tests.harness import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+# A service's own test suite, run by tests/test_pytest_plugin.py, not by this one.
+collect_ignore = ["sample_service"]
 # The default suite builds where `make html` does; another configuration's suite
 # builds beside it, so the suites never overwrite each other's output.
 _HERE = configurations.current()

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
-from snippets.counting_statements import StatementLog, record_statements
+from implicit_io.statement_budgets import StatementLog, record_statements
 from snippets.models import Base, sample_users
 from tests.configurations import sqlalchemy_line
 

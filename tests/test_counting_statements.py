@@ -2,50 +2,18 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from snippets.counting_statements import (
-    Statement,
-    StatementLog,
-    record_statements,
-    user_names_and_statement_count,
-)
+from implicit_io.statement_budgets import record_statements
+from snippets.counting_statements import user_names_and_statement_count
 from snippets.models import User
 from tests.harness import expect_missing_greenlet
+
+# The recorder's own tests are in tests/test_statement_budgets.py, with its code.
 
 
 async def test_usage_counts_one_statement(engine: AsyncEngine, session: AsyncSession):
     names, count = await user_names_and_statement_count(engine, session)
     assert names == ["ada", "grace", "linus"]
     assert count == 1
-
-
-async def test_records_sql_and_parameters_in_order(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        with record_statements(engine) as log:
-            await conn.execute(select(User.id).where(User.name == "ada"))
-            await conn.execute(text("SELECT 1"))
-    assert isinstance(log, StatementLog)
-    assert log.count == 2
-    first = log.statements[0]
-    assert isinstance(first, Statement)
-    assert "FROM user_account" in first.sql
-    assert first.parameters == ("ada",)
-    assert log.statements[1].sql == "SELECT 1"
-    assert str(log).startswith("[1] SELECT user_account.id")
-
-
-async def test_stops_recording_when_the_block_ends(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        with record_statements(engine) as log:
-            await conn.execute(text("SELECT 1"))
-        await conn.execute(text("SELECT 2"))
-    assert [s.sql for s in log.statements] == ["SELECT 1"]
-
-
-async def test_works_on_a_sync_engine_too(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        with record_statements(engine.sync_engine) as log:
-            await conn.execute(text("SELECT 1"))
-    assert log.count == 1
 
 
 async def _lazy_load_refused(engine: AsyncEngine, session: AsyncSession) -> list[str]:

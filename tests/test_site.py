@@ -174,7 +174,54 @@ def test_include_from_outside_snippets_is_refused(project: Path) -> None:
         GOOD_PAGE.replace("../snippets/demo.py\n:pyobject", "../conf.py\n:pyobject")
     )
     found = messages(project)
-    assert any("pages show code from snippets/ only" in p for p in found), found
+    assert any(
+        "pages show code from snippets/ (examples) and implicit_io/ (the toolkit) only"
+        in p
+        for p in found
+    ), found
+
+
+PACKAGE_MODULE = """\
+def api():
+    return 2
+
+
+# region shown_api
+def shown_api():
+    return api()
+
+
+# endregion shown_api
+"""
+
+
+def _add_package_module(project: Path, test_name: str, test_body: str) -> None:
+    (project / "implicit_io").mkdir()
+    (project / "implicit_io" / "tool.py").write_text(PACKAGE_MODULE)
+    (project / "tests" / test_name).write_text(test_body)
+    page = project / "guides" / "demo.md"
+    page.write_text(
+        GOOD_PAGE
+        + '```{literalinclude} ../implicit_io/tool.py\n:start-after: "# region '
+        'shown_api"\n:end-before: "# endregion shown_api"\n```\n'
+    )
+
+
+@pytest.mark.parametrize("test_name", ["test_tool.py", "test_implicit_io_tool.py"])
+def test_package_code_is_shown_and_tested_like_examples(
+    project: Path, test_name: str
+) -> None:
+    # Its API (``api``) need not be on a page; what a page shows must be tested.
+    good = "from implicit_io.tool import shown_api\n\ndef test():\n    shown_api\n"
+    _add_package_module(project, test_name, good)
+    assert messages(project) == []
+
+
+def test_package_region_its_test_never_uses(project: Path) -> None:
+    _add_package_module(project, "test_tool.py", "import implicit_io.tool\n")
+    [problem] = messages(project)
+    assert problem.startswith("implicit_io/tool.py:5:")
+    assert "shows shown_api, which tests/test_tool.py never uses" in problem
 
 
 def test_region_on_no_page(project: Path) -> None:

@@ -3,19 +3,24 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
-from snippets.models import User
-from snippets.rule_links import rule_url
-from snippets.statement_budgets import (
+from implicit_io.rule_links import rule_url
+from implicit_io.statement_budgets import (
+    Statement,
     StatementBudget,
     StatementBudgetExceeded,
+    StatementLog,
     assert_statements,
-    budget_failure_message,
     max_statements,
+    record_statements,
+)
+from snippets.models import User
+from snippets.statement_budgets import (
+    budget_failure_message,
     statement_budget_fixture,
     test_users_with_posts_sends_two_statements,  # collected: the page's example test
     users_with_posts,
 )
-from tests.harness import capture
+from tests.harness import capture, fresh_database
 
 assert statement_budget_fixture  # registers the fixture in this module
 
@@ -101,3 +106,44 @@ def test_captured_failure_shows_both_statements() -> None:
 
 def test_the_example_test_is_collected() -> None:
     assert test_users_with_posts_sends_two_statements.__name__.startswith("test_")
+
+
+# The recorder the budgets are built on (shown on the counting-statements page).
+async def test_records_sql_and_parameters_in_order(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        with record_statements(engine) as log:
+            await conn.execute(select(User.id).where(User.name == "ada"))
+            await conn.execute(text("SELECT 1"))
+    assert isinstance(log, StatementLog)
+    assert log.count == 2
+    first = log.statements[0]
+    assert isinstance(first, Statement)
+    assert "FROM user_account" in first.sql
+    assert first.parameters == ("ada",)
+    assert log.statements[1].sql == "SELECT 1"
+    assert str(log).startswith("[1] SELECT user_account.id")
+
+
+async def test_stops_recording_when_the_block_ends(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        with record_statements(engine) as log:
+            await conn.execute(text("SELECT 1"))
+        await conn.execute(text("SELECT 2"))
+    assert [s.sql for s in log.statements] == ["SELECT 1"]
+
+
+async def test_works_on_a_sync_engine_too(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        with record_statements(engine.sync_engine) as log:
+            await conn.execute(text("SELECT 1"))
+    assert log.count == 1
+
+
+async def test_without_an_engine_it_records_every_engine(engine: AsyncEngine):
+    async with fresh_database() as other:
+        with record_statements() as log:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            async with other.connect() as conn:
+                await conn.execute(text("SELECT 2"))
+    assert [s.sql for s in log.statements] == ["SELECT 1", "SELECT 2"]

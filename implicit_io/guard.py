@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,10 +28,10 @@ import sqlalchemy
 from greenlet import getcurrent
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
-from sqlalchemy.util.concurrency import in_greenlet
+from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
 
-from snippets.rule_links import KNOWN_RULES, rule_url
+from implicit_io import _sqlalchemy_internals as internals
+from implicit_io.rule_links import KNOWN_RULES, rule_url
 
 #: The execution option (on a session or a statement) and ``session.info`` key
 #: that choose the guard's mode for one session.
@@ -74,7 +75,9 @@ def guard_mode(mode: str | Mode) -> Iterator[None]:
 
 # region findings
 #: The rule codes the guard reports.
-GUARD_RULES = frozenset({"IO101", "IO102", "IO106", "IO107", "IO201", "IO203", "IO204"})
+GUARD_RULES = frozenset(
+    {"IO101", "IO102", "IO106", "IO107", "IO201", "IO202", "IO203", "IO204"}
+)
 assert KNOWN_RULES.keys() >= GUARD_RULES
 
 
@@ -118,6 +121,7 @@ class KnownException:
     rule: str
     attribute: str
     rationale: str
+    owner: str = ""  # who removes it; the allow-list file requires one
 
     def __post_init__(self) -> None:
         if self.rule not in GUARD_RULES:
@@ -147,6 +151,7 @@ class ImplicitIOGuard:
         docs_base_url: str | None = None,
         n_plus_one_threshold: int = 2,
         repeated_query_threshold: int | None = None,
+        on_load: Callable[[ImplicitLoad], None] | None = None,
     ) -> None:
         self.mode = parse_mode(mode)
         self.allowed = {(entry.rule, entry.attribute): entry for entry in allow}
@@ -159,8 +164,11 @@ class ImplicitIOGuard:
         self.counts: Counter[tuple[str, str]] = Counter()
         #: Loads the allow-list let through, counted the same way.
         self.allowed_counts: Counter[tuple[str, str]] = Counter()
+        #: Called with each reported load, in every mode but off (the pytest plugin).
+        self.on_load = on_load
 
     def install(self, factory: sessionmaker | async_sessionmaker) -> None:
+        internals.track_expiry()  # so a column load can name why it was expired
         if getattr(factory, "implicit_io_guard", None) is not None:
             raise GuardAlreadyInstalledError(
                 f"{factory!r} already has an implicit-I/O guard; install one guard "
@@ -179,6 +187,14 @@ class ImplicitIOGuard:
             raise TypeError(f"install the guard on a session factory, not {factory!r}")
         factory.implicit_io_guard = self
 
+    def install_on_every_session(self) -> None:
+        """Guard every ``Session`` (and so every ``AsyncSession``) of the process."""
+        internals.track_expiry()
+        event.listen(Session, "do_orm_execute", self._before_orm_execute)
+
+    def remove_from_every_session(self) -> None:
+        event.remove(Session, "do_orm_execute", self._before_orm_execute)
+
     def mode_for(self, state: ORMExecuteState) -> Mode:
         """The block's mode, else the session's or statement's, else the guard's."""
         block = _block_mode.get()
@@ -190,6 +206,8 @@ class ImplicitIOGuard:
         return self.mode if chosen is None else parse_mode(chosen)
 
     def _before_orm_execute(self, state: ORMExecuteState) -> None:
+        if not state.is_select:
+            return  # INSERT/UPDATE/DELETE carry no load options: nothing loads
         # Cheap tests first: most statements are explicit queries.
         loads = state.lazy_loaded_from is not None or state.is_column_load
         repeats = (
@@ -217,6 +235,8 @@ class ImplicitIOGuard:
             rule, kind, attribute, _call_site(), rule_url(rule, self.docs_base_url)
         )
         self.counts[rule, attribute] += 1
+        if self.on_load is not None:
+            self.on_load(load)
         if mode is Mode.ENFORCE:
             raise ImplicitIOError(load)
         logger.warning(
@@ -241,7 +261,7 @@ _LIBRARY_PATHS = (
     _SQLALCHEMY_DIR,
     str(Path(asyncio.__file__).parent),
     contextlib.__file__,
-    __file__,
+    str(Path(__file__).parent) + os.sep,  # this package: the guard, the plugin
 )
 _SEEN_KEY = "_implicit_io_explicit_loads"  # session.info: explicit lazy loads seen
 _REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
@@ -254,7 +274,7 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
         relationship = state.loader_strategy_path[-1]
         attribute = f"{relationship.parent.class_.__name__}.{relationship.key}"
         if origin == "implicit":
-            return "IO102", "implicit lazy load of a relationship", attribute
+            return _why_unloaded(state, state.lazy_loaded_from, relationship.key)
         if origin == "sqlalchemy":  # refresh(), eager loaders: asked for explicitly
             return None
         # awaitable_attrs and run_sync are explicit one at a time; the same
@@ -269,22 +289,38 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
             return "IO106", "N+1 through awaitable_attrs", attribute
         return "IO101", "N+1 lazy loads inside run_sync", attribute
 
-    load_options = state.load_options
-    if origin != "implicit" or load_options._is_user_refresh:
+    if origin != "implicit" or internals.is_user_refresh(state):
         return None  # refresh(), awaitable_attrs, run_sync: explicit column loads
-    instance = load_options._refresh_state
-    keys = state.statement._compile_options._only_load_props or ()
-    attribute = f"{instance.class_.__name__}.{_accessed_key() or min(keys)}"
-    if instance.expired:
-        if state.session.expire_on_commit:
-            return "IO201", "attribute expired by commit", attribute
-        return "IO204", "attribute expired by expire()", attribute
-    if keys and set(keys) <= instance.expired_attributes:
-        columns = [instance.mapper.attrs[key] for key in keys]
-        if all(_server_generated(column) for column in columns):
-            return "IO203", "server-generated value not fetched", attribute
-        return "IO204", "attribute expired by expire()", attribute
-    return "IO107", "deferred column loaded implicitly", attribute
+    instance = internals.refresh_state(state)
+    keys = internals.keys_to_load(state)
+    return _why_unloaded(state, instance, _accessed_key() or min(keys))
+
+
+def _why_unloaded(
+    state: ORMExecuteState, instance: InstanceState, key: str
+) -> tuple[str, str, str]:
+    """The rule for an implicit read of ``key`` of ``instance``: why is it unloaded?"""
+    attribute = f"{instance.class_.__name__}.{key}"
+    if key not in instance.expired_attributes:  # never loaded at all
+        if key in instance.mapper.relationships:
+            if internals.never_loaded(instance):
+                kind = "collection of a new object, never given a value"
+                return "IO102", kind, attribute
+            return "IO102", "implicit lazy load of a relationship", attribute
+        return "IO107", "deferred column loaded implicitly", attribute
+    cause = internals.expiry_cause(instance, key)
+    if cause is None:  # expired before the guard was installed: best guess
+        cause = "commit" if state.session.expire_on_commit else "expire"
+    if cause == "commit":
+        return "IO201", "attribute expired by commit", attribute
+    if cause == "rollback":
+        return "IO202", "attribute expired by rollback()", attribute
+    if cause == "bulk":
+        kind = "attribute expired by an ORM UPDATE/DELETE (synchronize_session)"
+        return "IO202", kind, attribute
+    if cause == "flush" and _server_generated(instance.mapper.attrs[key]):
+        return "IO203", "server-generated value not fetched", attribute
+    return "IO204", "attribute expired by expire()", attribute
 
 
 def _repeated_query(
@@ -315,7 +351,7 @@ def _origin() -> str:
     awaited call; the greenlet's first frame tells which call that was. Outside
     such a greenlet, a load was triggered by plain attribute access.
     """
-    if not in_greenlet():
+    if not internals.in_greenlet():
         return "implicit"
     frame = sys._getframe()
     while frame.f_back is not None:
@@ -333,7 +369,7 @@ def _frames() -> Iterator[FrameType]:
     frame: FrameType | None = sys._getframe(1)
     # A greenlet's stack ends at its first frame; the awaiting code is suspended
     # in the parent greenlet.
-    spawned = getcurrent() if in_greenlet() else None
+    spawned = getcurrent() if internals.in_greenlet() else None
     while frame is not None:
         yield frame
         frame = frame.f_back

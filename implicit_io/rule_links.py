@@ -2,7 +2,7 @@
 
 Each tool in the enforcement toolkit names the rule it enforces and links to the
 rule's page, so a failing test, a log line or a review comment explains itself.
-The tools import this module; copy it along with them.
+Every tool of the package imports it.
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ from __future__ import annotations
 import os
 
 # region rule_links
-#: Where the rule pages are published. Set the variable to your own deployment.
-DOCS_BASE_URL = os.environ.get(
-    "IMPLICIT_IO_DOCS_URL", "https://docs.example.internal/orm-io/"
-)
+#: Where the rule pages are published unless ``IMPLICIT_IO_DOCS_URL`` says otherwise.
+DEFAULT_DOCS_URL = "https://docs.example.internal/orm-io/"
+
+
+def docs_base_url() -> str:
+    """The base URL of the rule pages: ``IMPLICIT_IO_DOCS_URL``, else the default."""
+    return os.environ.get("IMPLICIT_IO_DOCS_URL") or DEFAULT_DOCS_URL
+
 
 #: The rules the toolkit reports, by code (the names the rule pages use).
 KNOWN_RULES = {
@@ -24,6 +28,7 @@ KNOWN_RULES = {
     "IO106": "no-awaitable-attrs-in-loops",
     "IO107": "load-deferred-columns-explicitly",
     "IO201": "disable-expire-on-commit",
+    "IO202": "refresh-named-attributes",
     "IO203": "fetch-server-generated-values",
     "IO204": "no-expire-in-async-code",
     "IO401": "document-known-exceptions",
@@ -37,8 +42,12 @@ def rule_url(code: str, base_url: str | None = None) -> str:
         raise ValueError(
             f"unknown rule code {code!r}; known codes: {', '.join(KNOWN_RULES)}"
         )
-    page = f"guides/rules/{code.lower()}.html"
-    base = DOCS_BASE_URL if base_url is None else base_url
+    return page_url(f"guides/rules/{code.lower()}.html", base_url)
+
+
+def page_url(page: str, base_url: str | None = None) -> str:
+    """A page of the site, e.g. ``guides/review-check.html#...``, under the base."""
+    base = docs_base_url() if base_url is None else base_url
     return f"{base.rstrip('/')}/{page}" if base else page  # "": relative to the site
 
 

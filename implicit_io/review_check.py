@@ -1,0 +1,681 @@
+"""Review check: find implicit-I/O hotspots in source files, without running them.
+
+    implicit-io-check src/ tests/test_orders.py
+    implicit-io-check --diff origin/main --format github src/
+
+prints one finding per line, ``path:line:col: CODE message``, as ruff does. Exit
+status: 0 nothing found, 1 findings (a file it could not check is a finding of
+its own, ``IOE001``), 2 a usage error (a path that does not exist, a bad git ref).
+Silence one line with ``# noqa: IO104`` (several codes: ``# noqa: IO104, IO201``).
+
+Files are parsed with the interpreter's ``ast``; a file in newer syntax than the
+interpreter's is first lowered with libcst, whose parser reads Python 3.0 to 3.14.
+Every name is resolved through the module's imports and scopes before it is
+judged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import json
+import re
+import subprocess
+import sys
+import tokenize
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+
+from implicit_io import __version__
+from implicit_io.rule_links import KNOWN_RULES, page_url, rule_url
+
+SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", "_build"}
+NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+\d+(?:\s*,\s*[A-Z]+\d+)*))?", re.I)
+#: Every rule is about one of these names: a file without them cannot have a
+#: finding, and is not parsed (so a broken one is not reported either).
+MENTIONS = re.compile(
+    r"sqlalchemy|sqlmodel|relation|backref|DynamicMapped|Session|sessionmaker"
+    r"|expire|awaitable_attrs"
+)
+#: The code of a file the check could not read or parse (not a rule: a gap).
+NOT_CHECKED = "IOE001"
+NOT_CHECKED_PAGE = "guides/review-check.html#files-it-cannot-check"
+
+
+# region findings
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+    docs_url: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.col}"
+        return f"{where}: {self.code} {self.message} See {self.docs_url}"
+
+
+class UsageError(Exception):
+    """The check was asked for something it cannot do (exit status 2)."""
+
+
+# endregion findings
+
+
+# region names
+#: SQLAlchemy's names, as an import binds them (``sqlalchemy.orm.relationship``
+#: also covers ``import sqlalchemy as sa; sa.orm.relationship``). A name counts
+#: only when the module's imports bind it to one of these.
+ASYNC_SESSIONS = {
+    "sqlalchemy.ext.asyncio.AsyncSession",
+    "sqlalchemy.ext.asyncio.session.AsyncSession",
+    "sqlmodel.ext.asyncio.session.AsyncSession",  # a subclass of the one above
+}
+ASYNC_FACTORIES = {
+    "sqlalchemy.ext.asyncio.async_sessionmaker",
+    "sqlalchemy.ext.asyncio.session.async_sessionmaker",
+}
+SESSIONMAKERS = {"sqlalchemy.orm.sessionmaker", "sqlalchemy.orm.session.sessionmaker"}
+SESSIONS = ASYNC_SESSIONS | {
+    "sqlalchemy.orm.Session",
+    "sqlalchemy.orm.session.Session",
+    "sqlalchemy.orm.scoped_session",
+    "sqlalchemy.ext.asyncio.async_scoped_session",
+    "sqlmodel.Session",
+    "sqlmodel.orm.session.Session",
+}
+RELATIONSHIPS = {"sqlalchemy.orm.relationship"}
+BACKREFS = {"sqlalchemy.orm.backref"}
+DYNAMIC_MAPPED = {"sqlalchemy.orm.DynamicMapped"}
+#: ``Session.expire(instance, attribute_names=None)``: what its arguments may be.
+EXPIRE_KEYWORDS = {"instance", "attribute_names"}
+
+
+# endregion names
+
+
+@dataclass
+class _Scope:
+    """The names one module, class or function binds, and how."""
+
+    kind: str  # "module", "class" or "function"
+    imports: dict[str, set[str]] = field(default_factory=dict)  # name -> qualified
+    locals: set[str] = field(default_factory=set)  # bound any other way
+    #: What each local binding declares (None: nothing), for receivers of expire().
+    annotations: dict[str, list[ast.expr | None]] = field(default_factory=dict)
+
+
+class _Scopes(ast.NodeVisitor):
+    """First pass: the bindings of every scope, keyed by the node that opens it.
+
+    A name bound anywhere in a function is local to all of it (as Python
+    decides), so the bindings are collected before any use is judged.
+    """
+
+    def __init__(self, module: ast.Module) -> None:
+        self.scopes: dict[ast.AST, _Scope] = {module: _Scope("module")}
+        self.stack = [self.scopes[module]]
+
+    def _bind(self, target: ast.AST | None, annotation: ast.expr | None = None):
+        if isinstance(target, ast.Name):
+            self._bind_name(target.id, annotation)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._bind(element)
+        elif isinstance(target, ast.Starred):
+            self._bind(target.value)
+
+    def _bind_name(self, name: str, annotation: ast.expr | None = None) -> None:
+        scope = self.stack[-1]
+        scope.locals.add(name)
+        scope.annotations.setdefault(name, []).append(annotation)
+
+    def _scope(self, node: ast.AST, kind: str) -> None:
+        self.scopes[node] = _Scope(kind)
+        self.stack.append(self.scopes[node])
+        self.generic_visit(node)
+        self.stack.pop()
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self._bind_name(node.name)
+        self._scope(node, "function")
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._scope(node, "function")
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._bind_name(node.name)
+        self._scope(node, "class")
+
+    def visit_arg(self, node: ast.arg) -> None:
+        self._bind_name(node.arg, node.annotation)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            bound = alias.asname or alias.name.split(".")[0]  # import a.b binds a
+            qualified = alias.name if alias.asname else bound
+            self.stack[-1].imports.setdefault(bound, set()).add(qualified)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            return  # a relative import is the application's own code
+        for alias in node.names:
+            if alias.name != "*":
+                bound = alias.asname or alias.name
+                qualified = f"{node.module}.{alias.name}"
+                self.stack[-1].imports.setdefault(bound, set()).add(qualified)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self._bind(target)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._bind(node.target, node.annotation)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._bind(node.target)
+        self.generic_visit(node)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self._bind(node.target)
+        self.generic_visit(node)
+
+    def _bind_target(self, node: ast.For | ast.AsyncFor) -> None:
+        self._bind(node.target)
+        self.generic_visit(node)
+
+    # A comprehension's own variables live in its own scope: not bound here.
+    visit_For = visit_AsyncFor = _bind_target
+
+    def visit_withitem(self, node: ast.withitem) -> None:
+        self._bind(node.optional_vars)
+        self.generic_visit(node)
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self._bind_name(node.name)
+        self.generic_visit(node)
+
+
+# region visitor
+class _Checker(ast.NodeVisitor):
+    """Walks one module and collects (node, code, message) for each hotspot."""
+
+    def __init__(self, scopes: dict[ast.AST, _Scope], module: ast.Module) -> None:
+        self.scopes = scopes
+        self.stack = [scopes[module]]
+        self.found: list[tuple[ast.AST, str, str]] = []
+        self.awaited: set[int] = set()  # id() of every awaited expression
+        self.in_async = False  # inside an ``async def`` (not a nested ``def``)
+        self.loop_depth = 0  # loops and comprehensions of the current function
+
+    # Names: what an import binds them to, looked up as Python does.
+    def imported(self, node: ast.expr) -> set[str]:
+        """The qualified names an import binds ``node`` to (none if bound locally)."""
+        if isinstance(node, ast.Attribute):
+            return {f"{base}.{node.attr}" for base in self.imported(node.value)}
+        if not isinstance(node, ast.Name):
+            return set()
+        scope = self._scope_of(node.id)
+        if scope is None or node.id in scope.locals:
+            return set()  # a parameter, a variable, a class: not SQLAlchemy's
+        return scope.imports[node.id]
+
+    def _scope_of(self, name: str) -> _Scope | None:
+        for depth, scope in enumerate(reversed(self.stack)):
+            # A function does not see the names of a class body around it.
+            if scope.kind == "class" and depth:
+                continue
+            if name in scope.imports or name in scope.locals:
+                return scope
+        return None
+
+    # Where we are: which scope, async or sync function, inside a loop or not.
+    def _function(self, node: ast.AST, is_async: bool) -> None:
+        saved = self.in_async, self.loop_depth
+        self.in_async, self.loop_depth = is_async, 0
+        self.stack.append(self.scopes[node])
+        self.generic_visit(node)
+        self.stack.pop()
+        self.in_async, self.loop_depth = saved
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._function(node, is_async=False)  # e.g. a callback for run_sync()
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._function(node, is_async=True)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._function(node, is_async=False)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.stack.append(self.scopes[node])
+        self.generic_visit(node)
+        self.stack.pop()
+
+    def _loop(self, node: ast.AST) -> None:
+        self.loop_depth += 1
+        self.generic_visit(node)
+        self.loop_depth -= 1
+
+    visit_For = visit_AsyncFor = visit_While = _loop
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _loop
+
+    def visit_Await(self, node: ast.Await) -> None:
+        self.awaited.add(id(node.value))
+        self.generic_visit(node)
+
+    # The rules.
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        annotation = node.annotation
+        if isinstance(annotation, ast.Subscript) and (
+            self.imported(annotation.value) & DYNAMIC_MAPPED
+        ):
+            message = "DynamicMapped is a dynamic relationship."
+            self.found.append((node, "IO105", message))
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if node.attr == "awaitable_attrs" and self.loop_depth:
+            message = "awaitable_attrs inside a loop: one query per item."
+            self.found.append((node, "IO106", message))
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        names = self.imported(node.func)
+        keywords = {keyword.arg: keyword.value for keyword in node.keywords}
+        splat = None in keywords  # **options: given the benefit of the doubt
+        if names & (RELATIONSHIPS | BACKREFS):
+            lazy = keywords.get("lazy")
+            if isinstance(lazy, ast.Constant) and lazy.value == "dynamic":
+                self.found.append((node, "IO105", 'lazy="dynamic" loads on access.'))
+            elif names & RELATIONSHIPS and lazy is None and not splat:
+                message = "relationship() declares no loading strategy (lazy=)."
+                self.found.append((node, "IO104", message))
+        elif self._makes_async_sessions(names, keywords) and not splat:
+            expire = keywords.get("expire_on_commit")
+            if not (isinstance(expire, ast.Constant) and expire.value is False):
+                message = f"{_dotted(node.func)}() without expire_on_commit=False."
+                self.found.append((node, "IO201", message))
+        elif self._is_session_expire(node):
+            method = node.func.attr  # type: ignore[attr-defined]
+            message = f"{method}() in async code: the next read is implicit I/O."
+            self.found.append((node, "IO204", message))
+        self.generic_visit(node)
+
+    def _makes_async_sessions(self, names: set[str], keywords: dict) -> bool:
+        if names & (ASYNC_SESSIONS | ASYNC_FACTORIES):
+            return True
+        # sessionmaker(class_=AsyncSession): the 1.4-era spelling of the factory.
+        class_ = keywords.get("class_")
+        return bool(
+            names & SESSIONMAKERS and class_ and self.imported(class_) & ASYNC_SESSIONS
+        )
+
+    def _is_session_expire(self, call: ast.Call) -> bool:
+        """A call that can be ``Session.expire()``/``expire_all()`` in async code."""
+        func = call.func
+        if not (
+            self.in_async
+            and isinstance(func, ast.Attribute)
+            and func.attr in ("expire", "expire_all")
+        ):
+            return False
+        if id(call) in self.awaited:
+            return False  # neither is a coroutine: this is another library's expire
+        keywords = {keyword.arg: keyword.value for keyword in call.keywords}
+        if None in keywords or any(isinstance(a, ast.Starred) for a in call.args):
+            return self._can_be_session(func.value)  # *args: cannot count them
+        if func.attr == "expire_all":
+            if call.args or keywords:
+                return False  # Session.expire_all() takes no argument
+        elif (
+            keywords.keys() - EXPIRE_KEYWORDS
+            or not 1 <= len(call.args) + len(keywords) <= 2
+            or _not_attribute_names(
+                (call.args[1:] or [keywords.get("attribute_names")])[0]
+            )
+        ):
+            return False  # e.g. a cache's expire(key, seconds)
+        return self._can_be_session(func.value)
+
+    def _can_be_session(self, receiver: ast.expr) -> bool:
+        """False only when annotations say the receiver is something else."""
+        if not isinstance(receiver, ast.Name):
+            return True
+        scope = self._scope_of(receiver.id)
+        if scope is None or receiver.id not in scope.locals:
+            return True
+        for annotation in scope.annotations.get(receiver.id, [None]):
+            if annotation is None:
+                return True  # a binding that declares no type
+            for named in _annotated_types(annotation):
+                types = self.imported(named)
+                if not types or types & SESSIONS or "Session" in _dotted(named):
+                    return True  # a session class, a subclass, or unresolved
+        return False
+
+
+def _not_attribute_names(node: ast.expr | None) -> bool:
+    """A number, string or timedelta cannot be ``attribute_names`` (a list)."""
+    if isinstance(node, ast.Constant):
+        return node.value is not None
+    return isinstance(node, (ast.JoinedStr, ast.BinOp)) or (
+        isinstance(node, ast.Call) and _dotted(node.func).endswith("timedelta")
+    )
+
+
+def _annotated_types(annotation: ast.expr) -> Iterator[ast.expr]:
+    """``X``, ``X | None``, ``Optional[X]``: the classes named, without None."""
+    if isinstance(annotation, ast.BinOp):
+        yield from _annotated_types(annotation.left)
+        yield from _annotated_types(annotation.right)
+    elif isinstance(annotation, ast.Subscript) and _dotted(annotation.value) in (
+        "Optional",
+        "typing.Optional",
+    ):
+        yield from _annotated_types(annotation.slice)
+    elif not (isinstance(annotation, ast.Constant) and annotation.value is None):
+        yield annotation
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return node.id if isinstance(node, ast.Name) else "..."
+
+
+# endregion visitor
+
+
+# region newer_syntax
+class _Lowering(cst.CSTTransformer):
+    """Rewrite syntax newer than this interpreter into older syntax, line for line.
+
+    Only for a module the interpreter's ``ast`` cannot parse: libcst reads Python
+    3.0 to 3.14. What the rules look at is kept; what is lowered is not judged.
+    """
+
+    def leave_TypeAlias(self, original, updated) -> cst.Assign:  # type X = ...
+        return cst.Assign([cst.AssignTarget(updated.name)], updated.value)
+
+    def leave_FunctionDef(self, original, updated) -> cst.FunctionDef:
+        return updated.with_changes(type_parameters=None)  # def f[T](...)
+
+    def leave_ClassDef(self, original, updated) -> cst.ClassDef:
+        return updated.with_changes(type_parameters=None)  # class C[T]: ...
+
+    def leave_ExceptHandler(self, original, updated) -> cst.ExceptHandler:
+        kind = updated.type
+        if isinstance(kind, cst.Tuple) and not kind.lpar:  # except A, B: (3.14)
+            kind = kind.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return updated.with_changes(type=kind)
+
+    def leave_FormattedString(self, original, updated) -> cst.SimpleString:
+        # Nested quotes and more (3.12): keep only the lines the string spans.
+        lines = cst.Module([]).code_for_node(original).count("\n")
+        quote = '"""' if lines else '"'
+        return cst.SimpleString(f"{quote}{chr(10) * lines}{quote}")
+
+
+def _parse(source: str, path: str) -> ast.Module:
+    """The module's ``ast``; newer syntax than the interpreter's is lowered first."""
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as error:
+        try:
+            lowered = cst.parse_module(source).visit(_Lowering()).code
+        except cst.ParserSyntaxError:
+            raise error from None  # not Python of any version: report the first
+        return ast.parse(lowered, filename=path)
+
+
+# endregion newer_syntax
+
+
+# region check
+def check_source(
+    source: str, path: str = "<string>", *, docs_base_url: str | None = None
+) -> list[Finding]:
+    """Findings for one module's source, minus those its ``# noqa`` comments silence.
+
+    A module that does not parse is one finding, ``IOE001``, not an exception.
+    One that names nothing the rules are about is not parsed at all.
+    """
+    if not MENTIONS.search(source):
+        return []
+    try:
+        tree = _parse(source, path)
+    except SyntaxError as error:
+        reason = f"not checked: cannot parse it: {error.msg}."
+        url = page_url(NOT_CHECKED_PAGE, docs_base_url)
+        where = error.lineno or 1, error.offset or 1
+        return [Finding(path, *where, NOT_CHECKED, reason, url)]
+    scopes = _Scopes(tree)
+    scopes.visit(tree)
+    checker = _Checker(scopes.scopes, tree)
+    checker.visit(tree)
+    silenced = _noqa_lines(source) if checker.found else {}
+    findings = []
+    for node, code, message in checker.found:
+        codes = silenced.get(node.lineno, ())
+        if codes is None or code in codes:
+            continue  # a bare noqa comment silences every code on its line
+        url = rule_url(code, docs_base_url)
+        findings.append(
+            Finding(path, node.lineno, node.col_offset + 1, code, message, url)
+        )
+    return sorted(findings, key=lambda f: (f.line, f.col, f.code))
+
+
+def _noqa_lines(source: str) -> dict[int, frozenset[str] | None]:
+    """Line -> the codes its ``# noqa: ...`` comment names (None: every code)."""
+    try:
+        tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+        comments = [
+            (token.start[0], token.string)
+            for token in tokens
+            if token.type == tokenize.COMMENT
+        ]
+    except (tokenize.TokenError, SyntaxError):  # syntax newer than the tokenizer's
+        comments = list(enumerate(source.splitlines(), start=1))
+    lines: dict[int, frozenset[str] | None] = {}
+    for number, text in comments:
+        if match := NOQA.search(text):
+            codes = match["codes"]
+            lines[number] = (
+                None if codes is None else frozenset(re.findall(r"\w+", codes.upper()))
+            )
+    return lines
+
+
+def check_file(path: Path, *, docs_base_url: str | None = None) -> list[Finding]:
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = f"not checked: cannot read it: {error}."
+        url = page_url(NOT_CHECKED_PAGE, docs_base_url)
+        return [Finding(str(path), 1, 1, NOT_CHECKED, reason, url)]
+    return check_source(source, str(path), docs_base_url=docs_base_url)
+
+
+def python_files(paths: Iterable[str]) -> Iterator[Path]:
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            for found in sorted(path.rglob("*.py")):
+                if not SKIPPED_DIRS & set(found.relative_to(path).parts):
+                    yield found
+        elif path.is_file():
+            yield path
+        else:
+            raise UsageError(f"{name}: no such file or directory")
+
+
+# endregion check
+
+
+def changed_lines(ref: str) -> dict[Path, set[int] | None]:
+    """Lines added or changed since git ref ``ref``, by resolved path.
+
+    ``None`` means the whole file: untracked files are new in their entirety.
+    """
+    top = Path(_git("rev-parse", "--show-toplevel").strip())
+    changed: dict[Path, set[int] | None] = {}
+    current: set[int] | None = None
+    diff = _git("diff", "--unified=0", "--no-color", "--no-ext-diff", ref, "--")
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            name = line[4:]
+            current = None
+            if name != "/dev/null":
+                current = changed.setdefault((top / name[2:]).resolve(), set())
+        elif line.startswith("@@") and current is not None:
+            match = re.search(r"\+(\d+)(?:,(\d+))?", line)
+            start, count = int(match[1]), int(match[2] or 1)
+            current.update(range(start, start + count))
+    for name in _git("ls-files", "--others", "--exclude-standard", "--full-name").split(
+        "\n"
+    ):
+        if name:
+            changed[(top / name).resolve()] = None
+    return changed
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True
+        )
+    except FileNotFoundError:
+        raise UsageError("--diff needs git on the PATH") from None
+    except subprocess.CalledProcessError as error:
+        raise UsageError(f"git {' '.join(args[:2])}: {error.stderr.strip()}") from None
+    return done.stdout
+
+
+def in_diff(finding: Finding, changed: dict[Path, set[int] | None]) -> bool:
+    path = Path(finding.path).resolve()
+    if path not in changed:
+        return False
+    lines = changed[path]
+    return lines is None or finding.code == NOT_CHECKED or finding.line in lines
+
+
+def as_text(findings: list[Finding]) -> str:
+    return "".join(f"{finding}\n" for finding in findings)
+
+
+def as_github(findings: list[Finding]) -> str:
+    """GitHub Actions workflow commands: one annotation per finding."""
+
+    def escape(text: str, *, prop: bool = False) -> str:
+        text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+    lines = []
+    for f in findings:
+        where = f"file={escape(f.path, prop=True)},line={f.line},col={f.col}"
+        text = escape(f"{f.message} See {f.docs_url}")
+        lines.append(f"::error {where},title={escape(f.code, prop=True)}::{text}\n")
+    return "".join(lines)
+
+
+def as_sarif(findings: list[Finding]) -> str:
+    """SARIF 2.1.0: one run, the rules it reported, one result per finding."""
+    codes = sorted({f.code: f.docs_url for f in findings}.items())
+    rules = [
+        {
+            "id": code,
+            "name": KNOWN_RULES.get(code, "file-not-checked"),
+            "shortDescription": {"text": KNOWN_RULES.get(code, "file not checked")},
+            "helpUri": url.split("#")[0] if code == NOT_CHECKED else url,
+        }
+        for code, url in codes
+    ]
+    index = {code: number for number, (code, _) in enumerate(codes)}
+    results = [
+        {
+            "ruleId": f.code,
+            "ruleIndex": index[f.code],
+            "level": "error" if f.code == NOT_CHECKED else "warning",
+            "message": {"text": f"{f.message} See {f.docs_url}"},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": Path(f.path).as_posix()},
+                        "region": {"startLine": f.line, "startColumn": f.col},
+                    }
+                }
+            ],
+        }
+        for f in findings
+    ]
+    log = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "implicit-io-check",
+                        "version": __version__,
+                        "informationUri": page_url("guides/review-check.html"),
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(log, indent=2) + "\n"
+
+
+FORMATS = {"text": as_text, "github": as_github, "sarif": as_sarif}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="implicit-io-check",
+        description="Report implicit-I/O hotspots (rules IO104-IO106, IO201, IO204). "
+        "Exit status: 0 clean, 1 findings, 2 usage error.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    parser.add_argument("--docs-url", help="base URL of the rule pages")
+    parser.add_argument(
+        "--diff", metavar="REF", help="report only lines changed since git ref REF"
+    )
+    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--version", action="version", version=__version__)
+    arguments = parser.parse_args(argv)  # exits 2 on a usage error
+    try:
+        changed = changed_lines(arguments.diff) if arguments.diff else None
+        findings = [
+            finding
+            for path in python_files(arguments.paths)
+            for finding in check_file(path, docs_base_url=arguments.docs_url)
+            if changed is None or in_diff(finding, changed)
+        ]
+    except UsageError as error:
+        print(f"implicit-io-check: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(FORMATS[arguments.format](findings))
+    if findings:
+        skipped = sum(f.code == NOT_CHECKED for f in findings)
+        note = f" ({skipped} file(s) not checked, {NOT_CHECKED})" if skipped else ""
+        print(f"Found {len(findings)} finding(s){note}.", file=sys.stderr)
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

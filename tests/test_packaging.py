@@ -1,0 +1,56 @@
+"""What `pip install <this repository>` installs: the package, and nothing else."""
+
+from __future__ import annotations
+
+import email
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import implicit_io
+from tests.conftest import ROOT
+
+#: What the build reads: pyproject.toml, the README it names, and the package.
+BUILD_INPUTS = ("pyproject.toml", "README.md", "implicit_io")
+
+
+def test_the_wheel_holds_the_package_its_command_and_its_plugin(tmp_path: Path):
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in BUILD_INPUTS:  # a copy: the build writes beside its sources
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+        copy(ROOT / name, source / name)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            "dist",
+            "./src",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    [wheel] = (tmp_path / "dist").glob("*.whl")
+    assert wheel.name == f"implicit_io-{implicit_io.__version__}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        info = f"implicit_io-{implicit_io.__version__}.dist-info"
+        entry_points = archive.read(f"{info}/entry_points.txt").decode()
+        metadata = email.message_from_bytes(archive.read(f"{info}/METADATA"))
+    packaged = {name.split("/")[0] for name in names}
+    assert packaged == {"implicit_io", info}  # no snippets/, tests/, _ext/
+    shipped = {Path(name).name for name in names if name.startswith("implicit_io/")}
+    assert shipped == {p.name for p in (ROOT / "implicit_io").glob("*.py")}
+    assert "implicit-io-check = implicit_io.review_check:main" in entry_points
+    assert "implicit_io = implicit_io.pytest_plugin" in entry_points
+    requires = metadata.get_all("Requires-Dist")
+    assert any(r.startswith("sqlalchemy[asyncio]") and "<2.2" in r for r in requires)
+    assert any(r.startswith("libcst") for r in requires)
