@@ -15,18 +15,61 @@ from __future__ import annotations
 
 import os
 import pprint
+import re
 from typing import ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
 from executed_store import cached
 from snippet_targets import check_targets, snippet_problems_fail_the_build
+from sphinx import addnodes
 from sphinx.directives.code import container_wrapper
 from sphinx.errors import ConfigError
 from sphinx.util.docutils import SphinxDirective
 
 #: The Pygments lexer for each dialect's SQL; generic SQL for the others.
 SQL_LEXERS = {"postgresql": "postgresql"}
+# SQLAlchemy names an anonymous bound parameter after the id() of its object, and
+# Python's default repr() shows an object's address: both change on every run.
+_ANONYMOUS_PARAMETER = re.compile(r"%\((\d+) param\)s")
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+
+
+def stable_output(text: str) -> str:
+    """``text`` with run-to-run noise made stable, so two builds show the same bytes.
+
+    Anonymous parameters are renumbered in order of appearance (``%(param_1)s``, as
+    SQLAlchemy names them in compiled SQL), and addresses in reprs are dropped.
+    """
+    numbers: dict[str, int] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        number = numbers.setdefault(match[1], len(numbers) + 1)
+        return f"%(param_{number})s"
+
+    return _ADDRESS.sub(">", _ANONYMOUS_PARAMETER.sub(renumber, text))
+
+
+NEVER_AWAITED = "was never awaited"
+NEVER_AWAITED_LABEL = "never-awaited"  # the troubleshooting entry that explains it
+
+
+def _never_awaited_note(docname: str) -> nodes.paragraph:
+    """Under the warning every failed implicit load leaves: where it is explained."""
+    note = nodes.paragraph(classes=["captured-note"])
+    note += nodes.Text("Every failed implicit load leaves this warning: ")
+    ref = addnodes.pending_xref(
+        "",
+        refdomain="std",
+        reftype="ref",
+        reftarget=NEVER_AWAITED_LABEL,
+        refexplicit=True,
+        refdoc=docname,
+    )
+    ref += nodes.inline("", "why, and why not to filter it")
+    note += ref
+    note += nodes.Text(".")
+    return note
 
 
 def _format_sql(capture_log) -> str:
@@ -54,14 +97,16 @@ def run_once(target: str, seed: str | None) -> dict:
     failed = captured.error is not None
     return {
         "count": captured.statements.count,
-        "sql": _format_sql(captured.statements),
+        "sql": stable_output(_format_sql(captured.statements)),
         "dialect": captured.dialect,
         "had_database": captured.had_database,
-        "error": describe_error(captured.error) if failed else None,
-        "warnings": captured.warnings,
-        "logged": captured.logged,
+        "error": stable_output(describe_error(captured.error)) if failed else None,
+        "warnings": [stable_output(warning) for warning in captured.warnings],
+        "logged": [stable_output(line) for line in captured.logged],
         "returned": None if failed else repr(captured.result),
-        "result": None if failed else pprint.pformat(captured.result, width=80),
+        "result": None
+        if failed
+        else stable_output(pprint.pformat(captured.result, width=80)),
     }
 
 
@@ -113,6 +158,8 @@ class CapturedRun(SphinxDirective):
             warned = nodes.literal_block("", "\n".join(captured["warnings"]))
             warned["language"] = "text"
             shown.append(container_wrapper(self, warned, "Warned"))
+            if any(NEVER_AWAITED in warning for warning in captured["warnings"]):
+                shown.append(_never_awaited_note(self.env.docname))
         if captured["logged"]:
             logged = nodes.literal_block("", "\n".join(captured["logged"]))
             logged["language"] = "text"

@@ -8,7 +8,8 @@ a page is read. What such a run shows depends only on:
   they import, directly or not, and of the harness that runs them,
 - the directive's own module (how it turns a run into data),
 - the installed distributions (SQLAlchemy, the drivers, ...), the SQLite library,
-  Python, and the database URL (``GUIDE_DATABASE_URL``).
+  Python, the database URL (``GUIDE_DATABASE_URL``) and the published address the
+  toolkit cites (``IMPLICIT_IO_DOCS_URL``).
 
 :func:`cached` hashes all of that into a key. A build reuses the stored JSON when the
 key matches and runs the code otherwise; the page is re-read whenever one of those
@@ -148,6 +149,8 @@ def environment() -> dict[str, Any]:
         "python": sys.version,
         "sqlite": sqlite3.sqlite_version,
         "database": os.environ.get(DATABASE_URL_VARIABLE, ""),
+        # The toolkit's messages cite rule pages at the published address.
+        "docs_url": os.environ.get("IMPLICIT_IO_DOCS_URL", ""),
         "distributions": sorted(installed),
     }
 

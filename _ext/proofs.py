@@ -23,10 +23,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import html
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
+import pygments
 from docutils import nodes
+from executed_store import stored
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -224,11 +226,18 @@ def _test_code_pages(app):
     formatter = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True)
     for path in sorted(Path(app.srcdir, "tests").glob("test_*.py")):
         source = path.read_text()
+        # Highlighting every test module is a large part of a one-page rebuild:
+        # stored by content (executed_store.py), redone only for a changed module.
+        material = {"check": "highlighted test module", "source": source}
+        material |= {"pygments": pygments.__version__, "by": Path(__file__).read_text()}
+        highlighted = stored(
+            app.srcdir, material, partial(highlight, source, PythonLexer(), formatter)
+        )
         body = (
             f"<h1>tests/{html.escape(path.name)}</h1>"
             "<p>The tests the guide's claims cite; each claim links to its test.</p>"
             "<div class='highlight-python notranslate'>"
-            f"{highlight(source, PythonLexer(), formatter)}</div>"
+            f"{highlighted}</div>"
         )
         yield (
             f"{PAGES}/{path.stem}",

@@ -4,8 +4,8 @@ tombstone notice of a retired rule.
 Added under the page title while the page is read, from the rule's front matter,
 so no rule page writes it by hand. The button's script is ``_static/rule-link.js``;
 it copies ``[IO101 eager-load-response-data](<this page's URL>)``, taking the URL
-from the page's canonical link (present when ``html_baseurl`` is set), otherwise
-from the browser's address bar: the site has no fixed host.
+from the page's canonical link (``html_baseurl``, the one published address), so a
+review link is the same whichever host the reader browses, a local preview included.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from html import escape
 
 from docutils import nodes
 from rules import Rule, rule_link
+from sphinx import addnodes
 
 PHASE_NAMES = {
     1: "latency-critical routes",
@@ -25,11 +26,20 @@ PHASE_NAMES = {
 def rule_header(app, rule: Rule) -> list[nodes.Node]:
     label = f"{rule.code} {rule.name}"
     line = nodes.paragraph(classes=["rule-meta"])
-    line += nodes.inline(
+    level = addnodes.pending_xref(  # what "advisory" means, one click away
+        "",
+        refdomain="std",
+        reftype="term",
+        reftarget=rule.level,
+        refexplicit=True,
+        refdoc=rule.docname,
+    )
+    level += nodes.inline(
         "",
         f"Decision level: {rule.level}",
         classes=["rule-badge", f"rule-level-{rule.level}"],
     )
+    line += level
     line += nodes.inline(
         "",
         f"Phase {rule.phase}: {PHASE_NAMES[rule.phase]}",
@@ -70,6 +80,13 @@ def _add_header(app, doctree: nodes.document) -> None:
         return
     title = section.next_node(nodes.title)
     position = section.index(title) + 1 if title is not None else 0
+    # Main index entries: a search for the code or the name ranks this page first.
+    anchor = section["ids"][0] if section["ids"] else ""
+    entries = [
+        ("single", text, anchor, "main", None) for text in (rule.code, rule.name)
+    ]
+    section.insert(position, addnodes.index(entries=entries))
+    position += 1
     for offset, node in enumerate(rule_header(app, rule)):
         section.insert(position + offset, node)
 

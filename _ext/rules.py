@@ -17,7 +17,8 @@ matter holds a ``rule:`` mapping::
     ---
 
 Anywhere on the site, ``{rule}`IO101``` links to that page; an unknown code fails the
-build with the list of known codes.
+build with the list of known codes. ``{{ rule_count }}`` is the number of rules in
+force, counted from the pages.
 """
 
 from __future__ import annotations
@@ -124,6 +125,10 @@ def _validate(where: str, data: dict) -> Rule:
         )
     if phase not in PHASES:
         raise ConfigError(f"{where}: phase {phase!r} must be one of 1, 2, 3.")
+    if str(data["summary"]).count("`") % 2:
+        raise ConfigError(
+            f"{where}: the summary has an unbalanced backtick; mark code as `lazy=`."
+        )
     for key in ("example", "use_instead", "seed"):
         target = data.get(key)
         if target is not None and not (
@@ -187,7 +192,20 @@ def _load(app) -> None:
     app.guide_rules = load_rules(Path(app.srcdir))
 
 
+def _count_substitutions(app, config) -> None:
+    """``{{ rule_count }}`` on any page: the rules in force, counted, never typed.
+
+    Set when the configuration is read, so an unchanged rule set leaves the
+    configuration unchanged and incremental builds stay incremental.
+    """
+    rules = load_rules(Path(app.srcdir))
+    substitutions = dict(getattr(config, "myst_substitutions", None) or {})
+    substitutions["rule_count"] = sum(not rule.retired for rule in rules.values())
+    config.myst_substitutions = substitutions
+
+
 def setup(app):
+    app.connect("config-inited", _count_substitutions)
     app.connect("builder-inited", _load)
     app.add_role("rule", RuleRole())
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
+from docutils import nodes
 from executed_store import stored
 from markdown_it.renderer import RendererHTML
 from myst_parser.config.main import MdParserConfig
@@ -529,6 +530,17 @@ def _check_on_build(app) -> None:
         )
 
 
+def _trim_included_code(app, doctree) -> None:
+    """A region ends where its code does: no trailing blank lines (PEP 8 puts two
+    between a function and the ``# endregion`` marker), so no block ends in a gap."""
+    for block in doctree.findall(nodes.literal_block):
+        text = block.astext()
+        if block.get("source") and text != text.rstrip("\n"):
+            block.children = [nodes.Text(text.rstrip("\n"))]
+            block.rawsource = block.children[0].astext()
+
+
 def setup(app):
     app.connect("builder-inited", _check_on_build)
+    app.connect("doctree-read", _trim_included_code)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,6 +1,8 @@
 // "Copy review link" on rule pages: puts a Markdown link to the rule on the clipboard,
 // e.g. [IO101 eager-load-response-data](https://docs.example/guides/rules/io101.html).
-// The URL is the canonical one when the site sets html_baseurl, else this page's own.
+// The URL is always the page's canonical one (conf.py sets html_baseurl from the one
+// published address), whatever host the reader browses; the address bar is only a
+// fallback for a build without it.
 (function () {
   "use strict";
 

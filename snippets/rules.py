@@ -76,7 +76,7 @@ class EventLoopBlocked(AssertionError):
 
 
 @asynccontextmanager
-async def event_loop_must_keep_running(max_pause: float = 0.1) -> AsyncIterator[None]:
+async def event_loop_must_keep_running(max_pause: float = 0.25) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     last_beat = loop.time()
     longest = 0.0
@@ -119,10 +119,10 @@ async def warehouse_report_in_a_thread() -> dict[str, int]:
 
 @contextmanager
 def _slow_warehouse() -> Iterator[sessionmaker[Session]]:
-    """A warehouse whose every query takes 0.2 s, as a busy one would."""
+    """A warehouse whose every query takes 0.5 s, as a busy one would."""
     with tempfile.TemporaryDirectory() as directory:
         warehouse = _create_warehouse(Path(directory))
-        _make_slow(warehouse, 0.2)
+        _make_slow(warehouse, 0.5)
         try:
             yield warehouse
         finally:

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sphinx.errors import ConfigError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from implicit_io.guard import KnownException
+from implicit_io.rule_links import KNOWN_RULES, docs_base_url
 from implicit_io.statement_budgets import StatementBudgetExceeded
 from snippets.rules import (
     EventLoopBlocked,
@@ -336,12 +338,21 @@ def _retire_a_rule(site: Path) -> None:
 # tombstone build must be green under -W; in a copy holding only the rule pages, the
 # links to the other pages and the snippet contract are incomplete by design, so
 # those two warning types (and only those) are suppressed there.
+def _unchanged(site: Path) -> None:
+    """The site as it is: the variant is in the environment (VARIANT_ENV)."""
+
+
 VARIANTS = {
     "bad_input": (_break_rule_input, "dummy"),
     "duplicate": (_duplicate_a_code, "dummy"),
     "tombstone": (_retire_a_rule, "html"),
+    "published_elsewhere": (_unchanged, "html"),
 }
-PARTIAL_SITE = "-Dsuppress_warnings=myst.xref_missing,ref.doc,snippets.contract"
+ELSEWHERE = "https://wiki.corp.test/platform/orm-io/"
+VARIANT_ENV = {"published_elsewhere": {"IMPLICIT_IO_DOCS_URL": ELSEWHERE}}
+PARTIAL_SITE = (
+    "-Dsuppress_warnings=myst.xref_missing,ref.doc,ref.ref,ref.term,snippets.contract"
+)
 RULES_ONLY_INDEX = "# Home\n\n```{toctree}\n:glob:\n\nguides/rules/*\n```\n"
 
 
@@ -375,14 +386,22 @@ def variant_build(tmp_path_factory: pytest.TempPathFactory):
         ]
         command[command.index("-b") + 1] = builder
         process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **VARIANT_ENV.get(name, {})},
         )
         started[name] = (site, process)
 
+    done: dict[str, VariantBuild] = {}
+
     def finished(name: str) -> VariantBuild:
-        site, process = started[name]
-        _, log = process.communicate()
-        return VariantBuild(site, process.returncode, log)
+        if name not in done:  # several tests may read one build
+            site, process = started[name]
+            _, log = process.communicate()
+            done[name] = VariantBuild(site, process.returncode, log)
+        return done[name]
 
     yield finished
     for _, process in started.values():
@@ -437,6 +456,45 @@ def test_a_retired_rule_keeps_its_page_as_a_tombstone(variant_build) -> None:
     assert re.search(r'<tr class="rule-retired[^"]*">.*?IO105.*?Retired', index, re.S)
 
 
+def test_one_published_address_everywhere(variant_build) -> None:
+    """IMPLICIT_IO_DOCS_URL moves the canonical links, rules.json and the toolkit."""
+    build = variant_build("published_elsewhere")
+    assert build.returncode == 0, build.log
+    html = build.site / "_build" / "html"
+    pages = sorted(html.rglob("*.html"))
+    assert len(pages) > len(PUBLISHED)
+    for page in pages:
+        path = page.relative_to(html).as_posix()
+        assert f'<link rel="canonical" href="{ELSEWHERE}{path}"' in page.read_text(), (
+            path
+        )
+    assert json.loads((html / "rules.json").read_text())["base_url"] == ELSEWHERE
+    printed = subprocess.run(
+        [sys.executable, "-c", PRINT_RULE_URLS],
+        cwd=ROOT,
+        env={**os.environ, **VARIANT_ENV["published_elsewhere"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert printed == [ELSEWHERE + PUBLISHED[code] for code in KNOWN_RULES]
+
+
+PRINT_RULE_URLS = (
+    "from implicit_io.rule_links import KNOWN_RULES, rule_url\n"
+    "for code in KNOWN_RULES: print(rule_url(code))"
+)
+
+
+def test_the_default_build_has_the_default_address(built_site: Path) -> None:
+    assert json.loads((built_site / "rules.json").read_text())["base_url"] == (
+        docs_base_url()
+    )
+    page = (built_site / "guides" / "rules" / "io101.html").read_text()
+    canonical = f"{docs_base_url()}guides/rules/io101.html"
+    assert f'<link rel="canonical" href="{canonical}"' in page
+
+
 def test_the_snippet_contract_counts_rule_examples_as_shown(tmp_path: Path) -> None:
     for folder in ("guides/rules", "snippets", "tests"):
         (tmp_path / folder).mkdir(parents=True)
@@ -457,58 +515,6 @@ def test_the_snippet_contract_counts_rule_examples_as_shown(tmp_path: Path) -> N
         "snippets/demo.py:4: 'works' is on no page. Show it with {literalinclude} "
         ":pyobject: works, make it private (_works), or delete it."
     ]
-
-
-# The copy button, run in a real browser where one is installed. The probe replaces
-# the clipboard with a recorder (file:// pages have no Clipboard API), clicks the
-# button and writes what was copied into the DOM, which the browser then dumps.
-BROWSER = shutil.which("chromium") or shutil.which("google-chrome")
-HEADLESS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--virtual-time-budget=2000",
-    "--dump-dom",
-)
-PROBE = """<script>
-document.execCommand = function () {
-  document.body.dataset.copied = document.querySelector("textarea").value;
-  return true;
-};
-window.addEventListener("load", function () {
-  document.querySelector("button.rule-copy-link").click();
-});
-</script></body>"""
-
-
-@pytest.mark.skipif(
-    BROWSER is None and not os.environ.get("GUIDE_REQUIRE_BROWSER"),
-    reason="no headless Chromium on this machine (CI installs one and requires it)",
-)
-@pytest.mark.parametrize("canonical", [None, "https://guide.example/r/io102.html"])
-def test_copy_review_link_copies_a_markdown_link(
-    built_site: Path, canonical: str | None
-) -> None:
-    page = built_site / "guides" / "rules" / "io102.html"
-    html = page.read_text().replace("</body>", PROBE)
-    if canonical:
-        html = html.replace(
-            "<head>", f'<head><link rel="canonical" href="{canonical}">'
-        )
-    probe = page.with_name(f"_probe_{id(canonical)}.html")
-    probe.write_text(html)
-    try:
-        dom = subprocess.run(
-            [BROWSER, *HEADLESS, probe.as_uri()],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout
-    finally:
-        probe.unlink()
-    url = canonical or probe.as_uri()
-    assert f'data-copied="[IO102 no-implicit-loads-in-request-paths]({url})"' in dom
 
 
 # --- snippets/rules.py: examples that fail the check enforcing their rule -------
@@ -553,9 +559,9 @@ def test_an_exception_without_rationale_is_refused() -> None:
 async def test_a_blocking_warehouse_call_trips_the_watchdog() -> None:
     with pytest.raises(EventLoopBlocked, match="did not run for") as raised:
         await warehouse_report_on_the_loop()
-    # The slow warehouse takes 0.2 s per query; the pause reported covers it.
+    # The slow warehouse takes 0.5 s per query; the pause reported covers it.
     pause_ms = int(re.search(r"for (\d+) ms", str(raised.value))[1])
-    assert pause_ms >= 150
+    assert pause_ms >= 450
 
 
 async def test_a_threaded_warehouse_call_keeps_the_loop_running() -> None:
@@ -563,5 +569,38 @@ async def test_a_threaded_warehouse_call_keeps_the_loop_running() -> None:
 
 
 async def test_the_watchdog_passes_code_that_awaits() -> None:
-    async with event_loop_must_keep_running(max_pause=0.1):
+    async with event_loop_must_keep_running():
         await asyncio.sleep(0.1)
+
+
+def test_summaries_show_identifiers_as_code_with_straight_quotes(built_site: Path):
+    index = (built_site / "guides" / "rules" / "index.html").read_text()
+    assert "\u201d" not in index and "\u201c" not in index
+    assert re.search(
+        r'<code[^>]*><span class="pre">lazy="dynamic"</span>',
+        index.replace("&quot;", '"'),
+    ), index
+
+
+PRE = re.compile(r"<pre>.*?</pre>", re.S)
+# A measured pause (IO302's watchdog) is honestly different on every run.
+MEASURED = re.compile(r"\b\d+ ms\b")
+
+
+def shown_code(page: Path, base_url: str) -> list[str]:
+    """Every code and output block of a page, with the site's address as a marker."""
+    html = page.read_text().replace(base_url, "<base>/")
+    return [MEASURED.sub("<n> ms", block) for block in PRE.findall(html)]
+
+
+def test_two_builds_show_the_same_captured_output(
+    built_site: Path, variant_build
+) -> None:
+    """Another process, another build: the same bytes (but for the address it cites)."""
+    build = variant_build("published_elsewhere")
+    assert build.returncode == 0, build.log
+    for code, url in PUBLISHED.items():
+        ours = shown_code(built_site / url, docs_base_url())
+        theirs = shown_code(build.site / "_build" / "html" / url, ELSEWHERE)
+        assert ours, code
+        assert theirs == ours, code

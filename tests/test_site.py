@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from captured_run import stable_output
 from executed_store import STORE_VARIABLE
 from snippet_contract import check_project
 
@@ -280,8 +281,10 @@ def test_strict_build_shows_the_tested_versions(built_site: Path) -> None:
 
 
 def test_pages_load_nothing_from_the_internet(built_site: Path) -> None:
+    # A canonical link names the published address; the browser fetches nothing.
     remote = re.compile(
-        r"""<(script|link|img|iframe)\b[^>]*\b(src|href)=["'](https?:)?//"""
+        r"""<(script|link(?! rel="canonical")|img|iframe)\b[^>]*\b(src|href)="""
+        r"""["'](https?:)?//"""
     )
     for page in built_site.rglob("*.html"):
         match = remote.search(page.read_text())
@@ -352,3 +355,99 @@ def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None
     # The other directives that run snippets name a missing module the same way.
     for directive, target in (("generated-table", "rows"), ("round-trips", "_seed")):
         assert f"{directive} 'nowhere:{target}': snippets/nowhere.py does not" in log
+
+
+def guide_pages(site: Path) -> list[Path]:
+    """The pages written in guides/ and the home page (not generated code pages)."""
+    return [site / "index.html", *sorted((site / "guides").rglob("*.html"))]
+
+
+def test_captured_output_is_the_same_on_every_build(built_site: Path) -> None:
+    """No object ids or addresses: two builds show the same bytes."""
+    noise = re.compile(r"\d{6,} param|0x[0-9a-f]{6,}")
+    for page in guide_pages(built_site):
+        match = noise.search(page.read_text())
+        assert match is None, f"{page.relative_to(built_site)} shows {match[0]}"
+    troubleshooting = (built_site / "guides" / "troubleshooting.html").read_text()
+    assert "%(param_1)s" in troubleshooting
+
+
+def test_stable_output_renumbers_parameters_in_order() -> None:
+    text = "[{'%(140 param)s': 1, '%(99 param)s': 2}] %(140 param)s <User at 0x7f12ab>"
+    assert stable_output(text) == (
+        "[{'%(param_1)s': 1, '%(param_2)s': 2}] %(param_1)s <User>"
+    )
+
+
+def test_the_never_awaited_warning_links_its_explanation(built_site: Path) -> None:
+    page = (built_site / "guides" / "eager-loading.html").read_text()
+    assert "was never awaited" in page
+    assert re.search(r'href="troubleshooting.html#never-awaited"', page), page
+
+
+def test_each_example_links_its_whole_module(built_site: Path) -> None:
+    page = (built_site / "guides" / "eager-loading.html").read_text()
+    assert 'href="../_snippets/eager_loading.html"' in page
+    module = (built_site / "_snippets" / "eager_loading.html").read_text()
+    source = (ROOT / "snippets" / "eager_loading.py").read_text()
+    first_import = next(line for line in source.splitlines() if "import" in line)
+    assert first_import.split()[-1] in module  # imports included
+
+
+def test_included_code_ends_without_blank_lines(built_site: Path) -> None:
+    for page in (built_site / "guides").rglob("*.html"):
+        assert "\n\n</pre>" not in page.read_text(), page
+
+
+def test_sqlalchemy_documentation_references_are_links(built_site: Path) -> None:
+    linked = 0
+    for page in guide_pages(built_site):
+        html = page.read_text()
+        text = re.sub(r'<a [^>]*href="https://docs\.sqlalchemy\.org[^"]*"', "<a", html)
+        linked += html.count('href="https://docs.sqlalchemy.org')
+        assert "https://docs.sqlalchemy.org" not in re.sub(r"<[^>]+>", "", text), page
+    assert linked >= 25
+
+
+def test_the_stylesheet_is_well_formed() -> None:
+    """A lost brace (a merge slip) silently drops every rule after it."""
+    css = re.sub(
+        r"/\*.*?\*/", "", (ROOT / "_static" / "guide.css").read_text(), flags=re.S
+    )
+    depth = 0
+    for char in css:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0
+    assert depth == 0
+
+
+def test_the_landing_page_starts_with_reading_paths(built_site: Path) -> None:
+    home = (built_site / "index.html").read_text()
+    paths = [
+        "New to async SQLAlchemy",
+        "Holding an error message",
+        "Reviewing code",
+        "Adopting enforcement in a service",
+    ]
+    positions = [home.index(path) for path in paths]
+    assert positions == sorted(positions)
+    assert positions[-1] < home.index('class="rule-index')
+    article = home[home.index("<article") : home.index("</article>")]
+    assert "toctree-l1" not in article  # the sidebar is not repeated
+
+
+def test_counts_are_generated_from_the_registry(built_site: Path) -> None:
+    from rules import load_rules
+
+    count = sum(not rule.retired for rule in load_rules(ROOT).values())
+    policy = (built_site / "guides" / "policy.html").read_text()
+    assert f"The policy has {count} rules" in policy
+    assert f"Each of the {count} rules" in (built_site / "index.html").read_text()
+
+
+def test_glossary_terms_link_their_definition_at_first_use(built_site: Path) -> None:
+    concepts = (built_site / "guides" / "concepts.html").read_text()
+    for anchor in ("term-N-1", "term-event-loop", "term-lazy-load"):
+        assert concepts.count(f'href="glossary.html#{anchor}"') == 1, anchor
+    rule = (built_site / "guides" / "rules" / "io101.html").read_text()
+    assert 'href="../glossary.html#term-advisory"' in rule  # the level, explained

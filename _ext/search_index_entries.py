@@ -1,0 +1,90 @@
+"""Index entries stay in the search index after an incremental build.
+
+Sphinx issue 12599 (open upstream): on a build that re-reads only some pages (what
+``make serve`` does on every save), ``searchindex.js`` loses the index entries of
+every page it did not re-read, because the indexer reloads its previous output
+without them. Index entries are what makes a pasted error message rank its page
+first, so the live preview searched worse than the published site.
+
+This extension records each page's index entries in the environment (kept between
+builds, merged after parallel reads) and hands the full set to the indexer just
+before it is written. The reach into Sphinx's internals is ``_INDEXER_ENTRIES`` and
+``_INDEXER_TITLES``, here only; if Sphinx renames them the build fails saying so, and ``tests/test_search.py`` proves
+an incremental build's index equals a cold build's.
+"""
+
+from __future__ import annotations
+
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.errors import ExtensionError
+from sphinx.util.index_entries import split_index_msg
+
+#: The private attributes of sphinx.search.IndexBuilder: docname → index entries,
+#: and docname → title (the pages the index holds).
+_INDEXER_ENTRIES = "_index_entries"
+_INDEXER_TITLES = "_titles"
+ENV_KEY = "guide_index_entries"
+
+Entry = tuple[str, str, str]  # (entry text, target id, "main" or "")
+
+
+def index_entries(doctree: nodes.document) -> list[Entry]:
+    """The search index's view of a page's index entries (as Sphinx's feed() does)."""
+    found: set[Entry] = set()
+    for node in doctree.findall(addnodes.index):
+        for entry_type, value, target_id, main, _key in node["entries"]:
+            try:
+                parts = split_index_msg(entry_type, value)
+            except ValueError:
+                continue
+            found |= {(part, target_id or "", main) for part in parts}
+    return sorted(found)
+
+
+def _store(env) -> dict[str, list[Entry]]:
+    if not hasattr(env, ENV_KEY):
+        setattr(env, ENV_KEY, {})
+    return getattr(env, ENV_KEY)
+
+
+def _record(app, doctree: nodes.document) -> None:
+    _store(app.env)[app.env.docname] = index_entries(doctree)
+
+
+def _purge(app, env, docname: str) -> None:
+    _store(env).pop(docname, None)
+
+
+def _merge(app, env, docnames, other) -> None:
+    theirs = _store(other)
+    _store(env).update({name: theirs[name] for name in docnames if name in theirs})
+
+
+def _restore(app):
+    indexer = getattr(app.builder, "indexer", None)
+    if indexer is None:  # not an HTML build, or search is off
+        return []
+    entries = getattr(indexer, _INDEXER_ENTRIES, None)
+    titled = getattr(indexer, _INDEXER_TITLES, None)
+    if not isinstance(entries, dict) or not isinstance(titled, dict):
+        raise ExtensionError(
+            f"search_index_entries: sphinx.search.IndexBuilder has no dicts "
+            f"{_INDEXER_ENTRIES!r} and {_INDEXER_TITLES!r} any more. If Sphinx issue 12599 is fixed in this "
+            "version, remove this extension from conf.py; otherwise adapt it."
+        )
+    stored = _store(app.env)
+    for docname, page_entries in stored.items():
+        if docname in titled:  # only pages the index holds
+            entries[docname] = page_entries
+    return []  # html-collect-pages: no extra pages
+
+
+def setup(app):
+    # Late, so entries other extensions add while the page is read are included.
+    app.connect("doctree-read", _record, priority=900)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
+    # Runs in the builder's finish step, before the search index is dumped.
+    app.connect("html-collect-pages", _restore)
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}

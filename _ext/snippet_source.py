@@ -1,0 +1,78 @@
+"""Every example offers its whole tested module, imports included, one click away.
+
+Each code block included from ``snippets/X.py`` gets a "whole module" link under it
+to a generated page, ``_snippets/X.html``, that shows the module exactly as the test
+suite runs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.util.osutil import relative_uri
+
+OUT_DIR = "_snippets"
+
+
+def _module_of(block: nodes.literal_block, srcdir: Path) -> str | None:
+    source = block.get("source")
+    if not source:
+        return None
+    path = Path(source)
+    if path.suffix != ".py" or path.parent != srcdir / "snippets":
+        return None
+    return path.stem
+
+
+def _in_tabs(node: nodes.Node) -> bool:
+    """sphinx-design's tab items accept no extra children (their tab set links it)."""
+    while node is not None:
+        if any(c.startswith("sd-tab") for c in node.get("classes", [])):
+            return True
+        node = node.parent
+    return False
+
+
+def _link_modules(app, doctree: nodes.document) -> None:
+    if app.builder.format != "html":
+        return
+    srcdir = Path(app.srcdir)
+    here = app.builder.get_target_uri(app.env.docname)
+    for block in list(doctree.findall(nodes.literal_block)):
+        module = _module_of(block, srcdir)
+        if module is None or _in_tabs(block):
+            continue
+        target = relative_uri(here, f"{OUT_DIR}/{module}.html")
+        link = nodes.paragraph(classes=["snippet-source"])
+        link += nodes.reference(
+            "", f"Whole module: snippets/{module}.py", refuri=target, internal=True
+        )
+        # Under the block, or under the captioned container that holds it.
+        anchor = block.parent if isinstance(block.parent, nodes.container) else block
+        anchor.parent.insert(anchor.parent.index(anchor) + 1, link)
+
+
+def _module_pages(app):
+    if app.builder.format != "html":
+        return
+    for path in sorted((Path(app.srcdir) / "snippets").glob("*.py")):
+        code = path.read_text(encoding="utf-8")
+        if not code.strip():
+            continue
+        body = (
+            f"<h1>snippets/{path.name}</h1>\n"
+            "<p>The whole module, as the test suite runs it.</p>\n"
+            + app.builder.highlighter.highlight_block(code, "python", linenos=False)
+        )
+        yield (
+            f"{OUT_DIR}/{path.stem}",
+            {"title": f"snippets/{path.name}", "body": body, "parents": []},
+            "page.html",
+        )
+
+
+def setup(app):
+    app.connect("doctree-read", _link_modules)
+    app.connect("html-collect-pages", _module_pages)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
