@@ -32,6 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 collect_ignore = ["sample_service"]
 
 
+#: What `make html` builds; the browser suite (tests/browser) serves it.
+SITE_DIR = ROOT / "_build" / "html"
+
+
 def site_dir() -> Path:
     """The default suite builds where `make html` does; another configuration's
     suite builds beside it, so the suites never overwrite each other's output."""
