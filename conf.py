@@ -36,6 +36,7 @@ extensions = [
     "snippet_source",  # each example links its whole tested module
     "glossary_links",  # a glossary term links its definition where first used
     "proofs",  # {proof} cites the test behind a claim; where each suite proved it
+    "generated_pages",  # test-code and module pages: one nav tree, rewritten if changed
 ]
 
 include_patterns = ["index.md", "guides/**"]

@@ -34,7 +34,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ STORE_VARIABLE = "GUIDE_EXECUTED_STORE"
 DATABASE_URL_VARIABLE = "GUIDE_DATABASE_URL"
 #: Bump to drop every stored result when the stored format changes.
 FORMAT = 1
+#: This module's own text: what it stores depends on how it computes it.
+_SOURCE = Path(__file__).read_text(encoding="utf-8")
 #: Every run goes through the harness: it and what it imports are in every key.
 HARNESS = "tests.harness"
 
@@ -75,12 +77,10 @@ def _module_file(roots: tuple[Path, ...], name: str) -> Path | None:
     return None
 
 
-@cache
-def _read(path: Path, stamp: tuple[int, int]) -> tuple[str, tuple[str, ...]]:
-    """A file's hash and the module names its imports could load (by stamp)."""
-    data = path.read_bytes()
+def _imported_names(data: bytes, filename: str) -> list[str]:
+    """The module names a file's imports could load."""
     names: list[str] = []
-    for node in ast.walk(ast.parse(data, filename=str(path))):
+    for node in ast.walk(ast.parse(data, filename=filename)):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -91,12 +91,27 @@ def _read(path: Path, stamp: tuple[int, int]) -> tuple[str, tuple[str, ...]]:
                 continue
             module = node.module or ""
             names += [module, *(f"{module}.{alias.name}" for alias in node.names)]
-    return hashlib.sha256(data).hexdigest(), tuple(names)
+    return names
 
 
-def _file_facts(path: Path) -> tuple[str, tuple[str, ...]]:
+@cache
+def _read(
+    root: Path, path: Path, stamp: tuple[int, int]
+) -> tuple[str, tuple[str, ...]]:
+    """A file's hash and the module names its imports could load (by stamp).
+
+    Parsing is the slow part: its result is stored by the file's hash.
+    """
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    material = {"check": "imports", "sha256": digest, "by": _SOURCE}
+    names = stored(root, material, partial(_imported_names, data, str(path)))
+    return digest, tuple(names)
+
+
+def _file_facts(root: Path, path: Path) -> tuple[str, tuple[str, ...]]:
     status = path.stat()
-    return _read(path, (status.st_mtime_ns, status.st_size))
+    return _read(root, path, (status.st_mtime_ns, status.st_size))
 
 
 def _absolute(name: str, path: Path, roots: tuple[Path, ...]) -> str:
@@ -125,7 +140,7 @@ def project_files(root: Path, modules: tuple[str, ...]) -> list[Path]:
             if path is None or path in found:
                 continue
             found[path] = True
-            _, imports = _file_facts(path)
+            _, imports = _file_facts(root, path)
             pending += [_absolute(i, path, roots) for i in imports]
     return sorted(found)
 
@@ -168,7 +183,7 @@ def key(root: Path, request: dict[str, Any], files: list[Path]) -> str:
     fingerprint = {
         "format": FORMAT,
         "request": request,
-        "files": [(_shown(root, path), _file_facts(path)[0]) for path in files],
+        "files": [(_shown(root, p), _file_facts(root, p)[0]) for p in files],
         "environment": environment(),
     }
     encoded = json.dumps(fingerprint, sort_keys=True).encode()

@@ -29,6 +29,7 @@ from pathlib import Path
 import pygments
 from docutils import nodes
 from executed_store import stored
+from generated_pages import only_changed
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -48,11 +49,10 @@ class tested_configurations(nodes.General, nodes.Element):
     """Placeholder for the table of suite records."""
 
 
-@cache
-def _tests_in(path: Path, mtime: float) -> dict[str, int]:
+def _test_lines(source: str) -> dict[str, int]:
     """``name`` or ``Class::name`` → line, for every test function in a module."""
     found: dict[str, int] = {}
-    for node in ast.parse(path.read_text()).body:
+    for node in ast.parse(source).body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             found[node.name] = node.lineno
         elif isinstance(node, ast.ClassDef):
@@ -60,6 +60,18 @@ def _tests_in(path: Path, mtime: float) -> dict[str, int]:
                 if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
                     found[f"{node.name}::{member.name}"] = member.lineno
     return {name: line for name, line in found.items() if "test" in name}
+
+
+@cache
+def _tests_in(path: Path, mtime: float) -> dict[str, int]:
+    """_test_lines of a test module; parsed once per content (executed_store.py)."""
+    source = path.read_text()
+    material = {
+        "check": "test lines",
+        "source": source,
+        "by": Path(__file__).read_text(),
+    }
+    return stored(path.parent.parent, material, partial(_test_lines, source))
 
 
 class ProofRole(SphinxRole):
@@ -256,5 +268,6 @@ def setup(app):
     app.connect("env-get-outdated", _pages_citing_proofs)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
-    app.connect("html-collect-pages", _test_code_pages)
+    app.setup_extension("generated_pages")
+    app.connect("html-collect-pages", only_changed(_test_code_pages))
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

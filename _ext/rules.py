@@ -189,7 +189,9 @@ class RuleRole(SphinxRole):
 
 
 def _load(app) -> None:
-    app.guide_rules = load_rules(Path(app.srcdir))
+    # Read once per build: _count_substitutions read them when the config was.
+    if not hasattr(app, "guide_rules"):
+        app.guide_rules = load_rules(Path(app.srcdir))
 
 
 def _count_substitutions(app, config) -> None:
@@ -198,7 +200,7 @@ def _count_substitutions(app, config) -> None:
     Set when the configuration is read, so an unchanged rule set leaves the
     configuration unchanged and incremental builds stay incremental.
     """
-    rules = load_rules(Path(app.srcdir))
+    rules = app.guide_rules = load_rules(Path(app.srcdir))
     substitutions = dict(getattr(config, "myst_substitutions", None) or {})
     substitutions["rule_count"] = sum(not rule.retired for rule in rules.values())
     config.myst_substitutions = substitutions

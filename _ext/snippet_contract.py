@@ -17,6 +17,7 @@ Pages are parsed with markdown-it-py configured as MyST configures it.
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -356,19 +357,25 @@ def _paired_test(root: Path, package: str, stem: str) -> Path:
     return plain
 
 
-def _scan_page_stored(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
+def _includable(root: Path) -> list[str]:
+    """Which files pages may include exist: examples, their data, the package."""
+    return sorted(
+        p.relative_to(root).as_posix()
+        for folder in (EXAMPLES, PACKAGE)
+        for p in (root / folder).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+
+
+def _scan_page_stored(
+    root: Path, page: Path, includable: list[str]
+) -> tuple[list[Include], list[Problem]]:
     """scan_page, stored by what it reads: the page, which snippets exist, this file."""
     material = {
         "check": "snippet-contract page",
         "page": page.relative_to(root).as_posix(),
         "text": page.read_text(encoding="utf-8"),
-        # Which files pages may include exist: examples, their data, the package.
-        "snippets": sorted(
-            p.relative_to(root).as_posix()
-            for folder in (EXAMPLES, PACKAGE)
-            for p in (root / folder).rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts
-        ),
+        "snippets": includable,
         "checker": Path(__file__).read_text(encoding="utf-8"),
     }
 
@@ -380,14 +387,57 @@ def _scan_page_stored(root: Path, page: Path) -> tuple[list[Include], list[Probl
     return [Include(**i) for i in includes], [Problem(**p) for p in problems]
 
 
+def _used_names_stored(root: Path, test_path: Path) -> tuple[set[str], set[str]]:
+    """_used_names, stored by the test module's text and this file."""
+    material = {
+        "check": "snippet-contract test names",
+        "text": test_path.read_text(encoding="utf-8"),
+        "checker": Path(__file__).read_text(encoding="utf-8"),
+    }
+    names, modules = stored(
+        root, material, lambda: [sorted(found) for found in _used_names(test_path)]
+    )
+    return set(names), set(modules)
+
+
+def _inputs(root: Path) -> dict[str, str]:
+    """Every file the check reads, by path, with a digest of its content."""
+    paths = {p for pattern in PAGE_GLOBS for p in root.glob(pattern)}
+    paths |= {p for folder in (EXAMPLES, PACKAGE) for p in (root / folder).rglob("*")}
+    paths |= set((root / "tests").glob("*.py"))
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(paths)
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
 def check_project(root: Path, store: bool = False) -> list[Problem]:
-    """Every problem of the project; ``store``: reuse stored scans of unchanged pages."""
+    """Every problem of the project.
+
+    ``store``: reuse the stored result of a check of exactly these files (pages,
+    examples, package, tests) and this checker; failing that, the stored scans of
+    the pages and test modules that did not change.
+    """
     root = Path(root)
+    if not store:
+        return _check(root, store=False)
+    material = {"check": "snippet contract", "files": _inputs(root)}
+    material["checker"] = Path(__file__).read_text(encoding="utf-8")
+    found = stored(root, material, lambda: list(map(asdict, _check(root, store=True))))
+    return [Problem(**problem) for problem in found]
+
+
+def _check(root: Path, store: bool) -> list[Problem]:
     problems: list[Problem] = []
     includes: list[Include] = []
     pages = sorted({p for pattern in PAGE_GLOBS for p in root.glob(pattern)})
+    includable = _includable(root) if store else []
     for page in pages:
-        found, page_problems = (_scan_page_stored if store else scan_page)(root, page)
+        if store:
+            found, page_problems = _scan_page_stored(root, page, includable)
+        else:
+            found, page_problems = scan_page(root, page)
         includes += found
         problems += page_problems
 
@@ -451,6 +501,8 @@ def check_project(root: Path, store: bool = False) -> list[Problem]:
                 )
             )
             used, imported = set(), set()
+        elif store:
+            used, imported = _used_names_stored(root, test_path)
         else:
             used, imported = _used_names(test_path)
         for name, (start, _) in snippet.regions.items():

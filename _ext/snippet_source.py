@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pygments
+import sphinx
 from docutils import nodes
+from executed_store import stored
+from generated_pages import only_changed
 from sphinx.util.osutil import relative_uri
 
 OUT_DIR = "_snippets"
@@ -60,10 +64,20 @@ def _module_pages(app):
         code = path.read_text(encoding="utf-8")
         if not code.strip():
             continue
+        # Highlighted once per content (executed_store.py), not on every build.
+        material = {"check": "highlighted snippet module", "source": code}
+        material |= {"pygments": pygments.__version__, "sphinx": sphinx.__version__}
+        material["by"] = Path(__file__).read_text(encoding="utf-8")
+        highlighted = stored(
+            app.srcdir,
+            material,
+            lambda code=code: app.builder.highlighter.highlight_block(
+                code, "python", linenos=False
+            ),
+        )
         body = (
             f"<h1>snippets/{path.name}</h1>\n"
-            "<p>The whole module, as the test suite runs it.</p>\n"
-            + app.builder.highlighter.highlight_block(code, "python", linenos=False)
+            "<p>The whole module, as the test suite runs it.</p>\n" + highlighted
         )
         yield (
             f"{OUT_DIR}/{path.stem}",
@@ -74,5 +88,6 @@ def _module_pages(app):
 
 def setup(app):
     app.connect("doctree-read", _link_modules)
-    app.connect("html-collect-pages", _module_pages)
+    app.setup_extension("generated_pages")
+    app.connect("html-collect-pages", only_changed(_module_pages))
     return {"parallel_read_safe": True, "parallel_write_safe": True}

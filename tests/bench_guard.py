@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "_ext")]
 
-from measured_table import Machine, Measurement  # noqa: E402
+from measurement import Machine, Measurement  # noqa: E402
 
 from snippets.enforcement import _overhead_rows  # noqa: E402
 

@@ -27,9 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy
-from sqlalchemy import make_url
-
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Engines and SQLAlchemy lines some suite runs, with the name a reader knows.
@@ -67,12 +64,20 @@ ALL_CONFIGURATIONS = tuple(
 )
 
 
-def sqlalchemy_line(version: str = sqlalchemy.__version__) -> str:
+def sqlalchemy_line(version: str | None = None) -> str:
+    """``2.1`` for 2.1.x; by default, the line of the SQLAlchemy installed here."""
+    if version is None:
+        # Imported here: the site's build reads records and never needs SQLAlchemy.
+        import sqlalchemy
+
+        version = sqlalchemy.__version__
     return ".".join(version.split(".")[:2])
 
 
 def current(url: str | None = None) -> Configuration:
     """The configuration of this process: its database URL and SQLAlchemy."""
+    from sqlalchemy import make_url
+
     from tests.harness import database_url  # the harness owns the URL variable
 
     backend = make_url(url or database_url()).get_backend_name()

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import queryspy
 from generated_table import _rows
-from measured_table import load_measurement
+from measurement import load_measurement
 from packaging.utils import canonicalize_name
 from pytest_queryguard import NPlusOneDetected
 from sqlalchemy import select

@@ -106,10 +106,12 @@ def _build(site: Path, **environ: str) -> dict[str, int]:
 
 
 def _stored(site: Path) -> dict[str, str]:
-    return {
-        entry.name: json.loads(entry.read_text())["request"]["target"]
+    """Stored runs, by entry: their target (other entries store checks, not runs)."""
+    requests = {
+        entry.name: json.loads(entry.read_text())["request"]
         for entry in (site / "store").glob("*.json")
     }
+    return {name: r["target"] for name, r in requests.items() if "target" in r}
 
 
 def _append(path: Path, text: str) -> None:
