@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import re
 import subprocess
@@ -112,7 +113,14 @@ async def session(
 
 # The strict site build runs in a second process while the other tests run, so
 # `make test` costs about max(build, tests) rather than their sum on two cores.
+# Under pytest-xdist (`make test` runs `-n auto`) both cores already run tests: each
+# worker builds when a test first needs the site, one at a time (a file lock), and
+# a worker that finds the site built makes a quick incremental (no-op) build.
 _site_build: subprocess.Popen[str] | None = None
+
+
+def _xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def _start_site_build() -> subprocess.Popen[str]:
@@ -130,15 +138,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     wants_site = any(
         "built_site" in getattr(item, "fixturenames", ()) for item in session.items
     )
-    if wants_site and _site_build is None:
+    if wants_site and _site_build is None and not _xdist_worker(session.config):
         _site_build = _start_site_build()
 
 
 @pytest.fixture(scope="session")
 def built_site() -> Path:
     """The site, built strictly (-n -W): a warning anywhere fails every site test."""
-    process = _site_build or _start_site_build()
-    output, _ = process.communicate()
+    lock_path = ROOT / "_build" / ".site-build.lock"
+    lock_path.parent.mkdir(exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        process = _site_build or _start_site_build()
+        output, _ = process.communicate()
     if process.returncode != 0:
         pytest.fail(f"strict Sphinx build failed:\n{output}", pytrace=False)
     return site_dir()
@@ -193,11 +205,27 @@ class _ProofRecorder:
             self.outcomes[report.nodeid] = outcome
 
 
+#: The user property a ``record_capture`` call adds to its test's report.
+CAPTURE_PROPERTY = "guide-capture"
+
+
 class _CaptureRecorder:
     """Output that tests recorded for the page, by name: (test id, text)."""
 
     def __init__(self) -> None:
         self.captures: dict[str, tuple[str, str]] = {}
+        #: Names two tests recorded, each in its own xdist worker.
+        self.clashes: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key != CAPTURE_PROPERTY:
+                continue
+            name, text = value
+            test, _ = self.captures.get(name, (report.nodeid, ""))
+            if test != report.nodeid:
+                self.clashes.append(f"{name!r} by {test} and {report.nodeid}")
+            self.captures[name] = (report.nodeid, text)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -230,6 +258,9 @@ def record_capture(request: pytest.FixtureRequest) -> Callable[[str, str], None]
         if test != request.node.nodeid:
             pytest.fail(f"capture {name!r} is already recorded by {test}")
         recorder.captures[name] = (request.node.nodeid, text)
+        # The report carries it to the process that writes records (under xdist,
+        # the controller, which runs no test itself).
+        request.node.user_properties.append((CAPTURE_PROPERTY, (name, text)))
 
     return record
 
@@ -247,6 +278,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         asyncio.run(drop_leftover_schemas(database_url()))
     if not config.getoption("--record-proofs") or exitstatus not in (0, 1):
         return
+    if _xdist_worker(config):
+        return  # the controller saw every worker's reports: it records
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if not _runs_the_whole_suite(config):
         if reporter:
@@ -257,8 +290,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     here = configurations.current()
     recorder = config.pluginmanager.get_plugin("guide-proof-recorder")
+    capture_recorder = config.pluginmanager.get_plugin("guide-capture-recorder")
+    if capture_recorder.clashes:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter:
+            reporter.write_line(
+                "--record-proofs: not recorded, because two tests recorded one "
+                f"capture: {'; '.join(capture_recorder.clashes)}. Give each its own "
+                "name in record_capture(name, text)."
+            )
+        return
     path = configurations.write_record(here, recorder.outcomes, database_versions())
-    captured = config.pluginmanager.get_plugin("guide-capture-recorder").captures
+    captured = capture_recorder.captures
     configurations.write_captures(
         here,
         {

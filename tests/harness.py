@@ -350,12 +350,17 @@ def _create_all_script(url: URL, tables: frozenset[str]) -> str:
 
 
 async def _create_all_in_one_round_trip(engine: AsyncEngine) -> None:
-    """``create_all`` on PostgreSQL, sent as one script (asyncpg runs it as one
-    simple query): one round trip instead of one per table, for every test."""
+    """``create_all``, sent as one script: one round trip instead of one per table,
+    for every test and every captured run. asyncpg runs a script as one simple
+    query; aiosqlite hands it to SQLite's ``executescript`` in one call to its thread.
+    """
     script = _create_all_script(engine.url, frozenset(Base.metadata.tables))
     async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.execute(script)
+        raw = (await conn.get_raw_connection()).driver_connection
+        if engine.dialect.name == "postgresql":
+            await raw.execute(script)
+        else:
+            await raw.executescript(script)
 
 
 @asynccontextmanager
@@ -365,11 +370,7 @@ async def fresh_database(
     """An engine on a new, empty database with every mapped table, then seeded."""
     async with private_engine(url) as engine:
         # A new space holds nothing: create without looking, drop nothing.
-        if engine.dialect.name == "postgresql":
-            await _create_all_in_one_round_trip(engine)
-        else:
-            async with engine.begin() as conn:
-                await conn.run_sync(Base.metadata.create_all, checkfirst=False)
+        await _create_all_in_one_round_trip(engine)
         async with async_sessionmaker(engine)() as session:
             await seed(session)
             await session.commit()

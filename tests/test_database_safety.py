@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _suite_on(url: str, module: str) -> subprocess.CompletedProcess[str]:
     """Run a test module as a user would, against ``url``."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", module, "-p", "no:randomly"],
+        [sys.executable, "-m", "pytest", module, "-p", "no:randomly", "-n", "0"],
         cwd=ROOT,
         env={**os.environ, DATABASE_URL_VARIABLE: url},
         capture_output=True,
