@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 SPHINX_STRICT := -n -W --keep-going -q -j auto
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The editing loop keeps compiled bytecode (__pycache__, ignored by git). Container
+# images often set PYTHONDONTWRITEBYTECODE=1; then every build and test process
+# compiles the guide's modules again, and pytest rewrites every test module again.
+unexport PYTHONDONTWRITEBYTECODE
 
 # The suite on SQLAlchemy's other maintained line: its own lock and virtualenv.
 LOCK_2_0 := requirements-sqlalchemy-2.0.txt

@@ -40,7 +40,9 @@ extensions = [
 ]
 
 include_patterns = ["index.md", "guides/**"]
-exclude_patterns = ["_build", ".venv"]
+# Sphinx walks every folder it does not exclude, even with include_patterns: leave
+# out the build, hidden folders (.git, caches, .venv*) and any other virtualenv.
+exclude_patterns = ["_build", ".*", "*venv*"]
 
 myst_enable_extensions = ["colon_fence", "deflist", "fieldlist", "substitution"]
 myst_heading_anchors = 3

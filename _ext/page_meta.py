@@ -263,7 +263,7 @@ class PolicyCard(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         docname = self.arguments[0].strip("/").removesuffix(".md")
-        meta = self.env.app.page_meta.get(docname)
+        meta = self.env.page_meta.get(docname)
         if meta is None:
             raise self.error(
                 f"policy-card: {docname}.md has no valid 'policy:' front matter. "
@@ -277,6 +277,7 @@ class PolicyCard(SphinxDirective):
 
 def _load(app) -> None:
     app.page_meta, problems = load_page_meta(Path(app.srcdir), date.today())
+    app.env.page_meta = app.page_meta  # for directives (Sphinx 11 removes env.app)
     for problem in problems:
         logger.warning("page metadata: %s", problem, type="page_meta", subtype="field")
     for meta in app.page_meta.values():

@@ -96,7 +96,7 @@ class RuleExample(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         kind = directives.choice(self.arguments[0], KINDS)
-        rules: dict[str, Rule] = self.env.app.guide_rules
+        rules: dict[str, Rule] = self.env.guide_rules
         rule = next((r for r in rules.values() if r.docname == self.env.docname), None)
         if rule is None:
             raise self.error("rule-example belongs on a rule page (guides/rules/).")

@@ -71,7 +71,7 @@ class RuleIndex(SphinxDirective):
     """A table of every rule, in code order."""
 
     def run(self) -> list[nodes.Node]:
-        rules: dict[str, Rule] = self.env.app.guide_rules
+        rules: dict[str, Rule] = self.env.guide_rules
         table = nodes.table(classes=["rule-index"])
         group = nodes.tgroup(cols=len(COLUMNS))
         table += group

@@ -174,7 +174,7 @@ class RuleRole(SphinxRole):
     def run(self):
         match = re.match(r"^(.*?)\s*<(\w+)>$", self.text, re.S)
         title, code = (match[1], match[2]) if match else (self.text, self.text)
-        rules: dict[str, Rule] = self.env.app.guide_rules
+        rules: dict[str, Rule] = self.env.guide_rules
         rule = rules.get(code)
         if rule is None:
             message = self.inliner.reporter.error(
@@ -192,6 +192,8 @@ def _load(app) -> None:
     # Read once per build: _count_substitutions read them when the config was.
     if not hasattr(app, "guide_rules"):
         app.guide_rules = load_rules(Path(app.srcdir))
+    # Where directives and roles find it (Sphinx 11 removes env.app).
+    app.env.guide_rules = app.guide_rules
 
 
 def _count_substitutions(app, config) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIP = (".venv", "_build", ".git", "__pycache__", ".*_cache")
+SKIP = (".venv*", "_build", ".git", "__pycache__", ".*_cache")
 THIRD_PARTY = '["myst_parser", "sphinx_copybutton", "sphinx_design"]'
 #: Directives and roles of Sphinx, MyST and sphinx-design the pages use; every other
 #: one is this site's own, and the twin shows its text plainly instead.
@@ -74,10 +74,16 @@ def _plain_role(match: re.Match[str]) -> str:
     return match[0] if name in PLAIN else f"`{text}`"
 
 
+#: The environment `make` gives its commands (the Makefile unexports this one).
+MAKE_ENVIRONMENT = {
+    k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"
+}
+
+
 def sphinx(tree: Path, *options: str) -> Callable[[], None]:
     command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", *options]
     command += [str(tree), str(tree / "_build" / "html")]
-    return lambda: subprocess.run(command, check=True, cwd=tree)
+    return lambda: subprocess.run(command, check=True, cwd=tree, env=MAKE_ENVIRONMENT)
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -96,7 +102,9 @@ def pages(tree: Path) -> dict[str, str]:
 
 def run_tests(tree: Path) -> None:
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly"]
-    run = subprocess.run(pytest, cwd=tree, capture_output=True, text=True)
+    run = subprocess.run(
+        pytest, cwd=tree, capture_output=True, text=True, env=MAKE_ENVIRONMENT
+    )
     if run.returncode:  # timed all the same; the failure is reported
         FAILURES.append(run.stdout[-2000:])
 

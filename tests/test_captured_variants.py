@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests import configurations
 from tests.configurations import Configuration
-from tests.conftest import ROOT, STRICT_BUILD
+from tests.conftest import ROOT
+from tests.small_sites import build_small_site
 
 CONF = f"""\
 import sys
@@ -49,18 +49,9 @@ def _capture(site: Path, configuration: Configuration, text: str) -> None:
     path.write_text(json.dumps({"demo-shape": entry}))
 
 
-def _build(site: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*STRICT_BUILD, "-q", str(site), str(site / "_build")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_each_configuration_shows_its_recording_or_says_none(site: Path) -> None:
     _capture(site, SQLITE_21, "Raised: StatementError")
-    build = _build(site)
+    build = build_small_site(site)
     assert build.returncode == 0, build.stderr
     page = (site / "_build" / "index.html").read_text()
     assert page.count('class="sd-tab-label"') == 2
@@ -74,7 +65,7 @@ def test_each_configuration_shows_its_recording_or_says_none(site: Path) -> None
 
 
 def test_a_capture_no_suite_recorded_fails_the_build(site: Path) -> None:
-    build = _build(site)
+    build = build_small_site(site)
     assert build.returncode != 0
     assert (
         "index.md:3: ERROR: captured-variants 'demo-shape': no suite recorded this "

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, STRICT_BUILD
+from tests.conftest import ROOT
+from tests.small_sites import build_small_site
 
 CONF = f"""\
 import sys
@@ -34,12 +34,7 @@ def site(tmp_path: Path) -> Path:
 
 def _build(site: Path, out: Path) -> dict[str, tuple[int, str]]:
     """Each generated page after a strict build: (mtime, HTML)."""
-    build = subprocess.run(
-        [*STRICT_BUILD, "-q", str(site), str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    build = build_small_site(site, out)
     assert build.returncode == 0, build.stderr
     return {
         page.name: (page.stat().st_mtime_ns, page.read_text())

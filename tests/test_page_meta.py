@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -10,7 +9,8 @@ import pytest
 import yaml
 from page_meta import FIELDS, load_page_meta, overdue_message, stale_cards, validate
 
-from tests.conftest import ROOT, STRICT_BUILD
+from tests.conftest import ROOT
+from tests.small_sites import build_small_site
 
 GOOD = {
     "status": "adopted",
@@ -135,18 +135,9 @@ def _site(tmp_path: Path, meta: dict) -> Path:
     return tmp_path
 
 
-def _build(site: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*STRICT_BUILD, "-q", str(site), str(site / "_build")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_an_overdue_page_builds_green_and_says_so(tmp_path: Path) -> None:
     site = _site(tmp_path, {**GOOD, "last_reviewed": date(2024, 1, 15)})
-    build = _build(site)
+    build = build_small_site(site)
     assert build.returncode == 0, build.stderr  # -W: not a warning
     assert "WARNING" not in build.stderr
     assert "guides/policy.md: review overdue: last reviewed 2024-01-15" in build.stderr
@@ -160,7 +151,7 @@ def test_an_overdue_page_builds_green_and_says_so(tmp_path: Path) -> None:
 
 def test_a_page_in_date_shows_its_card_without_notice(tmp_path: Path) -> None:
     site = _site(tmp_path, {**GOOD, "last_reviewed": date.today()})
-    build = _build(site)
+    build = build_small_site(site)
     assert build.returncode == 0, build.stderr
     assert "review overdue" not in build.stderr
     page = (site / "_build" / "guides" / "policy.html").read_text()
@@ -169,7 +160,7 @@ def test_a_page_in_date_shows_its_card_without_notice(tmp_path: Path) -> None:
 
 def test_bad_metadata_fails_the_build_naming_file_and_fix(tmp_path: Path) -> None:
     site = _site(tmp_path, {**GOOD, "status": "approved"})
-    build = _build(site)
+    build = build_small_site(site)
     assert build.returncode != 0
     assert (
         "page metadata: guides/policy.md: unknown status 'approved'. Use one of: "

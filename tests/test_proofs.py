@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests import configurations
 from tests.configurations import Configuration
-from tests.conftest import ROOT, STRICT_BUILD
+from tests.conftest import ROOT
+from tests.small_sites import build_small_site
 
 CONF = f"""\
 import sys
@@ -43,15 +43,6 @@ def _record(site: Path, configuration: Configuration, outcome: str) -> None:
     )
 
 
-def _build(site: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*STRICT_BUILD, "-q", str(site), str(site / "_build")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def _badges(site: Path) -> dict[str, tuple[str, str]]:
     """Badge text → (state class, explanation) on the built page."""
     page = (site / "_build" / "index.html").read_text()
@@ -64,7 +55,7 @@ def _badges(site: Path) -> dict[str, tuple[str, str]]:
 def test_a_claim_shows_where_its_test_passed_and_where_it_did_not(site: Path) -> None:
     _record(site, Configuration("sqlite", "2.1"), "passed")
     _record(site, Configuration("sqlite", "2.0"), "failed")
-    build = _build(site)
+    build = build_small_site(site)
     assert build.returncode == 0, build.stderr
     badges = _badges(site)
     assert badges["SQLite · 2.1 ✓"][0] == "passed"
@@ -83,7 +74,7 @@ def test_a_claim_shows_where_its_test_passed_and_where_it_did_not(site: Path) ->
 def test_a_record_of_other_code_proves_nothing(site: Path) -> None:
     _record(site, Configuration("sqlite", "2.1"), "passed")
     (site / "tests" / "test_demo.py").write_text(TEST_MODULE + "# edited\n")
-    assert _build(site).returncode == 0
+    assert build_small_site(site).returncode == 0
     state, why = _badges(site)["SQLite · 2.1 ✗"]
     assert state == "unproven" and "changed since the run" in why
     table = (site / "_build" / "index.html").read_text()
@@ -91,10 +82,10 @@ def test_a_record_of_other_code_proves_nothing(site: Path) -> None:
 
 
 def test_a_new_record_rewrites_the_pages_that_cite_proofs(site: Path) -> None:
-    assert _build(site).returncode == 0
+    assert build_small_site(site).returncode == 0
     assert "SQLite · 2.1 ✗" in _badges(site)
     _record(site, Configuration("sqlite", "2.1"), "passed")
-    assert _build(site).returncode == 0  # incremental: no source changed
+    assert build_small_site(site).returncode == 0  # incremental: no source changed
     assert "SQLite · 2.1 ✓" in _badges(site)
 
 
@@ -110,6 +101,6 @@ def test_a_citation_of_no_test_fails_the_build(
     site: Path, citation: str, message: str
 ) -> None:
     (site / "index.md").write_text(f"# Home\n\nA claim {{proof}}`{citation}`.\n")
-    build = _build(site)
+    build = build_small_site(site)
     assert build.returncode != 0
     assert f"index.md:3: ERROR: {{proof}} '{citation}': {message}" in build.stderr

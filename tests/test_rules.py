@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,8 @@ from snippets.rules import (
     warehouse_report_in_a_thread,
     warehouse_report_on_the_loop,
 )
-from tests.conftest import ROOT, STRICT_BUILD
+from tests.conftest import ROOT
+from tests.small_sites import build_small_site, copy_checkout
 
 # The published rules and their URLs. Reviews link to these pages for years: a code
 # or URL may be added here, never removed or changed. Retire a rule instead.
@@ -56,7 +59,6 @@ PUBLISHED = {
     "IO401": "guides/rules/io401.html",
     "IO402": "guides/rules/io402.html",
 }
-NOT_SOURCES = (".venv", "_build", ".git", "__pycache__", ".*_cache")
 
 
 def broken_promises(site: Path) -> list[str]:
@@ -357,7 +359,7 @@ RULES_ONLY_INDEX = "# Home\n\n```{toctree}\n:glob:\n\nguides/rules/*\n```\n"
 
 
 def _copy_rule_pages(site: Path) -> None:
-    shutil.copytree(ROOT, site, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+    copy_checkout(site)
     for page in (site / "guides").glob("*.md"):
         page.unlink()
     (site / "index.md").write_text(RULES_ONLY_INDEX)
@@ -372,42 +374,39 @@ class VariantBuild:
 
 @pytest.fixture(scope="module")
 def variant_build(tmp_path_factory: pytest.TempPathFactory):
-    started = {}
-    for name, (change, builder) in VARIANTS.items():
-        site = tmp_path_factory.mktemp(name) / "site"
-        _copy_rule_pages(site)
-        change(site)
-        command = [
-            *STRICT_BUILD,
-            "-q",
-            PARTIAL_SITE,
-            str(site),
-            str(site / "_build" / "html"),
-        ]
-        command[command.index("-b") + 1] = builder
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **VARIANT_ENV.get(name, {})},
-        )
-        started[name] = (site, process)
-
+    """Each variant built once, when a test first asks for it."""
     done: dict[str, VariantBuild] = {}
 
     def finished(name: str) -> VariantBuild:
         if name not in done:  # several tests may read one build
-            site, process = started[name]
-            _, log = process.communicate()
-            done[name] = VariantBuild(site, process.returncode, log)
+            change, builder = VARIANTS[name]
+            site = tmp_path_factory.mktemp(name) / "site"
+            _copy_rule_pages(site)
+            change(site)
+            with _environment(VARIANT_ENV.get(name, {})):
+                build = build_small_site(
+                    site, site / "_build" / "html", "-b", builder, PARTIAL_SITE
+                )
+            done[name] = VariantBuild(site, build.returncode, build.stderr)
         return done[name]
 
-    yield finished
-    for _, process in started.values():
-        if process.poll() is None:  # a build no test waited for
-            process.kill()
-            process.communicate()
+    return finished
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """These environment variables set for the block (a module fixture cannot use
+    monkeypatch, which is per test)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def test_bad_rule_input_fails_the_build_naming_file_and_fix(variant_build) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.small_sites import build_small_site
 
 CONF = """\
 import sys
@@ -35,11 +34,8 @@ def make_site(folder: Path, *, workaround: bool) -> Path:
 
 def build(site: Path) -> dict:
     out = site / "_build"
-    subprocess.run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(site), str(out)],
-        check=True,
-        capture_output=True,
-    )
+    build = build_small_site(site, out)
+    assert build.returncode == 0, build.stderr
     text = (out / "searchindex.js").read_text()
     return json.loads(text[text.index("(") + 1 : text.rindex(")")])
 

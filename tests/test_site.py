@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import textwrap
 from importlib import metadata
@@ -15,8 +14,7 @@ from executed_store import STORE_VARIABLE
 from snippet_contract import check_project
 
 from tests.conftest import ROOT, STRICT_BUILD
-
-NOT_SOURCES = (".venv", ".venv-*", "_build", ".git", "__pycache__", ".*_cache")
+from tests.small_sites import build_small_site, copy_checkout
 
 
 def test_the_guide_keeps_its_own_contract() -> None:
@@ -329,7 +327,7 @@ def test_copy_button_is_installed(built_site: Path) -> None:
 def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None:
     # The real extensions and snippets, with one bad page in place of the guide.
     site = tmp_path / "site"
-    shutil.copytree(ROOT, site, ignore=shutil.ignore_patterns(*NOT_SOURCES, "guides"))
+    copy_checkout(site, "guides")
     (site / "index.md").write_text("# Home\n\n```{toctree}\nguides/bad\n```\n")
     (site / "guides").mkdir()
     (site / "guides" / "bad.md").write_text(
@@ -341,12 +339,7 @@ def test_the_build_fails_on_bad_input_and_names_the_file(tmp_path: Path) -> None
         + "\n```{generated-table} nowhere:rows\n```\n"
         + "\n```{round-trips} nowhere:_seed\n:parents: 1\n\nnowhere:run Row\n```\n"
     )
-    build = subprocess.run(
-        [*STRICT_BUILD, "-q", str(site), str(site / "_build" / "html")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    build = build_small_site(site, site / "_build" / "html")
     assert build.returncode != 0
     log = build.stderr
     assert re.search(r"guides/bad.md:\d+: Python typed into the page", log), log

@@ -1,0 +1,86 @@
+"""Strict builds of small throwaway sites, run inside the test process.
+
+The tests of the site's machinery (``_ext/``) build small sites: a page or two and
+the extension under test. Starting Python, Sphinx and the extensions costs more
+than building such a site, so these builds call ``sphinx-build``'s own entry point
+(``sphinx.cmd.build.build_main``) here, with the strict flags ``make html`` uses.
+Two differences from a separate process, both undone after each build:
+
+- the build's ``conf.py`` may extend ``sys.path``: it is restored;
+- the extensions' per-process caches (``functools.cache``) are cleared first, so
+  each build starts as a new process would.
+
+One process (``-j 1``): forking a test worker is not what a reader's build does,
+and a site this small is read in one process anyway. The checkout's own site is
+built in a subprocess, as a reader builds it (``conftest.built_site``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import io
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from sphinx.cmd.build import build_main
+
+from tests.conftest import ROOT, STRICT_BUILD
+
+EXTENSIONS = ROOT / "_ext"
+#: What a copy of the checkout leaves out: outputs, caches, and every virtual
+#: environment (``.venv``, ``.venv-sqlalchemy-2.0``, any folder with a pyvenv.cfg).
+NOT_SOURCES = ("_build", ".git", "__pycache__", ".*_cache", ".venv*")
+
+
+def copy_checkout(destination: Path, *also_without: str) -> Path:
+    """The checkout's sources copied to ``destination``, as a test's site to change."""
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        patterns = (*NOT_SOURCES, *also_without)
+        return {
+            name
+            for name in names
+            if any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+            or Path(folder, name, "pyvenv.cfg").is_file()
+        }
+
+    shutil.copytree(ROOT, destination, ignore=ignored)
+    return destination
+
+
+@dataclass(frozen=True)
+class Build:
+    returncode: int
+    #: What sphinx-build would print on stderr: warnings, errors, the extensions'
+    #: own messages.
+    stderr: str
+
+
+def _clear_extension_caches() -> None:
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not Path(path).is_relative_to(EXTENSIONS):
+            continue
+        for value in list(vars(module).values()):
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+
+
+def build_small_site(site: Path, out: Path | None = None, *options: str) -> Build:
+    """``sphinx-build -b html -n -W --keep-going -j 1 -q [options] site out``."""
+    sphinx_options = STRICT_BUILD[STRICT_BUILD.index("-b") :]
+    jobs = sphinx_options.index("-j")
+    sphinx_options[jobs : jobs + 2] = ["-j", "1"]
+    argv = [*sphinx_options, "-q", *options, str(site), str(out or site / "_build")]
+    saved_path = sys.path.copy()
+    stderr = io.StringIO()
+    _clear_extension_caches()
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stderr):
+            returncode = build_main(argv)
+    finally:
+        sys.path[:] = saved_path
+    return Build(returncode, stderr.getvalue())
