@@ -387,6 +387,31 @@ def _scan_page_stored(
     return [Include(**i) for i in includes], [Problem(**p) for p in problems]
 
 
+def _scan_snippet_stored(root: Path, path: Path) -> tuple[Snippet, list[Problem]]:
+    """scan_snippet, stored by the module's path and text and this file."""
+    material = {
+        "check": "snippet-contract module",
+        "path": path.relative_to(root).as_posix(),
+        "text": path.read_text(encoding="utf-8"),
+        "checker": Path(__file__).read_text(encoding="utf-8"),
+    }
+
+    def scan() -> list:
+        snippet, problems = scan_snippet(root, path)
+        names = {region: sorted(n) for region, n in snippet.names_by_region.items()}
+        shape = [snippet.path, snippet.regions, snippet.objects, names]
+        return [shape, list(map(asdict, problems))]
+
+    (where, regions, objects, names), problems = stored(root, material, scan)
+    snippet = Snippet(
+        where,
+        {name: tuple(lines) for name, lines in regions.items()},
+        {name: tuple(lines) for name, lines in objects.items()},
+        {region: set(found) for region, found in names.items()},
+    )
+    return snippet, [Problem(**problem) for problem in problems]
+
+
 def _used_names_stored(root: Path, test_path: Path) -> tuple[set[str], set[str]]:
     """_used_names, stored by the test module's text and this file."""
     material = {
@@ -446,7 +471,8 @@ def _check(root: Path, store: bool) -> list[Problem]:
     for path in sorted(sources):
         if path.name.startswith("_"):  # __init__, and private package modules
             continue
-        snippet, snippet_problems = scan_snippet(root, path)
+        scan = _scan_snippet_stored if store else scan_snippet
+        snippet, snippet_problems = scan(root, path)
         snippets[snippet.path] = snippet
         problems += snippet_problems
 
