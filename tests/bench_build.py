@@ -162,6 +162,8 @@ def main() -> None:
             ratio = median[name] / median[baseline]
             met = "yes" if ratio <= limit else "no"
             print(f"| {name} / {baseline} | {ratio:.2f}x | <= {limit}x | {met} |")
+    # Seconds too, for the record; only the ratios mean much on a shared machine.
+    print("medians: " + ", ".join(f"{k} {v:.2f}s" for k, v in median.items()))
     same = "yes" if all(identical) else "no"
     for failure in FAILURES:
         print(f"pytest failed in the copy:\n{failure}")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import os
 import re
 import subprocess
@@ -113,9 +114,9 @@ async def session(
 
 # The strict site build runs in a second process while the other tests run, so
 # `make test` costs about max(build, tests) rather than their sum on two cores.
-# Under pytest-xdist (`make test` runs `-n auto`) both cores already run tests: each
-# worker builds when a test first needs the site, one at a time (a file lock), and
-# a worker that finds the site built makes a quick incremental (no-op) build.
+# Under pytest-xdist (`-n auto`) both cores already run tests: the first worker whose
+# test needs the site builds it then, under a file lock; the others wait for it and
+# take its result.
 _site_build: subprocess.Popen[str] | None = None
 
 
@@ -143,16 +144,29 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def built_site() -> Path:
+def built_site(request: pytest.FixtureRequest) -> Path:
     """The site, built strictly (-n -W): a warning anywhere fails every site test."""
+    # Under xdist the workers share one build per run: the first builds, under the
+    # lock; the others find its result in the lock file, by the run's id.
+    run = getattr(request.config, "workerinput", {}).get("testrunuid")
+    key = {"run": run, "site": str(site_dir())}
     lock_path = ROOT / "_build" / ".site-build.lock"
     lock_path.parent.mkdir(exist_ok=True)
-    with lock_path.open("w") as lock:
+    with lock_path.open("a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        process = _site_build or _start_site_build()
-        output, _ = process.communicate()
-    if process.returncode != 0:
-        pytest.fail(f"strict Sphinx build failed:\n{output}", pytrace=False)
+        lock.seek(0)
+        try:
+            result = json.loads(lock.read())
+        except ValueError:
+            result = {}
+        if run is None or {k: result.get(k) for k in key} != key:
+            process = _site_build or _start_site_build()
+            output, _ = process.communicate()
+            result = {**key, "returncode": process.returncode, "output": output}
+            lock.truncate(0)
+            lock.write(json.dumps(result))
+    if result["returncode"] != 0:
+        pytest.fail(f"strict Sphinx build failed:\n{result['output']}", pytrace=False)
     return site_dir()
 
 
