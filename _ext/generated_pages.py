@@ -5,14 +5,18 @@ The test-code pages (``_proofs/``, from proofs.py) and the whole-module pages
 Rendering all of them with the theme was most of a one-page rebuild. Two measures:
 
 - **One navigation tree.** The theme renders the site navigation for every page.
-  On a page outside every toctree no entry is "current", so the tree is the same
-  for every such page in a folder: the ``toctree`` template function is memoised
-  per folder and per argument set, for one build. Documents keep the function
+  On a page outside every toctree no entry is "current", and its links are
+  relative to the page's folder: the tree is the same for every such page of a
+  folder, and for every folder at the same depth that holds no document
+  (``_proofs/`` and ``_snippets/``). The ``toctree`` template function is memoised
+  per such *place* and argument set, for one build. Documents keep the function
   Sphinx gave them.
-- **Written only when changed.** A generator wrapped in :func:`only_changed` yields
-  a page only when its output is missing or its key changed. The key covers the
-  page's name, template and context, and the *chrome* around it: one empty page
-  per folder and template is rendered (to a temporary file) every build, so any
+- **Written only when changed.** A producer wrapped in :func:`only_changed` yields
+  :class:`GeneratedPage` items: a name, a template, the *material* its content is
+  made from, and a function making its context, called only for a page to write.
+  A page is written when its output is missing or its key changed. The key covers
+  the name, template and material, and the *chrome* around the page: one empty page
+  per place and template is rendered (to a temporary file) every build, so any
   change to the navigation, theme, configuration or assets changes every key.
   Keys are kept next to Sphinx's environment (``generated-pages.json`` in the
   doctree folder) and saved only after a build that succeeded.
@@ -25,10 +29,23 @@ import json
 import posixpath
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 Page = tuple[str, dict[str, Any], str]
+
+
+@dataclass(frozen=True)
+class GeneratedPage:
+    pagename: str
+    template: str
+    #: JSON data covering everything the context is made from (sources, versions,
+    #: the producer's own code): equal material, equal page.
+    material: Any
+    context: Callable[[], dict[str, Any]]
+
+
 KEYS_FILE = "generated-pages.json"
 CHROME_PAGE = "_chrome"  # the empty page's name in each folder; never written
 
@@ -47,10 +64,23 @@ def _state(app) -> dict[str, Any]:
     return state
 
 
-def _chrome(app, folder: str, template: str) -> str:
-    """Digest of an empty page rendered in ``folder`` with ``template``."""
+def _place(app, pagename: str) -> tuple[str, object]:
+    """What the navigation on a generated page depends on: its folder's depth when
+    the folder holds no document (then links from any such folder read the same),
+    else the folder."""
+    folder = posixpath.dirname(pagename)
+    inside = folder + "/"
+    if any(doc.startswith(inside) for doc in app.env.all_docs):
+        return ("folder", folder)
+    return ("depth", pagename.count("/"))
+
+
+def _chrome(app, pagename: str, template: str) -> str:
+    """Digest of an empty page rendered beside ``pagename`` with ``template``."""
     chromes = _state(app)["chrome"]
-    if (folder, template) not in chromes:
+    folder = posixpath.dirname(pagename)
+    place = (_place(app, pagename), template)
+    if place not in chromes:
         with tempfile.TemporaryDirectory() as scratch:
             rendered = Path(scratch, "page.html")
             app.builder.handle_page(
@@ -59,27 +89,25 @@ def _chrome(app, folder: str, template: str) -> str:
                 template,
                 outfilename=str(rendered),
             )
-            chromes[folder, template] = hashlib.sha256(
-                rendered.read_bytes()
-            ).hexdigest()
-    return chromes[folder, template]
+            chromes[place] = hashlib.sha256(rendered.read_bytes()).hexdigest()
+    return chromes[place]
 
 
 def only_changed(
-    generate: Callable[[Any], Iterable[Page]],
+    generate: Callable[[Any], Iterable[GeneratedPage]],
 ) -> Callable[[Any], Iterator[Page]]:
     """An ``html-collect-pages`` listener yielding only the pages that changed."""
 
     def listener(app) -> Iterator[Page]:
         state = _state(app)
-        for pagename, context, template in generate(app):
-            chrome = _chrome(app, posixpath.dirname(pagename), template)
-            material = [chrome, pagename, template, context]
-            encoded = json.dumps(material, sort_keys=True, default=str).encode()
-            key = state["keys"][pagename] = hashlib.sha256(encoded).hexdigest()
-            written = Path(app.builder.get_outfilename(pagename)).is_file()
-            if not written or state["previous"].get(pagename) != key:
-                yield pagename, context, template
+        for page in generate(app):
+            chrome = _chrome(app, page.pagename, page.template)
+            material = [chrome, page.pagename, page.template, page.material]
+            encoded = json.dumps(material, sort_keys=True).encode()
+            key = state["keys"][page.pagename] = hashlib.sha256(encoded).hexdigest()
+            written = Path(app.builder.get_outfilename(page.pagename)).is_file()
+            if not written or state["previous"].get(page.pagename) != key:
+                yield page.pagename, page.context(), page.template
 
     return listener
 
@@ -89,10 +117,10 @@ def _share_navigation(app, pagename: str, templatename, context, doctree) -> Non
     if toctree is None or pagename in app.env.all_docs:
         return
     memo: dict[tuple, str] = _state(app)["memo"]
-    folder = posixpath.dirname(pagename)
+    place = _place(app, pagename)
 
     def shared_toctree(**options: Any) -> str:
-        key = (folder, tuple(sorted(options.items())))
+        key = (place, tuple(sorted(options.items())))
         if key not in memo:
             memo[key] = toctree(**options)
         return memo[key]

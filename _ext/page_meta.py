@@ -33,6 +33,7 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+from yaml_loading import safe_load
 
 STATUSES = ("draft", "adopted", "retired")
 LEVELS = ("advisory", "mandatory")
@@ -80,7 +81,7 @@ class PageMeta:
 
 def _front_matter(text: str) -> dict:
     match = re.match(r"^---\n(.*?)\n---\n", text, re.S)
-    loaded = yaml.safe_load(match[1]) if match else None
+    loaded = safe_load(match[1]) if match else None
     return loaded if isinstance(loaded, dict) else {}
 
 

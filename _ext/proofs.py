@@ -29,7 +29,7 @@ from pathlib import Path
 import pygments
 from docutils import nodes
 from executed_store import stored
-from generated_pages import only_changed
+from generated_pages import GeneratedPage, only_changed
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -236,26 +236,29 @@ def _merge(app, env, docnames, other) -> None:
 def _test_code_pages(app):
     """One page per test module, its code highlighted, each test an anchor."""
     formatter = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True)
+    by = Path(__file__).read_text()
     for path in sorted(Path(app.srcdir, "tests").glob("test_*.py")):
         source = path.read_text()
-        # Highlighting every test module is a large part of a one-page rebuild:
-        # stored by content (executed_store.py), redone only for a changed module.
         material = {"check": "highlighted test module", "source": source}
-        material |= {"pygments": pygments.__version__, "by": Path(__file__).read_text()}
-        highlighted = stored(
-            app.srcdir, material, partial(highlight, source, PythonLexer(), formatter)
-        )
-        body = (
-            f"<h1>tests/{html.escape(path.name)}</h1>"
-            "<p>The tests the guide's claims cite; each claim links to its test.</p>"
-            "<div class='highlight-python notranslate'>"
-            f"{highlighted}</div>"
-        )
-        yield (
-            f"{PAGES}/{path.stem}",
-            {"title": f"tests/{path.name}", "body": body},
-            ("page.html"),
-        )
+        material |= {"pygments": pygments.__version__, "by": by}
+
+        def context(path: Path = path, source: str = source, material=material):
+            # Highlighting is most of the cost: stored by content (executed_store.py),
+            # redone only for a changed module.
+            highlighted = stored(
+                app.srcdir,
+                material,
+                partial(highlight, source, PythonLexer(), formatter),
+            )
+            body = (
+                f"<h1>tests/{html.escape(path.name)}</h1>"
+                "<p>The tests the guide's claims cite; each claim links to its test.</p>"
+                "<div class='highlight-python notranslate'>"
+                f"{highlighted}</div>"
+            )
+            return {"title": f"tests/{path.name}", "body": body}
+
+        yield GeneratedPage(f"{PAGES}/{path.stem}", "page.html", material, context)
 
 
 def setup(app):

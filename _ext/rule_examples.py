@@ -28,6 +28,7 @@ from captured_run import CapturedRun
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
+from executed_store import stored
 from rules import Rule
 from sphinx.directives.code import LiteralInclude
 from sphinx.util import logging
@@ -36,14 +37,23 @@ from sphinx.util.docutils import SphinxDirective
 KINDS = ("example", "use_instead")
 
 
-def _public_functions(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return {
+def _public_function_names(source: str) -> list[str]:
+    return sorted(
         node.name
-        for node in tree.body
+        for node in ast.parse(source).body
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         and not node.name.startswith("_")
-    }
+    )
+
+
+def _public_functions(path: Path) -> set[str]:
+    """A snippet module's public functions; parsed once per content
+    (executed_store.py), since every build checks every rule's examples."""
+    source = path.read_text(encoding="utf-8")
+    material = {"check": "public functions", "source": source}
+    material["by"] = Path(__file__).read_text(encoding="utf-8")
+    root = path.parent.parent  # snippets/X.py -> the project
+    return set(stored(root, material, lambda: _public_function_names(source)))
 
 
 def check_examples(srcdir: Path, rules: dict[str, Rule]) -> list[str]:

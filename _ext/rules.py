@@ -32,6 +32,7 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.errors import ConfigError
 from sphinx.util.docutils import SphinxRole
+from yaml_loading import safe_load
 
 RULES_DIR = "guides/rules"
 CODE = re.compile(r"^IO[1-9]\d\d$")
@@ -62,7 +63,7 @@ class Rule:
 def front_matter(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
     match = re.match(r"^---\n(.*?)\n---\n", text, re.S)
-    return (yaml.safe_load(match[1]) or {}) if match else {}
+    return (safe_load(match[1]) or {}) if match else {}
 
 
 def load_rules(srcdir: Path) -> dict[str, Rule]:

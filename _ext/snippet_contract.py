@@ -22,13 +22,13 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
 from docutils import nodes
 from executed_store import stored
 from markdown_it.renderer import RendererHTML
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
 from sphinx.util import logging
+from yaml_loading import safe_load
 
 PYTHON_LANGUAGES = {"python", "py", "python3", "py3", "pycon", "ipython", "ipython3"}
 CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "code-cell"}
@@ -79,7 +79,7 @@ def _split_options(body: str) -> tuple[dict[str, str], int]:
     lines = body.splitlines()
     if lines and lines[0].strip() == "---":
         end = next((i for i, line in enumerate(lines[1:], 1) if line == "---"), 0)
-        options = yaml.safe_load("\n".join(lines[1:end])) or {}
+        options = safe_load("\n".join(lines[1:end])) or {}
         return {str(k): str(v) for k, v in options.items()}, end + 1
     options: dict[str, str] = {}
     consumed = 0
@@ -109,7 +109,7 @@ def _region_of(options: dict[str, str]) -> tuple[str | None, str | None]:
 
 def _front_matter(page: Path) -> dict:
     match = re.match(r"^---\n(.*?)\n---\n", page.read_text(encoding="utf-8"), re.S)
-    loaded = yaml.safe_load(match[1]) if match else None
+    loaded = safe_load(match[1]) if match else None
     return loaded if isinstance(loaded, dict) else {}
 
 

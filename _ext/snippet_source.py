@@ -13,7 +13,7 @@ import pygments
 import sphinx
 from docutils import nodes
 from executed_store import stored
-from generated_pages import only_changed
+from generated_pages import GeneratedPage, only_changed
 from sphinx.util.osutil import relative_uri
 
 OUT_DIR = "_snippets"
@@ -60,30 +60,31 @@ def _link_modules(app, doctree: nodes.document) -> None:
 def _module_pages(app):
     if app.builder.format != "html":
         return
+    by = Path(__file__).read_text(encoding="utf-8")
     for path in sorted((Path(app.srcdir) / "snippets").glob("*.py")):
         code = path.read_text(encoding="utf-8")
         if not code.strip():
             continue
-        # Highlighted once per content (executed_store.py), not on every build.
         material = {"check": "highlighted snippet module", "source": code}
         material |= {"pygments": pygments.__version__, "sphinx": sphinx.__version__}
-        material["by"] = Path(__file__).read_text(encoding="utf-8")
-        highlighted = stored(
-            app.srcdir,
-            material,
-            lambda code=code: app.builder.highlighter.highlight_block(
-                code, "python", linenos=False
-            ),
-        )
-        body = (
-            f"<h1>snippets/{path.name}</h1>\n"
-            "<p>The whole module, as the test suite runs it.</p>\n" + highlighted
-        )
-        yield (
-            f"{OUT_DIR}/{path.stem}",
-            {"title": f"snippets/{path.name}", "body": body, "parents": []},
-            "page.html",
-        )
+        material["by"] = by
+
+        def context(path: Path = path, code: str = code, material=material):
+            # Highlighted once per content (executed_store.py), not on every build.
+            highlighted = stored(
+                app.srcdir,
+                material,
+                lambda: app.builder.highlighter.highlight_block(
+                    code, "python", linenos=False
+                ),
+            )
+            body = (
+                f"<h1>snippets/{path.name}</h1>\n"
+                "<p>The whole module, as the test suite runs it.</p>\n" + highlighted
+            )
+            return {"title": f"snippets/{path.name}", "body": body, "parents": []}
+
+        yield GeneratedPage(f"{OUT_DIR}/{path.stem}", "page.html", material, context)
 
 
 def setup(app):
