@@ -35,6 +35,19 @@ EXTENSIONS = ROOT / "_ext"
 NOT_SOURCES = ("_build", ".git", "__pycache__", ".*_cache", ".venv*")
 
 
+def small_conf(*extensions: str, **settings: str) -> str:
+    """A ``conf.py`` loading ``extensions`` from this checkout's ``_ext/`` (and the
+    project on the path, as the real conf.py puts it), with ``settings`` as
+    ``name = repr(value)`` lines."""
+    lines = [
+        "import sys",
+        f"sys.path[:0] = [{str(ROOT)!r}, {str(EXTENSIONS)!r}]",
+        f"extensions = {list(extensions)!r}",
+        *(f"{name} = {value!r}" for name, value in settings.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def copy_checkout(destination: Path, *also_without: str) -> Path:
     """The checkout's sources copied to ``destination``, as a test's site to change."""
 

@@ -9,14 +9,9 @@ import pytest
 
 from tests import configurations
 from tests.configurations import Configuration
-from tests.conftest import ROOT
-from tests.small_sites import build_small_site
+from tests.small_sites import build_small_site, small_conf
 
-CONF = f"""\
-import sys
-sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "_ext")!r}]
-extensions = ["myst_parser", "sphinx_design", "proofs", "captured_variants"]
-"""
+CONF = small_conf("myst_parser", "sphinx_design", "proofs", "captured_variants")
 TEST_MODULE = "def test_shape():\n    assert True\n"
 SQLITE_21 = Configuration("sqlite", "2.1")
 SQLITE_20 = Configuration("sqlite", "2.0")

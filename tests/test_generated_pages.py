@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.small_sites import build_small_site
+from tests.small_sites import build_small_site, small_conf
 
-CONF = f"""\
-import sys
-sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "_ext")!r}]
-extensions = ["myst_parser", "proofs"]
-html_theme = "furo"
-"""
+CONF = small_conf("myst_parser", "proofs", html_theme="furo")
 INDEX = "# Home\n\n```{toctree}\na\nb\n```\n"
 
 

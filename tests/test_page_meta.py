@@ -10,7 +10,7 @@ import yaml
 from page_meta import FIELDS, load_page_meta, overdue_message, stale_cards, validate
 
 from tests.conftest import ROOT
-from tests.small_sites import build_small_site
+from tests.small_sites import build_small_site, small_conf
 
 GOOD = {
     "status": "adopted",
@@ -116,11 +116,7 @@ def test_a_missing_field_is_refused(field: str) -> None:
 
 # --- A small site with one policy page -----------------------------------------
 
-CONF = f"""\
-import sys
-sys.path.insert(0, {str(ROOT / "_ext")!r})
-extensions = ["myst_parser", "sphinx_design", "page_meta"]
-"""
+CONF = small_conf("myst_parser", "sphinx_design", "page_meta")
 
 
 def _site(tmp_path: Path, meta: dict) -> Path:

@@ -9,14 +9,9 @@ import pytest
 
 from tests import configurations
 from tests.configurations import Configuration
-from tests.conftest import ROOT
-from tests.small_sites import build_small_site
+from tests.small_sites import build_small_site, small_conf
 
-CONF = f"""\
-import sys
-sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "_ext")!r}]
-extensions = ["myst_parser", "proofs"]
-"""
+CONF = small_conf("myst_parser", "proofs")
 TEST_MODULE = "def test_rollback_expires():\n    assert True\n"
 TEST = "tests/test_demo.py::test_rollback_expires"
 
