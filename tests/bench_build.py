@@ -1,13 +1,14 @@
 """The cost of executed docs: this site's build against a plain Sphinx twin.
 
-    .venv/bin/python tests/bench_build.py [--rounds N] [--jobs auto|1] [--no-tests]
+    .venv/bin/python tests/bench_build.py [--rounds N] [--jobs N] [--no-tests]
 
 The plain twin is the same pages built with only the third-party extensions
 (myst-parser, copybutton, design): a copy of ``conf.py`` whose ``extensions`` list
 keeps those three, and pages whose own directives (``{captured-run}``, ...) become
 plain code blocks and whose own roles (``{rule}``, ``{proof}``) become inline code.
-The site is built as ``make html`` builds it (``-j auto``; ``--jobs 1`` for a
-serial build), the twin as Sphinx builds by default (one process). Both trees live
+The site is built as ``make html`` builds it (``-j``: one more than the CPUs;
+``--jobs 1`` for a serial build), the twin as Sphinx builds by default (one
+process). Both trees live
 in a temporary folder and are built alternately, in one run; only ratios are
 reported, since the machine may be shared. The targets are those of issue 11.
 """
@@ -117,7 +118,8 @@ def append_blank_line(tree: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--jobs", default="auto", help="Sphinx -j for the site")
+    jobs = str(len(os.sched_getaffinity(0)) + 1)  # as make html (SPHINX_JOBS)
+    parser.add_argument("--jobs", default=jobs, help="Sphinx -j for the site")
     parser.add_argument("--no-tests", action="store_true", help="skip the pytest run")
     args = parser.parse_args()
     times: dict[str, list[float]] = {}

@@ -59,7 +59,8 @@ STRICT_BUILD = [
     "-W",
     "--keep-going",
     "-j",
-    "auto",
+    # As make does (see SPHINX_JOBS in the Makefile): one process more than CPUs.
+    str(len(os.sched_getaffinity(0)) + 1),
 ]
 # Every build the suite starts, of the checkout or of a copy, reuses the results
 # `make html` and `make serve` stored: a key names content, never a path.

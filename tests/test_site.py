@@ -305,7 +305,7 @@ def test_no_sql_is_claimed_only_where_a_database_was_given(built_site: Path) -> 
 
 
 def test_a_parallel_build_equals_a_serial_one(built_site: Path, tmp_path: Path) -> None:
-    # The suite builds with -j auto, as make html does; one process must agree.
+    # The suite builds in parallel, as make html does; one process must agree.
     serial, doctrees = tmp_path / "html", tmp_path / "doctrees"
     subprocess.run(
         [*STRICT_BUILD, "-j", "1", "-q", "-d", str(doctrees), str(ROOT), str(serial)],
