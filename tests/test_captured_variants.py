@@ -9,6 +9,7 @@ import pytest
 
 from tests import configurations
 from tests.configurations import Configuration
+from tests.conftest import CAPTURE_PROPERTY, _CaptureRecorder
 from tests.small_sites import build_small_site, small_conf
 
 CONF = small_conf("myst_parser", "sphinx_design", "proofs", "captured_variants")
@@ -87,3 +88,23 @@ def test_record_capture_refuses_a_name_another_test_recorded(
     result.stdout.fnmatch_lines(
         ["*capture 'same-name' is already recorded by test_twice.py::test_one*"]
     )
+
+
+def test_two_workers_recording_one_capture_are_both_named() -> None:
+    """Under xdist each worker checks only its own captures; the controller, which
+    records, sees every report and names a clash between workers."""
+    recorder = _CaptureRecorder()
+    for test in ("tests/test_a.py::test_one", "tests/test_b.py::test_two"):
+        report = pytest.TestReport(
+            test,
+            ("tests/x.py", 0, test),
+            {},
+            "passed",
+            None,
+            "call",
+            user_properties=[(CAPTURE_PROPERTY, ("same-name", test))],
+        )
+        recorder.pytest_runtest_logreport(report)
+    assert recorder.clashes == [
+        "'same-name' by tests/test_a.py::test_one and tests/test_b.py::test_two"
+    ]
