@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import html
+import json
 from functools import cache, partial
 from pathlib import Path
 
@@ -201,16 +202,20 @@ def _fill(app, doctree: nodes.document, docname: str) -> None:
         node.replace_self(_render_table(app))
 
 
-def _records_digest(srcdir: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted((srcdir / "proofs").glob("*.json")):
-        digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()
+def _records_digest(app) -> str:
+    """What every proof badge shows: each record's outcomes and whether it is still
+    current, which also changes when the code or a lock file changes (no record
+    file does then)."""
+    judged = {
+        configuration.key: [record.outcomes, record.versions, record.stale]
+        for configuration, record in _records(app).items()
+    }
+    return hashlib.sha256(json.dumps(judged, sort_keys=True).encode()).hexdigest()
 
 
 def _pages_citing_proofs(app, env, added, changed, removed) -> list[str]:
-    """When a record changed, every page that shows proofs is written again."""
-    digest = _records_digest(Path(app.srcdir))
+    """When a record or its verdict changed, every page showing proofs is rewritten."""
+    digest = _records_digest(app)
     previous = getattr(env, "proof_records_digest", None)
     env.proof_records_digest = digest
     if previous in (None, digest):

@@ -84,6 +84,17 @@ def test_a_new_record_rewrites_the_pages_that_cite_proofs(site: Path) -> None:
     assert "SQLite · 2.1 ✓" in _badges(site)
 
 
+def test_code_changed_elsewhere_makes_built_badges_stale(site: Path) -> None:
+    # No page and no record changes: only the verdict does, and pages follow it.
+    _record(site, Configuration("sqlite", "2.1"), "passed")
+    assert build_small_site(site).returncode == 0
+    assert "SQLite · 2.1 ✓" in _badges(site)
+    (site / "tests" / "test_other.py").write_text("def test_z():\n    pass\n")
+    assert build_small_site(site).returncode == 0  # incremental
+    state, why = _badges(site)["SQLite · 2.1 ✗"]
+    assert state == "unproven" and "changed since the run" in why
+
+
 @pytest.mark.parametrize(
     ("citation", "message"),
     [

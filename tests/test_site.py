@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import subprocess
 import textwrap
@@ -315,7 +316,11 @@ def test_a_parallel_build_equals_a_serial_one(built_site: Path, tmp_path: Path) 
     parallel = {p.relative_to(built_site) for p in built_site.rglob("*.html")}
     assert {p.relative_to(serial) for p in serial.rglob("*.html")} == parallel
     for page in sorted(parallel):
-        assert (serial / page).read_text() == (built_site / page).read_text(), page
+        one, two = (serial / page).read_text(), (built_site / page).read_text()
+        difference = difflib.unified_diff(
+            one.split(">"), two.split(">"), "serial", "parallel", lineterm="", n=1
+        )
+        assert one == two, f"{page}:\n" + "\n".join(list(difference)[:40])
 
 
 def test_copy_button_is_installed(built_site: Path) -> None:
