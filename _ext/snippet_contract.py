@@ -40,6 +40,8 @@ RST_PYTHON_BLOCK = re.compile(
 PAGE_GLOBS = ("index.md", "guides/**/*.md")
 #: Folders pages may show code from: page examples, and the toolkit package.
 EXAMPLES, PACKAGE = "snippets", "implicit_io"
+#: This checker's own text: part of every stored scan's key, read once.
+_CHECKER = Path(__file__).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -376,7 +378,7 @@ def _scan_page_stored(
         "page": page.relative_to(root).as_posix(),
         "text": page.read_text(encoding="utf-8"),
         "snippets": includable,
-        "checker": Path(__file__).read_text(encoding="utf-8"),
+        "checker": _CHECKER,
     }
 
     def scan() -> list[list[dict]]:
@@ -393,7 +395,7 @@ def _scan_snippet_stored(root: Path, path: Path) -> tuple[Snippet, list[Problem]
         "check": "snippet-contract module",
         "path": path.relative_to(root).as_posix(),
         "text": path.read_text(encoding="utf-8"),
-        "checker": Path(__file__).read_text(encoding="utf-8"),
+        "checker": _CHECKER,
     }
 
     def scan() -> list:
@@ -417,7 +419,7 @@ def _used_names_stored(root: Path, test_path: Path) -> tuple[set[str], set[str]]
     material = {
         "check": "snippet-contract test names",
         "text": test_path.read_text(encoding="utf-8"),
-        "checker": Path(__file__).read_text(encoding="utf-8"),
+        "checker": _CHECKER,
     }
     names, modules = stored(
         root, material, lambda: [sorted(found) for found in _used_names(test_path)]
@@ -448,7 +450,7 @@ def check_project(root: Path, store: bool = False) -> list[Problem]:
     if not store:
         return _check(root, store=False)
     material = {"check": "snippet contract", "files": _inputs(root)}
-    material["checker"] = Path(__file__).read_text(encoding="utf-8")
+    material["checker"] = _CHECKER
     found = stored(root, material, lambda: list(map(asdict, _check(root, store=True))))
     return [Problem(**problem) for problem in found]
 
