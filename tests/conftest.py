@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from executed_store import STORE_VARIABLE
@@ -144,6 +146,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         _site_build = _start_site_build()
 
 
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[IO[str]]:
+    """``path`` opened and locked for this process alone, until the block ends:
+    xdist workers, and suites run side by side, take turns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield lock
+
+
 @pytest.fixture(scope="session")
 def built_site(request: pytest.FixtureRequest) -> Path:
     """The site, built strictly (-n -W): a warning anywhere fails every site test."""
@@ -151,10 +163,7 @@ def built_site(request: pytest.FixtureRequest) -> Path:
     # lock; the others find its result in the lock file, by the run's id.
     run = getattr(request.config, "workerinput", {}).get("testrunuid")
     key = {"run": run, "site": str(site_dir())}
-    lock_path = ROOT / "_build" / ".site-build.lock"
-    lock_path.parent.mkdir(exist_ok=True)
-    with lock_path.open("a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with file_lock(ROOT / "_build" / ".site-build.lock") as lock:
         lock.seek(0)
         try:
             result = json.loads(lock.read())

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from executed_store import (
 
 from tests import harness
 from tests.conftest import ROOT
+from tests.small_sites import build_small_site
 
 CONF = """\
 import sys
@@ -81,25 +79,13 @@ def site(tmp_path: Path) -> Path:
     return site
 
 
-def _build(site: Path, **environ: str) -> dict[str, int]:
-    """Build; then the stored results, and when each page's HTML was written."""
-    env = {k: v for k, v in os.environ.items() if k != DATABASE_URL_VARIABLE}
-    env.update({STORE_VARIABLE: str(site / "store"), **environ})
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sphinx",
-            "-b",
-            "html",
-            "-q",
-            str(site),
-            str(site / "out"),
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+def _build(site: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Build; then when each page's HTML was written."""
+    monkeypatch.delenv(DATABASE_URL_VARIABLE, raising=False)
+    monkeypatch.setenv(STORE_VARIABLE, str(site / "store"))
+    # A partial site: an error's explanation links to a page it does not have.
+    build = build_small_site(site, site / "out", "-Dsuppress_warnings=ref.ref")
+    assert build.returncode == 0, build.stderr
     return {
         page.stem: page.stat().st_mtime_ns for page in (site / "out").glob("*.html")
     }
@@ -119,9 +105,9 @@ def _append(path: Path, text: str) -> None:
 
 
 def test_prose_reruns_nothing_and_a_snippet_exactly_what_imports_it(
-    site: Path,
+    site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    written = _build(site)
+    written = _build(site, monkeypatch)
     first = _stored(site)
     assert sorted(first.values()) == [
         "eager_loading:post_titles_by_author",
@@ -130,13 +116,13 @@ def test_prose_reruns_nothing_and_a_snippet_exactly_what_imports_it(
     ]
     # Prose: the page is rebuilt, nothing runs again.
     _append(site / "eager.md", "\nMore prose.\n")
-    after_prose = _build(site)
+    after_prose = _build(site, monkeypatch)
     assert _stored(site) == first
     assert after_prose["eager"] > written["eager"]
     assert after_prose["sync"] == written["sync"]
     # A change to the code behind the eager page...
     _append(site / "snippets" / "eager_loading.py", "\n# Why: an editor's note.\n")
-    after_code = _build(site)
+    after_code = _build(site, monkeypatch)
     added = {
         name: target for name, target in _stored(site).items() if name not in first
     }
@@ -150,12 +136,15 @@ def test_prose_reruns_nothing_and_a_snippet_exactly_what_imports_it(
     assert after_code["sync"] == written["sync"]
 
 
-def test_another_package_version_reruns_everything(site: Path, tmp_path: Path) -> None:
-    _build(site)
+def test_another_package_version_reruns_everything(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _build(site, monkeypatch)
     first = _stored(site)
     # A distribution's metadata folder named for another version, as after an upgrade.
     (tmp_path / "upgraded" / "SQLAlchemy-99.0.0.dist-info").mkdir(parents=True)
-    _build(site, PYTHONPATH=str(tmp_path / "upgraded"))
+    monkeypatch.syspath_prepend(tmp_path / "upgraded")
+    _build(site, monkeypatch)
     assert len(_stored(site)) == 2 * len(first)
 
 

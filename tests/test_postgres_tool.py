@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import needs_postgres_binaries
-from tools.postgres import throwaway_server
+from tools.postgres import binaries, stored_cluster, throwaway_server
 
 pytestmark = needs_postgres_binaries()
 
@@ -90,3 +90,34 @@ def test_the_servers_listen_on_different_free_ports() -> None:
     with throwaway_server() as first, throwaway_server() as second:
         assert first.port != second.port
         assert first.directory != second.directory
+
+
+def _system_identifier(data: Path) -> str:
+    """What initdb drew at random for this cluster, as pg_controldata prints it."""
+    printed = subprocess.run(
+        [str(binaries() / "pg_controldata"), "-D", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LC_ALL": "C"},
+    ).stdout
+    [line] = [x for x in printed.splitlines() if x.startswith("Database system id")]
+    return line.split(":", 1)[1].strip()
+
+
+def test_servers_start_on_copies_of_one_stored_cluster() -> None:
+    with throwaway_server() as first:
+        cluster = stored_cluster(binaries())
+        stored = {p: p.stat().st_mtime_ns for p in cluster.rglob("*")}
+        with throwaway_server() as second:
+            # One initdb's cluster, copied: each server runs on its own copy.
+            assert _system_identifier(first.directory / "data") == (
+                _system_identifier(second.directory / "data")
+            )
+            assert _system_identifier(cluster) == _system_identifier(
+                first.directory / "data"
+            )
+            assert (second.directory / "data" / "postmaster.pid").is_file()
+    # The servers wrote to their copies only.
+    assert not (cluster / "postmaster.pid").exists()
+    assert {p: p.stat().st_mtime_ns for p in cluster.rglob("*")} == stored
