@@ -6,14 +6,30 @@ import email
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 import implicit_io
 from tests.conftest import ROOT
 
 #: What the build reads: pyproject.toml, the README it names, and the package.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "implicit_io")
+
+
+def test_the_build_backend_is_the_locked_one() -> None:
+    """The wheel below is built with this environment's setuptools, as pinned by
+    the lock; it must be one that pyproject.toml's build requirements accept."""
+    build_system = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    [required] = [Requirement(r) for r in build_system["requires"]]
+    assert required.name == "setuptools"
+    assert required.specifier.contains(metadata.version("setuptools")), (
+        "pin a setuptools that pyproject.toml's [build-system] accepts: "
+        "edit requirements.in and run make lock"
+    )
 
 
 def test_the_wheel_holds_the_package_its_command_and_its_plugin(tmp_path: Path):
@@ -29,6 +45,9 @@ def test_the_wheel_holds_the_package_its_command_and_its_plugin(tmp_path: Path):
             "pip",
             "wheel",
             "--no-deps",
+            # The locked setuptools (see above), rather than one installed into a
+            # new build environment on every run.
+            "--no-build-isolation",
             "-q",
             "-w",
             "dist",

@@ -86,12 +86,6 @@ def test_an_error_inside_the_block_stops_and_removes_the_server() -> None:
     assert not directory.exists()
 
 
-def test_the_servers_listen_on_different_free_ports() -> None:
-    with throwaway_server() as first, throwaway_server() as second:
-        assert first.port != second.port
-        assert first.directory != second.directory
-
-
 def _system_identifier(data: Path) -> str:
     """What initdb drew at random for this cluster, as pg_controldata prints it."""
     printed = subprocess.run(
@@ -105,11 +99,13 @@ def _system_identifier(data: Path) -> str:
     return line.split(":", 1)[1].strip()
 
 
-def test_servers_start_on_copies_of_one_stored_cluster() -> None:
+def test_two_servers_share_one_initdb_and_nothing_else() -> None:
     with throwaway_server() as first:
         cluster = stored_cluster(binaries())
         stored = {p: p.stat().st_mtime_ns for p in cluster.rglob("*")}
         with throwaway_server() as second:
+            assert first.port != second.port
+            assert first.directory != second.directory
             # One initdb's cluster, copied: each server runs on its own copy.
             assert _system_identifier(first.directory / "data") == (
                 _system_identifier(second.directory / "data")
