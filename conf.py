@@ -37,6 +37,7 @@ extensions = [
     "glossary_links",  # a glossary term links its definition where first used
     "proofs",  # {proof} cites the test behind a claim; where each suite proved it
     "generated_pages",  # test-code and module pages: one nav tree, rewritten if changed
+    "template_cache",  # compiled theme templates kept between builds
 ]
 
 include_patterns = ["index.md", "guides/**"]
