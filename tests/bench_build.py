@@ -11,6 +11,11 @@ The site is built as ``make html`` builds it (``-j``: one more than the CPUs;
 process). Both trees live
 in a temporary folder and are built alternately, in one run; only ratios are
 reported, since the machine may be shared. The targets are those of issue 11.
+
+The test suite is timed as an editor runs it: in a checkout where it has run
+before (one untimed run first, after the builds), each timed run after a one-page
+edit. Its first run is printed too: it builds what the suite keeps in ``_build``
+beside the site (a serial build, a PostgreSQL cluster) for the first time.
 """
 
 from __future__ import annotations
@@ -148,7 +153,10 @@ def main() -> None:
             record("one-page edit", build_real)
             append_blank_line(plain)
             record("plain one-page edit", build_plain)
-            if not args.no_tests:
+        if not args.no_tests:
+            record("pytest, first run", lambda: run_tests(real))
+            for _ in range(args.rounds):
+                append_blank_line(real)
                 record("pytest, warm checkout", lambda: run_tests(real))
     load_after = os.getloadavg()
 
