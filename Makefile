@@ -34,7 +34,13 @@ define install
 	       "On Debian/Ubuntu install the package python3-venv" \
 	       "(for this interpreter: $$($(PYTHON) -c 'import sys; print("python3.%d-venv" % sys.version_info[1])'))," \
 	       "e.g. apt-get install python3-venv" >&2; exit 1; }
-	$(PYTHON) -m venv $(1)
+	@# A working virtualenv of this same Python is kept (a new lock then installs only
+	@# the pins that changed); none yet, or one of another Python, is (re)made.
+	@if [ "$$($(1)/bin/python -c 'import sys; print(sys.version)' 2>/dev/null)" = \
+	      "$$($(PYTHON) -c 'import sys; print(sys.version)')" ] \
+	    && [ -x $(1)/bin/pip ]; then \
+	  echo "keeping the virtualenv $(1) ($(PYTHON) made it)"; \
+	else echo "$(PYTHON) -m venv $(1)" && $(PYTHON) -m venv $(1); fi
 	$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r $(2) || { \
 		echo "error: the pins of $(2) no longer install (see pip's message above)." \
 			"Re-pin them with 'make lock', then run this target again." >&2; exit 1; }
