@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib
 import inspect
 import json
 import os
@@ -250,8 +251,25 @@ def _stored(entry: Path, request: dict[str, Any], compute: Callable[[], Any]) ->
     return json.loads(entry.read_text(encoding="utf-8"))["result"]
 
 
+def everything_runs_in_parallel(
+    parallel: int, docnames: list[str], store: Path
+) -> bool:
+    """Pages to read in forked processes, and no result stored for any of them."""
+    return parallel > 1 and bool(docnames) and not any(store.glob("*.json"))
+
+
+def load_harness_before_parallel_reading(app, env, docnames: list[str]) -> None:
+    """With an empty store every executed directive runs, in the processes Sphinx
+    forks to read pages: load the harness (and SQLAlchemy) once, here, before the
+    fork, rather than once in each of them. A store that holds results leaves it
+    to the first run that needs it: a build that runs nothing never loads it."""
+    if everything_runs_in_parallel(app.parallel, docnames, store_dir(app.srcdir)):
+        importlib.import_module(HARNESS)
+
+
 def setup(app):
     # Sphinx re-reads every page when an "env" setting changes, and only then
     # would an unchanged page run its snippets again under the new environment.
     app.add_config_value("executed_environment", fingerprint(), "env")
+    app.connect("env-before-read-docs", load_harness_before_parallel_reading)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -11,6 +11,7 @@ from executed_store import (
     DATABASE_URL_VARIABLE,
     STORE_VARIABLE,
     environment,
+    everything_runs_in_parallel,
     project_files,
 )
 
@@ -155,3 +156,17 @@ def test_another_database_url_is_another_environment(
     default = environment.__wrapped__()
     monkeypatch.setenv(DATABASE_URL_VARIABLE, "postgresql+asyncpg://localhost/guide")
     assert environment.__wrapped__() != default
+
+
+@pytest.mark.parametrize(
+    ("parallel", "stored", "loads"),
+    [(3, False, True), (3, True, False), (1, False, False)],
+    ids=["parallel-empty-store", "parallel-results-stored", "serial"],
+)
+def test_the_harness_is_loaded_before_the_fork_only_when_everything_runs(
+    tmp_path: Path, parallel: int, stored: bool, loads: bool
+) -> None:
+    if stored:
+        (tmp_path / "0123.json").write_text("{}")
+    assert everything_runs_in_parallel(parallel, ["index"], tmp_path) is loads
+    assert not everything_runs_in_parallel(parallel, [], tmp_path)
