@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import re
@@ -138,6 +139,11 @@ def _start_site_build() -> subprocess.Popen[str]:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    # What is loaded by now (SQLAlchemy, Sphinx, the collected tests) lives until the
+    # run ends: keep it out of every later garbage collection. A full collection
+    # (the harness forces one after each failed load) then scans what the test made,
+    # not the whole process, as capture() does inside a build.
+    gc.freeze()
     global _site_build
     wants_site = any(
         "built_site" in getattr(item, "fixturenames", ()) for item in session.items
