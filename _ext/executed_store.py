@@ -30,6 +30,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import multiprocessing
 import os
 import sqlite3
 import sys
@@ -251,20 +252,77 @@ def _stored(entry: Path, request: dict[str, Any], compute: Callable[[], Any]) ->
     return json.loads(entry.read_text(encoding="utf-8"))["result"]
 
 
+def built_marker(srcdir: str | Path) -> Path:
+    """Present once a build has finished in this environment with this store."""
+    return store_dir(srcdir) / "built" / fingerprint()
+
+
 def everything_runs_in_parallel(
-    parallel: int, docnames: list[str], store: Path
+    parallel: int, docnames: list[str], marker: Path
 ) -> bool:
-    """Pages to read in forked processes, and no result stored for any of them."""
-    return parallel > 1 and bool(docnames) and not any(store.glob("*.json"))
+    """Pages to read in forked processes, and no build yet in this environment: a
+    first build, after ``make clean`` or an upgrade, where every executed directive
+    runs (a store whose results were all made elsewhere is not told apart)."""
+    return parallel > 1 and bool(docnames) and not marker.exists()
+
+
+def _mark_built(app, exception: BaseException | None) -> None:
+    if exception is None:
+        marker = built_marker(app.srcdir)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
 
 
 def load_harness_before_parallel_reading(app, env, docnames: list[str]) -> None:
-    """With an empty store every executed directive runs, in the processes Sphinx
+    """In a first build every executed directive runs, in the processes Sphinx
     forks to read pages: load the harness (and SQLAlchemy) once, here, before the
-    fork, rather than once in each of them. A store that holds results leaves it
-    to the first run that needs it: a build that runs nothing never loads it."""
-    if everything_runs_in_parallel(app.parallel, docnames, store_dir(app.srcdir)):
+    fork, rather than once in each of them. Later builds leave it to the first run
+    that needs it: a build that runs nothing never loads it."""
+    if everything_runs_in_parallel(app.parallel, docnames, built_marker(app.srcdir)):
         importlib.import_module(HARNESS)
+
+
+#: Per build (by id of its app): work registered with store_ahead(), then the
+#: process running it.
+_ahead: dict[int, list[Callable[[], object]]] = {}
+_running: dict[int, multiprocessing.process.BaseProcess] = {}
+
+
+def store_ahead(app, work: Callable[[], object]) -> None:
+    """Register ``work``, which stores results with :func:`stored` that a later step
+    of this build needs (call it from ``builder-inited``).
+
+    In a first parallel build (see everything_runs_in_parallel), the main process
+    would compute such results where nothing runs beside it: before reading, or
+    after the last page is written. There the work runs instead in a second
+    process, forked before the pages are read and waited for once they are; the
+    later step finds its results stored. Nothing depends on it: what it did not
+    store, the step computes.
+    """
+    _ahead.setdefault(id(app), []).append(work)
+
+
+def _run_all(work: list[Callable[[], object]]) -> None:
+    for job in work:
+        job()
+
+
+def _start_ahead(app, env, docnames: list[str]) -> None:
+    work = _ahead.pop(id(app), [])
+    if work and everything_runs_in_parallel(
+        app.parallel, docnames, built_marker(app.srcdir)
+    ):
+        process = multiprocessing.get_context("fork").Process(
+            target=_run_all, args=(work,), daemon=True
+        )
+        process.start()
+        _running[id(app)] = process
+
+
+def _wait_ahead(app, env) -> None:
+    process = _running.pop(id(app), None)
+    if process is not None:
+        process.join()
 
 
 def setup(app):
@@ -272,4 +330,9 @@ def setup(app):
     # would an unchanged page run its snippets again under the new environment.
     app.add_config_value("executed_environment", fingerprint(), "env")
     app.connect("env-before-read-docs", load_harness_before_parallel_reading)
+    # After the harness is loaded, so that the second process has it too.
+    app.connect("env-before-read-docs", _start_ahead, priority=900)
+    # Before any other env-updated listener reads what the work stored.
+    app.connect("env-updated", _wait_ahead, priority=100)
+    app.connect("build-finished", _mark_built)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pygments
 from docutils import nodes
-from executed_store import stored
+from executed_store import store_ahead, stored
 from generated_pages import GeneratedPage, only_changed
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -39,6 +39,8 @@ from sphinx.util.docutils import SphinxDirective, SphinxRole
 from tests.configurations import ALL_CONFIGURATIONS, Record, load_records
 
 PAGES = "_proofs"
+#: This module's own text: what it stores depends on how it computes it.
+_SOURCE = Path(__file__).read_text()
 SHORT_ENGINE = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
@@ -70,7 +72,7 @@ def _tests_in(path: Path, mtime: float) -> dict[str, int]:
     material = {
         "check": "test lines",
         "source": source,
-        "by": Path(__file__).read_text(),
+        "by": _SOURCE,
     }
     return stored(path.parent.parent, material, partial(_test_lines, source))
 
@@ -238,28 +240,44 @@ def _merge(app, env, docnames, other) -> None:
     )
 
 
+def _test_modules(app) -> list[Path]:
+    return sorted(Path(app.srcdir, "tests").glob("test_*.py"))
+
+
+def _highlighting(path: Path) -> dict:
+    """What a test module's highlighted code depends on."""
+    material = {"check": "highlighted test module", "source": path.read_text()}
+    return material | {"pygments": pygments.__version__, "by": _SOURCE}
+
+
+def _highlighted(app, path: Path) -> str:
+    # Highlighting is most of the cost: stored by content (executed_store.py),
+    # redone only for a changed module.
+    formatter = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True)
+    material = _highlighting(path)
+    return stored(
+        app.srcdir,
+        material,
+        partial(highlight, material["source"], PythonLexer(), formatter),
+    )
+
+
+def _highlight_ahead(app) -> None:
+    if app.builder.format == "html":
+        store_ahead(app, lambda: [_highlighted(app, p) for p in _test_modules(app)])
+
+
 def _test_code_pages(app):
     """One page per test module, its code highlighted, each test an anchor."""
-    formatter = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True)
-    by = Path(__file__).read_text()
-    for path in sorted(Path(app.srcdir, "tests").glob("test_*.py")):
-        source = path.read_text()
-        material = {"check": "highlighted test module", "source": source}
-        material |= {"pygments": pygments.__version__, "by": by}
+    for path in _test_modules(app):
+        material = _highlighting(path)
 
-        def context(path: Path = path, source: str = source, material=material):
-            # Highlighting is most of the cost: stored by content (executed_store.py),
-            # redone only for a changed module.
-            highlighted = stored(
-                app.srcdir,
-                material,
-                partial(highlight, source, PythonLexer(), formatter),
-            )
+        def context(path: Path = path):
             body = (
                 f"<h1>tests/{html.escape(path.name)}</h1>"
                 "<p>The tests the guide's claims cite; each claim links to its test.</p>"
                 "<div class='highlight-python notranslate'>"
-                f"{highlighted}</div>"
+                f"{_highlighted(app, path)}</div>"
             )
             return {"title": f"tests/{path.name}", "body": body}
 
@@ -277,5 +295,6 @@ def setup(app):
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.setup_extension("generated_pages")
+    app.connect("builder-inited", _highlight_ahead)
     app.connect("html-collect-pages", only_changed(_test_code_pages))
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -20,10 +20,11 @@ import ast
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from docutils import nodes
-from executed_store import stored
+from executed_store import store_ahead, stored
 from markdown_it.renderer import RendererHTML
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
@@ -600,7 +601,12 @@ def _check(root: Path, store: bool) -> list[Problem]:
     return problems
 
 
-def _check_on_build(app) -> None:
+def _check_ahead(app) -> None:
+    # A cold build checks while it reads the pages (executed_store.store_ahead).
+    store_ahead(app, partial(check_project, Path(app.srcdir), store=True))
+
+
+def _check_on_build(app, env) -> None:
     logger = logging.getLogger(__name__)
     # Parsing every page is most of a one-page rebuild's extra cost: the scans of
     # unchanged pages come from the result store (executed_store.py).
@@ -621,6 +627,7 @@ def _trim_included_code(app, doctree) -> None:
 
 
 def setup(app):
-    app.connect("builder-inited", _check_on_build)
+    app.connect("builder-inited", _check_ahead)
+    app.connect("env-updated", _check_on_build)
     app.connect("doctree-read", _trim_included_code)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pygments
 import sphinx
 from docutils import nodes
-from executed_store import stored
+from executed_store import store_ahead, stored
 from generated_pages import GeneratedPage, only_changed
 from sphinx.util.osutil import relative_uri
 
@@ -57,30 +57,51 @@ def _link_modules(app, doctree: nodes.document) -> None:
         anchor.parent.insert(anchor.parent.index(anchor) + 1, link)
 
 
+#: This module's own text: what it stores depends on how it computes it.
+_SOURCE = Path(__file__).read_text(encoding="utf-8")
+
+
+def _modules(app) -> list[Path]:
+    paths = sorted((Path(app.srcdir) / "snippets").glob("*.py"))
+    return [path for path in paths if path.read_text(encoding="utf-8").strip()]
+
+
+def _highlighting(path: Path) -> dict:
+    """What a snippet module's highlighted code depends on."""
+    material = {"check": "highlighted snippet module"}
+    material["source"] = path.read_text(encoding="utf-8")
+    material |= {"pygments": pygments.__version__, "sphinx": sphinx.__version__}
+    return material | {"by": _SOURCE}
+
+
+def _highlighted(app, path: Path) -> str:
+    # Highlighted once per content (executed_store.py), not on every build.
+    material = _highlighting(path)
+    return stored(
+        app.srcdir,
+        material,
+        lambda: app.builder.highlighter.highlight_block(
+            material["source"], "python", linenos=False
+        ),
+    )
+
+
+def _highlight_ahead(app) -> None:
+    if app.builder.format == "html":
+        store_ahead(app, lambda: [_highlighted(app, p) for p in _modules(app)])
+
+
 def _module_pages(app):
     if app.builder.format != "html":
         return
-    by = Path(__file__).read_text(encoding="utf-8")
-    for path in sorted((Path(app.srcdir) / "snippets").glob("*.py")):
-        code = path.read_text(encoding="utf-8")
-        if not code.strip():
-            continue
-        material = {"check": "highlighted snippet module", "source": code}
-        material |= {"pygments": pygments.__version__, "sphinx": sphinx.__version__}
-        material["by"] = by
+    for path in _modules(app):
+        material = _highlighting(path)
 
-        def context(path: Path = path, code: str = code, material=material):
-            # Highlighted once per content (executed_store.py), not on every build.
-            highlighted = stored(
-                app.srcdir,
-                material,
-                lambda: app.builder.highlighter.highlight_block(
-                    code, "python", linenos=False
-                ),
-            )
+        def context(path: Path = path):
             body = (
                 f"<h1>snippets/{path.name}</h1>\n"
-                "<p>The whole module, as the test suite runs it.</p>\n" + highlighted
+                "<p>The whole module, as the test suite runs it.</p>\n"
+                + _highlighted(app, path)
             )
             return {"title": f"snippets/{path.name}", "body": body, "parents": []}
 
@@ -90,5 +111,6 @@ def _module_pages(app):
 def setup(app):
     app.connect("doctree-read", _link_modules)
     app.setup_extension("generated_pages")
+    app.connect("builder-inited", _highlight_ahead)
     app.connect("html-collect-pages", only_changed(_module_pages))
     return {"parallel_read_safe": True, "parallel_write_safe": True}

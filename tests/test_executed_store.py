@@ -10,6 +10,7 @@ import pytest
 from executed_store import (
     DATABASE_URL_VARIABLE,
     STORE_VARIABLE,
+    built_marker,
     environment,
     everything_runs_in_parallel,
     project_files,
@@ -159,14 +160,31 @@ def test_another_database_url_is_another_environment(
 
 
 @pytest.mark.parametrize(
-    ("parallel", "stored", "loads"),
+    ("parallel", "built", "loads"),
     [(3, False, True), (3, True, False), (1, False, False)],
-    ids=["parallel-empty-store", "parallel-results-stored", "serial"],
+    ids=["parallel-first-build", "parallel-built-before", "serial"],
 )
 def test_the_harness_is_loaded_before_the_fork_only_when_everything_runs(
-    tmp_path: Path, parallel: int, stored: bool, loads: bool
+    tmp_path: Path, parallel: int, built: bool, loads: bool
 ) -> None:
-    if stored:
-        (tmp_path / "0123.json").write_text("{}")
-    assert everything_runs_in_parallel(parallel, ["index"], tmp_path) is loads
-    assert not everything_runs_in_parallel(parallel, [], tmp_path)
+    marker = tmp_path / "built" / "fingerprint"
+    if built:
+        marker.parent.mkdir()
+        marker.touch()
+    assert everything_runs_in_parallel(parallel, ["index"], marker) is loads
+    assert not everything_runs_in_parallel(parallel, [], marker)
+
+
+def test_a_finished_build_marks_its_environment(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _build(site, monkeypatch)
+    assert built_marker(site).is_file()
+    # Another environment has not been built with this store.
+    (site / "upgraded" / "SQLAlchemy-99.0.0.dist-info").mkdir(parents=True)
+    monkeypatch.syspath_prepend(site / "upgraded")
+    environment.cache_clear()
+    try:
+        assert not built_marker(site).exists()
+    finally:
+        environment.cache_clear()  # no fingerprint of this test's path outlives it
