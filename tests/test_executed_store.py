@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ from executed_store import (
 
 from tests import harness
 from tests.conftest import ROOT
-from tests.small_sites import build_small_site
+from tests.small_sites import build_small_site, small_conf
 
 CONF = """\
 import sys
@@ -188,3 +191,56 @@ def test_a_finished_build_marks_its_environment(
         assert not built_marker(site).exists()
     finally:
         environment.cache_clear()  # no fingerprint of this test's path outlives it
+
+
+PROBE = """\
+import os
+from pathlib import Path
+
+from executed_store import store_ahead, stored
+
+MATERIAL = {"check": "which process computed this"}
+
+
+def _ahead(app):
+    store_ahead(app, lambda: stored(app.srcdir, MATERIAL, os.getpid))
+
+
+def _later_step(app, env):
+    computed_by = stored(app.srcdir, MATERIAL, lambda: -1)
+    Path(app.outdir, "probe.txt").write_text(f"{computed_by} {os.getpid()}")
+
+
+def setup(app):
+    app.setup_extension("executed_store")
+    app.connect("builder-inited", _ahead)
+    app.connect("env-updated", _later_step)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+"""
+
+
+def test_a_first_parallel_build_stores_ahead_in_a_second_process(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "probe.py").write_text(PROBE)
+    (site / "conf.py").write_text(
+        small_conf("myst_parser", "probe").replace(
+            "sys.path[:0] = [", f"sys.path[:0] = [{str(site)!r}, "
+        )
+    )
+    for page in ("index", "a", "b"):
+        body = "```{toctree}\na\nb\n```\n" if page == "index" else ""
+        (site / f"{page}.md").write_text(f"# {page}\n\n{body}")
+    # A first build (a new store), in parallel, as make html runs it.
+    sphinx = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", "2"]
+    subprocess.run(
+        [*sphinx, site, site / "out"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, STORE_VARIABLE: str(tmp_path / "store")},
+    )
+    computed_by, main = map(int, (site / "out" / "probe.txt").read_text().split())
+    # Neither the later step (-1) nor the main process computed it.
+    assert computed_by not in (-1, main)
