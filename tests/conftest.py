@@ -9,6 +9,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -118,10 +120,15 @@ async def session(
 
 # The strict site build runs in a second process while the other tests run, so
 # `make test` costs about max(build, tests) rather than their sum on two cores.
-# Under pytest-xdist (`-n auto`) both cores already run tests: the first worker whose
-# test needs the site builds it then, under a file lock; the others wait for it and
-# take its result.
+# Under pytest-xdist (`-n auto`) the controller starts it, for a whole-suite run,
+# before the workers start; they wait for it under a file lock and take its result
+# from the lock file. Otherwise the first worker whose test needs the site builds
+# it, under the same lock, and the others take its result.
 _site_build: subprocess.Popen[str] | None = None
+SITE_BUILD_LOCK = ROOT / "_build" / ".site-build.lock"
+#: The worker input naming the controller's build of the site (by a token).
+SITE_BUILD_INPUT = "guide_site_build"
+_SITE_BUILD_TOKEN = pytest.StashKey[str]()
 
 
 def _xdist_worker(config: pytest.Config) -> bool:
@@ -152,24 +159,74 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         _site_build = _start_site_build()
 
 
+def _locked(path: Path) -> IO[str]:
+    """``path`` opened and locked for this process alone, until it is closed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.open("a+")
+    fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    return lock
+
+
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[IO[str]]:
-    """``path`` opened and locked for this process alone, until the block ends:
-    xdist workers, and suites run side by side, take turns."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    """``path`` locked for the block: xdist workers, and suites run side by side,
+    take turns."""
+    with _locked(path) as lock:
         yield lock
+
+
+def _record_site_build(lock: IO[str], result: dict[str, object]) -> None:
+    lock.seek(0)
+    lock.truncate(0)
+    lock.write(json.dumps(result))
+
+
+def _whole_suite(config: pytest.Config) -> bool:
+    """No test named, selected or deselected on the command line."""
+    named = config.args_source != pytest.Config.ArgsSource.TESTPATHS
+    return not (named or config.option.keyword or config.option.markexpr)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    distributing = config.pluginmanager.has_plugin("dsession")
+    if not distributing or _xdist_worker(config) or not _whole_suite(config):
+        return
+    token = f"controller-{uuid.uuid4().hex}"
+    lock = _locked(SITE_BUILD_LOCK)  # held until the result is in it
+    process = _start_site_build()
+
+    def record() -> None:
+        try:
+            output, _ = process.communicate()
+            result = {"run": token, "site": str(site_dir())}
+            _record_site_build(
+                lock, {**result, "returncode": process.returncode, "output": output}
+            )
+        finally:
+            lock.close()
+
+    threading.Thread(target=record, daemon=True).start()
+    config.stash[_SITE_BUILD_TOKEN] = token
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """(xdist, in the controller) Tell each worker which build of the site is its."""
+    token = node.config.stash.get(_SITE_BUILD_TOKEN, None)
+    if token is not None:
+        node.workerinput[SITE_BUILD_INPUT] = token
 
 
 @pytest.fixture(scope="session")
 def built_site(request: pytest.FixtureRequest) -> Path:
     """The site, built strictly (-n -W): a warning anywhere fails every site test."""
-    # Under xdist the workers share one build per run: the first builds, under the
-    # lock; the others find its result in the lock file, by the run's id.
-    run = getattr(request.config, "workerinput", {}).get("testrunuid")
+    # Under xdist the workers share one build per run: the controller's, or else the
+    # first worker's; the others find its result in the lock file, by its id.
+    workerinput = getattr(request.config, "workerinput", {})
+    run = workerinput.get(SITE_BUILD_INPUT) or workerinput.get("testrunuid")
     key = {"run": run, "site": str(site_dir())}
-    with file_lock(ROOT / "_build" / ".site-build.lock") as lock:
+    with file_lock(SITE_BUILD_LOCK) as lock:
         lock.seek(0)
         try:
             result = json.loads(lock.read())
@@ -179,8 +236,7 @@ def built_site(request: pytest.FixtureRequest) -> Path:
             process = _site_build or _start_site_build()
             output, _ = process.communicate()
             result = {**key, "returncode": process.returncode, "output": output}
-            lock.truncate(0)
-            lock.write(json.dumps(result))
+            _record_site_build(lock, result)
     if result["returncode"] != 0:
         pytest.fail(f"strict Sphinx build failed:\n{result['output']}", pytrace=False)
     return site_dir()
