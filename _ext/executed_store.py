@@ -319,10 +319,18 @@ def _start_ahead(app, env, docnames: list[str]) -> None:
         _running[id(app)] = process
 
 
+#: Longer than the work takes anywhere (about a second here); a process that has
+#: not finished by then is stopped, and the later steps compute what it did not.
+AHEAD_TIMEOUT = 300.0
+
+
 def _wait_ahead(app, env) -> None:
     process = _running.pop(id(app), None)
     if process is not None:
-        process.join()
+        process.join(AHEAD_TIMEOUT)
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def setup(app):
