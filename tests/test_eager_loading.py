@@ -1,5 +1,6 @@
 import functools
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -184,11 +185,14 @@ STRATEGIES = {
 }
 
 
-async def _statements_per_strategy(parents: int) -> dict[str, int]:
+async def _statements_per_strategy(
+    parents: int, names: Iterable[str] = tuple(STRATEGIES)
+) -> dict[str, int]:
     seed = functools.partial(_add_authors_with_posts, parents=parents)
     counts = {}
     async with fresh_database(seed) as engine:
-        for name, strategy in STRATEGIES.items():
+        for name in names:
+            strategy = STRATEGIES[name]
             async with session_factory_for(engine)() as session:
                 with record_statements(engine) as log:
                     titles = await strategy(session)
@@ -239,14 +243,15 @@ def test_the_pages_round_trip_table_follows_the_same_counts(built_site: Path) ->
 
 
 async def test_recommended_strategies_are_constant_up_to_a_batch() -> None:
+    # The loops' growth is test_round_trips_as_the_parents_grow's: here only the
+    # eager loads run at 400 parents (the loops would send 802 statements).
+    recommended = ("joinedload", "selectinload")
     small, large = (
-        await _statements_per_strategy(10),
-        await _statements_per_strategy(400),
+        await _statements_per_strategy(10, recommended),
+        await _statements_per_strategy(400, recommended),
     )
     assert small["joinedload"] == large["joinedload"] == 1
     assert small["selectinload"] == large["selectinload"] == 2
-    assert large["run_sync"] > small["run_sync"]
-    assert large["awaited"] > small["awaited"]
 
 
 def test_the_round_trip_table_is_measured() -> None:

@@ -146,9 +146,10 @@ async def test_the_database_bumps_the_revision_on_update(
 
 
 async def test_guard_overhead_per_statement_is_small(engine: AsyncEngine) -> None:
-    # Best of fifteen short alternating rounds: on a shared machine a busy moment
-    # must not land in every round of one variant (make bench measures properly).
-    measured = await measure_overhead(engine, iterations=20, rounds=15)
+    # Best of eight short alternating rounds: on a shared machine a busy moment
+    # must not land in every round of one variant (make bench measures properly;
+    # it found ratios of 0.9 to 1.1, well inside this bound).
+    measured = await measure_overhead(engine, iterations=20, rounds=8)
     for label, (plain, guarded) in measured.items():
         # A loose bound: the ratio in one run, never an absolute time.
         assert guarded / plain < 2.0, (label, plain, guarded)
