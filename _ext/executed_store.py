@@ -295,8 +295,8 @@ def store_ahead(app, work: Callable[[], object]) -> None:
     In a first parallel build (see everything_runs_in_parallel), the main process
     would compute such results where nothing runs beside it: before reading, or
     after the last page is written. There the work runs instead in a second
-    process, forked before the pages are read and waited for once they are; the
-    later step finds its results stored. Nothing depends on it: what it did not
+    process, forked once the builder is ready and waited for once the pages are
+    read; the later step finds its results stored. Nothing depends on it: what it did not
     store, the step computes.
     """
     _ahead.setdefault(id(app), []).append(work)
@@ -307,10 +307,11 @@ def _run_all(work: list[Callable[[], object]]) -> None:
         job()
 
 
-def _start_ahead(app, env, docnames: list[str]) -> None:
+def _start_ahead(app) -> None:
     work = _ahead.pop(id(app), [])
+    # The pages to read are not listed yet; a first build reads them all.
     if work and everything_runs_in_parallel(
-        app.parallel, docnames, built_marker(app.srcdir)
+        app.parallel, ["(every page)"], built_marker(app.srcdir)
     ):
         process = multiprocessing.get_context("fork").Process(
             target=_run_all, args=(work,), daemon=True
@@ -337,9 +338,10 @@ def setup(app):
     # Sphinx re-reads every page when an "env" setting changes, and only then
     # would an unchanged page run its snippets again under the new environment.
     app.add_config_value("executed_environment", fingerprint(), "env")
+    # Started as soon as the work is registered, so that it runs beside the rest of
+    # the main process's preparation (loading the harness, below, among it).
+    app.connect("builder-inited", _start_ahead, priority=900)
     app.connect("env-before-read-docs", load_harness_before_parallel_reading)
-    # After the harness is loaded, so that the second process has it too.
-    app.connect("env-before-read-docs", _start_ahead, priority=900)
     # Before any other env-updated listener reads what the work stored.
     app.connect("env-updated", _wait_ahead, priority=100)
     app.connect("build-finished", _mark_built)
