@@ -11,8 +11,8 @@ Rendering all of them with the theme was most of a one-page rebuild. Two measure
   (``_proofs/`` and ``_snippets/``). The ``toctree`` template function is memoised
   per such *place* and argument set, for one build. Documents keep the function
   Sphinx gave them.
-- **Written only when changed.** A producer wrapped in :func:`only_changed` yields
-  :class:`GeneratedPage` items: a name, a template, the *material* its content is
+- **Written only when changed.** A producer registered with
+  :func:`add_generated_pages` yields :class:`GeneratedPage` items: a name, a template, the *material* its content is
   made from, and a function making its context, called only for a page to write.
   A page is written when its output is missing or its key changed. The key covers
   the name, template and material, and the *chrome* around the page: one empty page
@@ -20,6 +20,10 @@ Rendering all of them with the theme was most of a one-page rebuild. Two measure
   change to the navigation, theme, configuration or assets changes every key.
   Keys are kept next to Sphinx's environment (``generated-pages.json`` in the
   doctree folder) and saved only after a build that succeeded.
+- **Made ahead on a first build.** Making a context is where a producer does its
+  costly work (highlighting), stored by content. On a first parallel build every
+  page's context is made in a second process while the pages are read
+  (``executed_store.store_ahead``), so the main process finds that work stored.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from executed_store import store_ahead
 
 Page = tuple[str, dict[str, Any], str]
 
@@ -112,6 +118,19 @@ def only_changed(
     return listener
 
 
+def add_generated_pages(
+    app, generate: Callable[[Any], Iterable[GeneratedPage]]
+) -> None:
+    """Write ``generate``'s pages in HTML builds, each only when it changed."""
+
+    def make_contexts_ahead(app) -> None:
+        if app.builder.format == "html":
+            store_ahead(app, lambda: [page.context() for page in generate(app)])
+
+    app.connect("builder-inited", make_contexts_ahead)
+    app.connect("html-collect-pages", only_changed(generate))
+
+
 def _share_navigation(app, pagename: str, templatename, context, doctree) -> None:
     toctree: Callable[..., str] | None = context.get("toctree")
     if toctree is None or pagename in app.env.all_docs:
@@ -139,4 +158,5 @@ def setup(app):
     # Before the theme's handler (default priority 500), which renders the tree.
     app.connect("html-page-context", _share_navigation, priority=100)
     app.connect("build-finished", _save_keys)
+    app.setup_extension("executed_store")  # store_ahead, for add_generated_pages
     return {"parallel_read_safe": True, "parallel_write_safe": True}

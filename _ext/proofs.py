@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pygments
 from docutils import nodes
-from executed_store import store_ahead, stored
-from generated_pages import GeneratedPage, only_changed
+from executed_store import stored
+from generated_pages import GeneratedPage, add_generated_pages
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -240,21 +240,16 @@ def _merge(app, env, docnames, other) -> None:
     )
 
 
-def _test_modules(app) -> list[Path]:
-    return sorted(Path(app.srcdir, "tests").glob("test_*.py"))
-
-
 def _highlighting(path: Path) -> dict:
     """What a test module's highlighted code depends on."""
     material = {"check": "highlighted test module", "source": path.read_text()}
     return material | {"pygments": pygments.__version__, "by": _SOURCE}
 
 
-def _highlighted(app, path: Path) -> str:
+def _highlighted(app, material: dict) -> str:
     # Highlighting is most of the cost: stored by content (executed_store.py),
     # redone only for a changed module.
     formatter = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True)
-    material = _highlighting(path)
     return stored(
         app.srcdir,
         material,
@@ -262,22 +257,17 @@ def _highlighted(app, path: Path) -> str:
     )
 
 
-def _highlight_ahead(app) -> None:
-    if app.builder.format == "html":
-        store_ahead(app, lambda: [_highlighted(app, p) for p in _test_modules(app)])
-
-
 def _test_code_pages(app):
     """One page per test module, its code highlighted, each test an anchor."""
-    for path in _test_modules(app):
+    for path in sorted(Path(app.srcdir, "tests").glob("test_*.py")):
         material = _highlighting(path)
 
-        def context(path: Path = path):
+        def context(path: Path = path, material: dict = material):
             body = (
                 f"<h1>tests/{html.escape(path.name)}</h1>"
                 "<p>The tests the guide's claims cite; each claim links to its test.</p>"
                 "<div class='highlight-python notranslate'>"
-                f"{_highlighted(app, path)}</div>"
+                f"{_highlighted(app, material)}</div>"
             )
             return {"title": f"tests/{path.name}", "body": body}
 
@@ -295,6 +285,5 @@ def setup(app):
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.setup_extension("generated_pages")
-    app.connect("builder-inited", _highlight_ahead)
-    app.connect("html-collect-pages", only_changed(_test_code_pages))
+    add_generated_pages(app, _test_code_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

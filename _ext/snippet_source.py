@@ -12,8 +12,8 @@ from pathlib import Path
 import pygments
 import sphinx
 from docutils import nodes
-from executed_store import store_ahead, stored
-from generated_pages import GeneratedPage, only_changed
+from executed_store import stored
+from generated_pages import GeneratedPage, add_generated_pages
 from sphinx.util.osutil import relative_uri
 
 OUT_DIR = "_snippets"
@@ -61,11 +61,6 @@ def _link_modules(app, doctree: nodes.document) -> None:
 _SOURCE = Path(__file__).read_text(encoding="utf-8")
 
 
-def _modules(app) -> list[Path]:
-    paths = sorted((Path(app.srcdir) / "snippets").glob("*.py"))
-    return [path for path in paths if path.read_text(encoding="utf-8").strip()]
-
-
 def _highlighting(path: Path) -> dict:
     """What a snippet module's highlighted code depends on."""
     material = {"check": "highlighted snippet module"}
@@ -74,9 +69,8 @@ def _highlighting(path: Path) -> dict:
     return material | {"by": _SOURCE}
 
 
-def _highlighted(app, path: Path) -> str:
+def _highlighted(app, material: dict) -> str:
     # Highlighted once per content (executed_store.py), not on every build.
-    material = _highlighting(path)
     return stored(
         app.srcdir,
         material,
@@ -86,22 +80,19 @@ def _highlighted(app, path: Path) -> str:
     )
 
 
-def _highlight_ahead(app) -> None:
-    if app.builder.format == "html":
-        store_ahead(app, lambda: [_highlighted(app, p) for p in _modules(app)])
-
-
 def _module_pages(app):
     if app.builder.format != "html":
         return
-    for path in _modules(app):
+    for path in sorted((Path(app.srcdir) / "snippets").glob("*.py")):
         material = _highlighting(path)
+        if not material["source"].strip():
+            continue
 
-        def context(path: Path = path):
+        def context(path: Path = path, material: dict = material):
             body = (
                 f"<h1>snippets/{path.name}</h1>\n"
                 "<p>The whole module, as the test suite runs it.</p>\n"
-                + _highlighted(app, path)
+                + _highlighted(app, material)
             )
             return {"title": f"snippets/{path.name}", "body": body, "parents": []}
 
@@ -111,6 +102,5 @@ def _module_pages(app):
 def setup(app):
     app.connect("doctree-read", _link_modules)
     app.setup_extension("generated_pages")
-    app.connect("builder-inited", _highlight_ahead)
-    app.connect("html-collect-pages", only_changed(_module_pages))
+    add_generated_pages(app, _module_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
