@@ -175,10 +175,17 @@ def file_lock(path: Path) -> Iterator[IO[str]]:
         yield lock
 
 
-def _record_site_build(lock: IO[str], result: dict[str, object]) -> None:
+def _record_site_build(
+    lock: IO[str], run: str | None, process: subprocess.Popen[str]
+) -> dict[str, object]:
+    """The build's result, once it ends, written into the lock file under ``run``."""
+    output, _ = process.communicate()
+    result = {"run": run, "site": str(site_dir())}
+    result |= {"returncode": process.returncode, "output": output}
     lock.seek(0)
     lock.truncate(0)
     lock.write(json.dumps(result))
+    return result
 
 
 def _whole_suite(config: pytest.Config) -> bool:
@@ -198,11 +205,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     def record() -> None:
         try:
-            output, _ = process.communicate()
-            result = {"run": token, "site": str(site_dir())}
-            _record_site_build(
-                lock, {**result, "returncode": process.returncode, "output": output}
-            )
+            _record_site_build(lock, token, process)
         finally:
             lock.close()
 
@@ -233,10 +236,7 @@ def built_site(request: pytest.FixtureRequest) -> Path:
         except ValueError:
             result = {}
         if run is None or {k: result.get(k) for k in key} != key:
-            process = _site_build or _start_site_build()
-            output, _ = process.communicate()
-            result = {**key, "returncode": process.returncode, "output": output}
-            _record_site_build(lock, result)
+            result = _record_site_build(lock, run, _site_build or _start_site_build())
     if result["returncode"] != 0:
         pytest.fail(f"strict Sphinx build failed:\n{result['output']}", pytrace=False)
     return site_dir()

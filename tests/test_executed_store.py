@@ -105,6 +105,13 @@ def _stored(site: Path) -> dict[str, str]:
     return {name: r["target"] for name, r in requests.items() if "target" in r}
 
 
+def _upgrade_sqlalchemy(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A distribution's metadata folder named for another version, on the path, as
+    after an upgrade."""
+    (folder / "upgraded" / "SQLAlchemy-99.0.0.dist-info").mkdir(parents=True)
+    monkeypatch.syspath_prepend(folder / "upgraded")
+
+
 def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text() + text)
 
@@ -146,9 +153,7 @@ def test_another_package_version_reruns_everything(
 ) -> None:
     _build(site, monkeypatch)
     first = _stored(site)
-    # A distribution's metadata folder named for another version, as after an upgrade.
-    (tmp_path / "upgraded" / "SQLAlchemy-99.0.0.dist-info").mkdir(parents=True)
-    monkeypatch.syspath_prepend(tmp_path / "upgraded")
+    _upgrade_sqlalchemy(tmp_path, monkeypatch)
     _build(site, monkeypatch)
     assert len(_stored(site)) == 2 * len(first)
 
@@ -184,8 +189,7 @@ def test_a_finished_build_marks_its_environment(
     _build(site, monkeypatch)
     assert built_marker(site).is_file()
     # Another environment has not been built with this store.
-    (site / "upgraded" / "SQLAlchemy-99.0.0.dist-info").mkdir(parents=True)
-    monkeypatch.syspath_prepend(site / "upgraded")
+    _upgrade_sqlalchemy(site, monkeypatch)
     environment.cache_clear()
     try:
         assert not built_marker(site).exists()
