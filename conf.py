@@ -38,6 +38,8 @@ extensions = [
     "proofs",  # {proof} cites the test behind a claim; where each suite proved it
     "generated_pages",  # test-code and module pages: one nav tree, rewritten if changed
     "template_cache",  # compiled theme templates kept between builds
+    "search_stems",  # the search index stems each distinct word once
+    "frozen_heap",  # forked readers and writers skip the main process's heap in gc
 ]
 
 include_patterns = ["index.md", "guides/**"]

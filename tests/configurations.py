@@ -24,6 +24,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -204,17 +205,23 @@ class Record:
         ``tests/test_x.py::test_y`` also covers its parametrized cases
         (``test_y[...]``): it passed only if every case passed.
         """
-        cases = [
-            outcome
-            for nodeid, outcome in self.outcomes.items()
-            if nodeid == test or nodeid.startswith(test + "[")
-        ]
+        exact = self.outcomes.get(test)
+        cases = [exact] if exact is not None else self._by_test.get(test, [])
         if not cases:
             return "not run"
         for worst in ("failed", "skipped"):
             if worst in cases:
                 return worst
         return "passed"
+
+    @cached_property
+    def _by_test(self) -> dict[str, list[str]]:
+        """Outcomes by test id, a parametrized test's cases under its bare id (a
+        page asks for hundreds of outcomes; each would scan every one)."""
+        by_test: dict[str, list[str]] = {}
+        for nodeid, outcome in self.outcomes.items():
+            by_test.setdefault(nodeid.partition("[")[0], []).append(outcome)
+        return by_test
 
 
 def load_records(root: Path = ROOT) -> dict[Configuration, Record]:

@@ -103,6 +103,7 @@ def test_an_outcome_covers_every_parametrized_case() -> None:
     assert record.outcome("t.py::a") == "failed"
     assert record.outcome("t.py::b") == "passed"
     assert record.outcome("t.py::ab") == "not run"
+    assert record.outcome("t.py::a[1]") == "passed"  # one case, by its own id
 
 
 @pytest.fixture

@@ -1,0 +1,34 @@
+"""Processes forked by a parallel build leave the main process's heap alone.
+
+With ``-j``, Sphinx forks the processes that read pages (which run the examples)
+and those that write them. Each child starts with a copy of the main process's
+heap, shared with it until written. Python's cyclic garbage collector visits every
+object it tracks, and the children allocate enough to trigger full collections:
+each one walks the whole inherited heap again, and by touching every object's
+header copies every memory page of it. Just before the forks the main process
+moves what it holds into the collector's permanent generation (``gc.freeze()``),
+which collections skip. Objects frozen there live until the build ends, as most
+would anyway.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from sphinx.application import Sphinx
+
+
+def _freeze_before_forking(app: Sphinx, *args: Any) -> None:
+    if app.parallel > 1:
+        gc.freeze()
+
+
+def setup(app: Sphinx) -> dict[str, bool]:
+    # Before executed_store.py forks its process that works ahead (priority 900).
+    app.connect("builder-inited", _freeze_before_forking, priority=850)
+    # After the listeners that load modules for the children to share (the
+    # harness, executed_store.py; default priority).
+    app.connect("env-before-read-docs", _freeze_before_forking, priority=900)
+    app.connect("write-started", _freeze_before_forking, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
