@@ -35,10 +35,20 @@ EXTENSIONS = ROOT / "_ext"
 NOT_SOURCES = ("_build", ".git", "__pycache__", ".*_cache", ".venv*")
 
 
-def small_conf(*extensions: str, **settings: str) -> str:
+def small_conf(
+    *extensions: str, keep_compiled_templates: bool = True, **settings: str
+) -> str:
     """A ``conf.py`` loading ``extensions`` from this checkout's ``_ext/`` (and the
     project on the path, as the real conf.py puts it), with ``settings`` as
-    ``name = repr(value)`` lines."""
+    ``name = repr(value)`` lines.
+
+    Like the real site, it keeps the theme's compiled templates (template_cache) in
+    the result store, which the suite shares (conftest.py): compiling them is most
+    of what a small site's build costs. ``keep_compiled_templates=False`` leaves
+    that extension out.
+    """
+    if keep_compiled_templates and "template_cache" not in extensions:
+        extensions = (*extensions, "template_cache")
     lines = [
         "import sys",
         f"sys.path[:0] = [{str(ROOT)!r}, {str(EXTENSIONS)!r}]",

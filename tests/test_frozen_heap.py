@@ -3,7 +3,6 @@ their garbage collections (_ext/frozen_heap.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +59,6 @@ def _frozen_by_process(tmp_path: Path, *extensions: str) -> dict[int, int]:
         ],
         check=True,
         capture_output=True,
-        env={**os.environ, "GUIDE_EXECUTED_STORE": str(tmp_path / "store")},
     )
     lines = (site / "frozen.txt").read_text().split("\n")
     pairs = [tuple(map(int, line.split())) for line in lines if line]

@@ -16,7 +16,12 @@ INDEX = "# Home\n\n```{toctree}\npage\n```\n"
 def _site(root: Path, *extensions: str) -> Path:
     (root / "page.md").parent.mkdir(parents=True)
     (root / "conf.py").write_text(
-        small_conf("myst_parser", *extensions, html_theme="furo")
+        small_conf(
+            "myst_parser",
+            *extensions,
+            keep_compiled_templates=False,
+            html_theme="furo",
+        )
     )
     (root / "index.md").write_text(INDEX)
     (root / "page.md").write_text("# A page\n\nSome *prose*.\n")
