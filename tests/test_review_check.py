@@ -484,19 +484,26 @@ def run_check(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_command_line_prints_findings_and_exits_non_zero(tmp_path: Path) -> None:
+def test_command_line_prints_findings_and_exits_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "models.py").write_text(HOTSPOTS)
     (tmp_path / "clean.py").write_text(
         IMPORTS + "x = relationship('X', lazy='raise')\n"
     )
+    # The command as a reviewer runs it, in a process of its own.
     run = run_check(str(tmp_path))
     assert run.returncode == 1
     lines = run.stdout.splitlines()
     assert len(lines) == 8
     assert lines[0].startswith(f"{tmp_path}/models.py:6:37: IO104 ")
     assert "Found 8 finding(s)." in run.stderr
-    linked = run_check("--docs-url", "/docs", "--format", "github", str(tmp_path))
-    assert linked.stdout.splitlines()[0].endswith("See /docs/guides/rules/io104.html")
-    clean = run_check(str(tmp_path / "clean.py"))
-    assert (clean.returncode, clean.stdout) == (0, "")
-    assert run_check("--format", "xml", str(tmp_path)).returncode == 2
+    # Its options, through the same entry point here (a process costs more).
+    assert main(["--docs-url", "/docs", "--format", "github", str(tmp_path)]) == 1
+    linked = capsys.readouterr().out
+    assert linked.splitlines()[0].endswith("See /docs/guides/rules/io104.html")
+    assert main([str(tmp_path / "clean.py")]) == 0
+    assert capsys.readouterr().out == ""
+    with pytest.raises(SystemExit) as usage_error:
+        main(["--format", "xml", str(tmp_path)])
+    assert usage_error.value.code == 2
