@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent / "_ext")]
-extensions = ["myst_parser", "captured_run", "generated_table"]
+extensions = ["myst_parser", "captured_run", "generated_table", "template_cache"]
 """
 INDEX = "# Home\n\n```{toctree}\neager\nsync\n```\n"
 EAGER = """\

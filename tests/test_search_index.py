@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.small_sites import build_small_site
+from tests.small_sites import build_small_site, small_conf
 
-CONF = """\
-import sys
-sys.path.insert(0, {ext!r})
-extensions = ["myst_parser"{extra}]
-"""
 PAGES = {
     "index.md": "# Home\n\n```{toctree}\nerrors\nother\n```\n",
     "errors.md": "# Errors\n\n```{index} !MissingGreenlet, was never awaited\n```\n"
@@ -25,8 +19,8 @@ PAGES = {
 
 def make_site(folder: Path, *, workaround: bool) -> Path:
     folder.mkdir()
-    extra = ', "search_index_entries"' if workaround else ""
-    (folder / "conf.py").write_text(CONF.format(ext=str(ROOT / "_ext"), extra=extra))
+    extra = ["search_index_entries"] if workaround else []
+    (folder / "conf.py").write_text(small_conf("myst_parser", *extra))
     for name, text in PAGES.items():
         (folder / name).write_text(text)
     return folder
