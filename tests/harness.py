@@ -26,9 +26,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
 from sqlalchemy import (
     URL,
     Engine,
@@ -50,6 +49,9 @@ from sqlalchemy.orm import Session
 from implicit_io.statement_budgets import StatementLog, record_statements
 from snippets.models import Base, sample_users
 from tests.configurations import sqlalchemy_line
+
+if TYPE_CHECKING:
+    import pytest
 
 #: One variable selects the database; the default is a private in-memory SQLite.
 DATABASE_URL_VARIABLE = "GUIDE_DATABASE_URL"
@@ -212,6 +214,8 @@ def checked_database_url(url: str) -> str:
 
 def needs_postgres_binaries() -> pytest.MarkDecorator:
     """Skip where PostgreSQL is not installed, except in CI, which installs it."""
+    import pytest  # here: a build loads this module, and needs no pytest
+
     missing = shutil.which("initdb") is None and not os.environ.get("CI")
     return pytest.mark.skipif(
         missing,
@@ -641,6 +645,8 @@ def expect_missing_greenlet(
     records what the block sent, ``.attempted`` the refused SQL where known;
     ``.error`` is set at the block's end.
     """
+    import pytest  # here: a build loads this module, and needs no pytest
+
     shape = failed_load_shape(engine, opens_connection=opens_connection)
     with never_awaited_warnings(shape, match) as warned:
         with (
