@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import subprocess
 import textwrap
 from importlib import metadata
 from pathlib import Path
@@ -14,7 +13,7 @@ from captured_run import stable_output
 from executed_store import STORE_VARIABLE
 from snippet_contract import check_project
 
-from tests.conftest import ROOT, STRICT_BUILD, file_lock
+from tests.conftest import ROOT, file_lock
 from tests.small_sites import build_small_site, copy_checkout
 
 
@@ -310,13 +309,11 @@ def test_a_parallel_build_equals_a_serial_one(built_site: Path) -> None:
     # The serial build keeps its output beside the site's, as the site keeps its
     # own: on a fresh checkout (CI) both are cold builds; in the editing loop both
     # are incremental, and only what changed is read and written again.
+    # It runs in this process, like the small sites' builds (tests/small_sites.py).
     serial = built_site.with_name("html-serial")
     with file_lock(serial.with_name(".html-serial.lock")):
-        subprocess.run(
-            [*STRICT_BUILD, "-j", "1", "-q", str(ROOT), str(serial)],
-            check=True,
-            capture_output=True,
-        )
+        build = build_small_site(ROOT, serial)
+        assert build.returncode == 0, build.stderr
         parallel = {p.relative_to(built_site) for p in built_site.rglob("*.html")}
         assert {p.relative_to(serial) for p in serial.rglob("*.html")} == parallel
         for page in sorted(parallel):
