@@ -12,7 +12,8 @@ Two differences from a separate process, both undone after each build:
 
 One process (``-j 1``): forking a test worker is not what a reader's build does,
 and a site this small is read in one process anyway. The checkout's own site is
-built in a subprocess, as a reader builds it (``conftest.built_site``).
+built in a subprocess, in parallel, as a reader builds it (``conftest.built_site``);
+the serial build it must equal runs here too (``tests/test_site.py``).
 """
 
 from __future__ import annotations
