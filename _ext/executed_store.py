@@ -26,6 +26,7 @@ the project changes (a package upgrade, another database URL).
 from __future__ import annotations
 
 import ast
+import fcntl
 import hashlib
 import importlib
 import inspect
@@ -205,20 +206,56 @@ def cached(
     every file in the key, so Sphinx re-reads it when one changes.
     """
     env = directive.env
-    root = Path(env.srcdir).resolve()
+    entry, request, files = _run_entry(env.srcdir, type(directive), targets, request)
+    for path in files:
+        env.note_dependency(str(path))
+    return _computed_once(entry, request, compute)
+
+
+def cached_ahead(
+    srcdir: str | Path,
+    directive_class: type[SphinxDirective],
+    targets: Iterable[str],
+    request: dict[str, Any],
+    compute: Callable[[], Any],
+) -> Any:
+    """What :func:`cached` stores for a ``directive_class`` directive with this
+    request, computed before any page is read (work for :func:`store_ahead`)."""
+    entry, request, _ = _run_entry(srcdir, directive_class, targets, request)
+    return _computed_once(entry, request, compute)
+
+
+def _run_entry(
+    srcdir: str | Path,
+    directive_class: type[SphinxDirective],
+    targets: Iterable[str],
+    request: dict[str, Any],
+) -> tuple[Path, dict[str, Any], list[Path]]:
+    """Where a directive's run is stored, its request as stored, and its files."""
+    root = Path(srcdir).resolve()
     modules = {f"snippets.{target.partition(':')[0]}" for target in targets}
-    directive_file = Path(inspect.getfile(type(directive))).resolve()
+    directive_file = Path(inspect.getfile(directive_class)).resolve()
     files = [
         *project_files(root, (*sorted(modules), HARNESS)),
         directive_file,
         Path(__file__).resolve(),
     ]
-    for path in files:
-        env.note_dependency(str(path))
     # By class, not by name: a rule page's example reuses the captured-run of a guide.
-    request = {"run": type(directive).__name__, **request}
-    entry = store_dir(env.srcdir) / f"{key(root, request, files)}.json"
-    return _stored(entry, request, compute)
+    request = {"run": directive_class.__name__, **request}
+    return store_dir(srcdir) / f"{key(root, request, files)}.json", request, files
+
+
+def _computed_once(entry: Path, request: dict[str, Any], compute: Callable[[], Any]):
+    """Like _stored, but one process at a time computes a missing run: another
+    that needs it meanwhile (a page reader, while a process working ahead runs it)
+    waits for its result instead of running it again."""
+    if entry.is_file():
+        return json.loads(entry.read_text(encoding="utf-8"))["result"]
+    locks = entry.parent / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with (locks / f"{entry.stem}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _stored(entry, request, compute)
 
 
 def stored(srcdir: str | Path, material: dict[str, Any], compute: Callable[[], Any]):
@@ -282,67 +319,90 @@ def load_harness_before_parallel_reading(app, env, docnames: list[str]) -> None:
         importlib.import_module(HARNESS)
 
 
-#: Per build (by id of its app): work registered with store_ahead(), then the
-#: process running it.
-_ahead: dict[int, list[Callable[[], object]]] = {}
-_running: dict[int, multiprocessing.process.BaseProcess] = {}
+#: When work registered with store_ahead() runs in a first parallel build: the event
+#: (and listener priority) that forks its process, and the one that awaits it.
+PHASES = {
+    # While the pages are read: forked once the builder is ready, so that it also
+    # runs beside the rest of the main process's preparation (loading the harness
+    # among it); awaited before any other env-updated listener reads what it stored.
+    "reading": (("builder-inited", 900), ("env-updated", 100)),
+    # While the pages are written: Sphinx's main process resolves them one after
+    # another for the writer processes, which wait, so a CPU is free. Forked once
+    # the heap is frozen (frozen_heap.py), awaited before extra pages are collected.
+    "writing": (("write-started", 950), ("html-collect-pages", 100)),
+}
+#: Per build (by id of its app) and phase: the work registered, then its processes.
+_ahead: dict[tuple[int, str], list[Callable[[], object]]] = {}
+_running: dict[tuple[int, str], list[multiprocessing.process.BaseProcess]] = {}
 
 
-def store_ahead(app, work: Callable[[], object]) -> None:
+def store_ahead(app, work: Callable[[], object], *, beside: str = "reading") -> None:
     """Register ``work``, which stores results with :func:`stored` that a later step
     of this build needs (call it from ``builder-inited``).
 
     In a first parallel build (see everything_runs_in_parallel), the main process
     would compute such results where nothing runs beside it: before reading, or
     after the last page is written. There the work runs instead in a second
-    process, forked once the builder is ready and waited for once the pages are
-    read; the later step finds its results stored. Nothing depends on it: what it did not
-    store, the step computes.
+    process, beside the reading of the pages (``beside="reading"``, for a step once
+    they are read) or beside their writing (``"writing"``, for pages collected after
+    them); the later step finds its results stored. Nothing depends on it: what it
+    did not store, the step computes.
     """
-    _ahead.setdefault(id(app), []).append(work)
+    if beside not in PHASES:
+        raise ValueError(f"store_ahead: beside must be one of {sorted(PHASES)}")
+    _ahead.setdefault((id(app), beside), []).append(work)
 
 
-def _run_all(work: list[Callable[[], object]]) -> None:
-    for job in work:
-        job()
-
-
-def _start_ahead(app) -> None:
-    work = _ahead.pop(id(app), [])
+def _start_ahead(app, phase: str) -> None:
+    work = _ahead.pop((id(app), phase), [])
     # The pages to read are not listed yet; a first build reads them all.
     if work and everything_runs_in_parallel(
         app.parallel, ["(every page)"], built_marker(app.srcdir)
     ):
-        process = multiprocessing.get_context("fork").Process(
-            target=_run_all, args=(work,), daemon=True
-        )
-        process.start()
-        _running[id(app)] = process
+        # A process for each: they run side by side, and beside the pages.
+        context = multiprocessing.get_context("fork")
+        processes = [context.Process(target=job, daemon=True) for job in work]
+        for process in processes:
+            process.start()
+        _running[(id(app), phase)] = processes
 
 
-#: Longer than the work takes anywhere (about a second here); a process that has
+#: Longer than the work takes anywhere (seconds here); a process that has
 #: not finished by then is stopped, and the later steps compute what it did not.
 AHEAD_TIMEOUT = 300.0
 
 
-def _wait_ahead(app, env) -> None:
-    process = _running.pop(id(app), None)
-    if process is not None:
+def _wait_ahead(app, phase: str) -> None:
+    for process in _running.pop((id(app), phase), []):
         process.join(AHEAD_TIMEOUT)
         if process.is_alive():
             process.kill()
             process.join()
 
 
+def _connect_phases(app) -> None:
+    for phase, ((start, start_priority), (wait, wait_priority)) in PHASES.items():
+        app.connect(start, partial(_started, phase=phase), priority=start_priority)
+        app.connect(wait, partial(_awaited, phase=phase), priority=wait_priority)
+        # A build that ends early (or a builder without that event) awaits it here.
+        app.connect("build-finished", partial(_awaited, phase=phase), priority=100)
+
+
+def _started(app, *args: object, phase: str) -> None:
+    _start_ahead(app, phase)
+
+
+def _awaited(app, *args: object, phase: str) -> list:
+    _wait_ahead(app, phase)
+    _ahead.pop((id(app), phase), None)
+    return []  # html-collect-pages: no pages of its own
+
+
 def setup(app):
     # Sphinx re-reads every page when an "env" setting changes, and only then
     # would an unchanged page run its snippets again under the new environment.
     app.add_config_value("executed_environment", fingerprint(), "env")
-    # Started as soon as the work is registered, so that it runs beside the rest of
-    # the main process's preparation (loading the harness, below, among it).
-    app.connect("builder-inited", _start_ahead, priority=900)
+    _connect_phases(app)
     app.connect("env-before-read-docs", load_harness_before_parallel_reading)
-    # Before any other env-updated listener reads what the work stored.
-    app.connect("env-updated", _wait_ahead, priority=100)
     app.connect("build-finished", _mark_built)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

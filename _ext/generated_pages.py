@@ -22,8 +22,10 @@ Rendering all of them with the theme was most of a one-page rebuild. Two measure
   doctree folder) and saved only after a build that succeeded.
 - **Made ahead on a first build.** Making a context is where a producer does its
   costly work (highlighting), stored by content. On a first parallel build every
-  page's context is made in a second process while the pages are read
-  (``executed_store.store_ahead``), so the main process finds that work stored.
+  page's context is made in a second process while the pages are written
+  (``executed_store.store_ahead``, ``beside="writing"``): Sphinx's main process
+  then prepares one page after another for the writers, and a CPU is free. The
+  main process finds that work stored when it collects the pages.
 """
 
 from __future__ import annotations
@@ -125,7 +127,11 @@ def add_generated_pages(
 
     def make_contexts_ahead(app) -> None:
         if app.builder.format == "html":
-            store_ahead(app, lambda: [page.context() for page in generate(app)])
+            store_ahead(
+                app,
+                lambda: [page.context() for page in generate(app)],
+                beside="writing",
+            )
 
     app.connect("builder-inited", make_contexts_ahead)
     app.connect("html-collect-pages", only_changed(generate))

@@ -20,20 +20,17 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 from docutils import nodes
-from executed_store import cached
+from executed_store import cached, cached_ahead, store_ahead
 from snippet_targets import check_targets, snippet_problems_fail_the_build
 from sphinx.util.docutils import SphinxDirective
-
-
-@dataclass(frozen=True)
-class Row:
-    target: str
-    label: str
-    counts: tuple[int, ...]
 
 
 def measure(seed: str, targets: list[str], sizes: list[int]) -> list[list[int]]:
@@ -79,43 +76,70 @@ def _inline(text: str) -> list[nodes.Node]:
     ]
 
 
+@dataclass(frozen=True)
+class Table:
+    """What a round-trips directive asks for."""
+
+    seed: str
+    sizes: list[int]
+    #: (target, label) per row.
+    rows: list[tuple[str, str]]
+
+    @property
+    def targets(self) -> list[str]:
+        return [target for target, _ in self.rows]
+
+    def request(self) -> dict[str, object]:
+        """What the stored result is keyed by (executed_store.cached)."""
+        return {"seed": self.seed, "targets": self.targets, "sizes": self.sizes}
+
+    def measure(self) -> list[list[int]]:
+        return measure(self.seed, self.targets, self.sizes)
+
+
+def read_table(seed: str, parents: str, lines: list[str]) -> Table:
+    """The directive's argument, ``:parents:`` option and content lines as a Table;
+    ValueError, saying what to write, when they are not one."""
+    try:
+        sizes = [int(size) for size in parents.split()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise ValueError(
+            "round-trips needs ':parents:' with one or more positive sizes, "
+            "for example ':parents: 10 100 1000'."
+        )
+    rows = [line.strip().partition(" ") for line in lines if line.strip()]
+    if not rows or any(":" not in target or not label for target, _, label in rows):
+        raise ValueError(
+            "round-trips: write one row per line, 'module:function Label', "
+            "for example 'eager_loading:post_titles_by_author selectinload'."
+        )
+    return Table(seed, sizes, [(target, label) for target, _, label in rows])
+
+
 class RoundTrips(SphinxDirective):
     required_arguments = 1
     has_content = True
     option_spec: ClassVar = {"parents": str}
 
     def run(self) -> list[nodes.Node]:
-        seed = self.arguments[0]
         try:
-            sizes = [int(size) for size in self.options.get("parents", "").split()]
-        except ValueError:
-            sizes = []
-        if not sizes or min(sizes) < 1:
-            raise self.error(
-                "round-trips needs ':parents:' with one or more positive sizes, "
-                "for example ':parents: 10 100 1000'."
+            table = read_table(
+                self.arguments[0], self.options.get("parents", ""), list(self.content)
             )
-        lines = [line.strip() for line in self.content if line.strip()]
-        rows = [line.partition(" ") for line in lines]
-        if not rows or any(":" not in target or not label for target, _, label in rows):
-            raise self.error(
-                "round-trips: write one row per line, 'module:function Label', "
-                "for example 'eager_loading:post_titles_by_author selectinload'."
-            )
-        targets = [target for target, _, _ in rows]
-        check_targets(self, seed, *targets)
-        with snippet_problems_fail_the_build(self, seed):
+        except ValueError as problem:
+            raise self.error(str(problem)) from None
+        check_targets(self, table.seed, *table.targets)
+        with snippet_problems_fail_the_build(self, table.seed):
             counts = cached(
-                self,
-                [seed, *targets],
-                {"seed": seed, "targets": targets, "sizes": sizes},
-                lambda: measure(seed, targets, sizes),
+                self, [table.seed, *table.targets], table.request(), table.measure
             )
 
-        header = ["Strategy", *(f"{size} parents" for size in sizes)]
+        header = ["Strategy", *(f"{size} parents" for size in table.sizes)]
         body = [
             [_inline(label), *([nodes.Text(str(n))] for n in row_counts)]
-            for (_, _, label), row_counts in zip(rows, counts, strict=True)
+            for (_, label), row_counts in zip(table.rows, counts, strict=True)
         ]
         return [self._table(header, body)]
 
@@ -142,7 +166,62 @@ class RoundTrips(SphinxDirective):
         return row
 
 
+def tables_in(
+    pages: Iterable[Path], myst_extensions: Iterable[str] = ()
+) -> Iterator[Table]:
+    """Every round-trips table of these MyST pages, read as MyST reads it; tables
+    the directive would refuse are left out (their page reports them)."""
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.directives import parse_directive_text
+    from myst_parser.parsers.mdit import create_md_parser
+
+    fences = set(myst_extensions) & {"colon_fence"}  # ```{...}, and :::{...} if on
+    markdown = create_md_parser(MdParserConfig(enable_extensions=fences), RendererHTML)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        if "{round-trips}" not in text:  # most pages: no parsing
+            continue
+        for token in markdown.parse(text):
+            name, _, first_line = token.info.strip().partition(" ")
+            if token.type not in ("fence", "colon_fence") or name != "{round-trips}":
+                continue
+            parsed = parse_directive_text(RoundTrips, first_line, token.content)
+            if parsed.warnings or not parsed.arguments:
+                continue
+            try:
+                yield read_table(
+                    parsed.arguments[0], parsed.options.get("parents", ""), parsed.body
+                )
+            except ValueError:
+                continue
+
+
+def _measure_tables(app) -> None:
+    docnames = app.project.discover(app.config.exclude_patterns)
+    pages = [Path(app.project.doc2path(name, absolute=True)) for name in docnames]
+    markdown = sorted(page for page in pages if page.suffix == ".md")
+    myst_extensions = getattr(app.config, "myst_enable_extensions", ())
+    for table in tables_in(markdown, myst_extensions):
+        with suppress(Exception):  # the page's reader meets it again, and reports it
+            cached_ahead(
+                app.srcdir,
+                RoundTrips,
+                [table.seed, *table.targets],
+                table.request(),
+                table.measure,
+            )
+
+
+def _measure_ahead(app) -> None:
+    # Each table is the largest run of its page (N + 1 statements at each size):
+    # a first parallel build measures them in a process of their own from the
+    # start, and the page's reader finds them stored, or waits for them.
+    store_ahead(app, partial(_measure_tables, app))
+
+
 def setup(app):
     app.setup_extension("executed_store")
     app.add_directive("round-trips", RoundTrips)
+    app.connect("builder-inited", _measure_ahead)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

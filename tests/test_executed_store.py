@@ -7,16 +7,21 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from captured_run import CapturedRun
 from executed_store import (
     DATABASE_URL_VARIABLE,
     STORE_VARIABLE,
     built_marker,
+    cached_ahead,
     environment,
     everything_runs_in_parallel,
     project_files,
+    store_ahead,
 )
 
 from tests import harness
@@ -203,22 +208,30 @@ from pathlib import Path
 
 from executed_store import store_ahead, stored
 
-MATERIAL = {"check": "which process computed this"}
+READING = {"check": "computed beside the reading"}
+WRITING = {"check": "computed beside the writing"}
 
 
 def _ahead(app):
-    store_ahead(app, lambda: stored(app.srcdir, MATERIAL, os.getpid))
+    store_ahead(app, lambda: stored(app.srcdir, READING, lambda: [os.getpid()]))
+    # Whether the pages had been read (the step below ran) when it started.
+    read = Path(app.outdir, "probe.txt")
+    work = lambda: [os.getpid(), read.is_file()]
+    store_ahead(app, lambda: stored(app.srcdir, WRITING, work), beside="writing")
 
 
-def _later_step(app, env):
-    computed_by = stored(app.srcdir, MATERIAL, lambda: -1)
-    Path(app.outdir, "probe.txt").write_text(f"{computed_by} {os.getpid()}")
+def _later_step(app, name, material):
+    computed = stored(app.srcdir, material, lambda: [-1])
+    with Path(app.outdir, "probe.txt").open("a") as probe:
+        probe.write(f"{name} {computed[0]} {os.getpid()} {computed[1:]}\\n")
+    return []
 
 
 def setup(app):
     app.setup_extension("executed_store")
     app.connect("builder-inited", _ahead)
-    app.connect("env-updated", _later_step)
+    app.connect("env-updated", lambda app, env: _later_step(app, "read", READING))
+    app.connect("html-collect-pages", lambda app: _later_step(app, "wrote", WRITING))
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 """
 
@@ -245,6 +258,36 @@ def test_a_first_parallel_build_stores_ahead_in_a_second_process(
         capture_output=True,
         env={**os.environ, STORE_VARIABLE: str(tmp_path / "store")},
     )
-    computed_by, main = map(int, (site / "out" / "probe.txt").read_text().split())
-    # Neither the later step (-1) nor the main process computed it.
-    assert computed_by not in (-1, main)
+    steps = [line.split(" ", 3) for line in (site / "out" / "probe.txt").open()]
+    assert [step[0] for step in steps] == ["read", "wrote"]
+    main = {int(step[2]) for step in steps}
+    assert len(main) == 1, steps
+    # Neither a later step (-1) nor the main process computed them.
+    assert all(int(step[1]) not in (-1, *main) for step in steps), steps
+    # The work beside the writing started once the pages were read.
+    assert steps[1][3].strip() == "[True]", steps
+
+
+def test_work_ahead_runs_beside_the_reading_or_the_writing_only() -> None:
+    with pytest.raises(ValueError, match="beside must be one of"):
+        store_ahead(object(), lambda: None, beside="linking")
+
+
+def test_a_missing_run_is_computed_once_however_many_need_it(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's reader that needs a run the work ahead is computing waits for it."""
+    monkeypatch.setenv(STORE_VARIABLE, str(site / "store"))
+    computed: list[int] = []
+
+    def slow() -> list[int]:
+        computed.append(1)
+        time.sleep(0.2)  # long enough for the other thread to ask meanwhile
+        return [len(computed)]
+
+    def run() -> object:
+        return cached_ahead(site, CapturedRun, ["eager:x"], {"target": "x"}, slow)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run(), range(2)))
+    assert computed == [1] and results == [[1], [1]]
