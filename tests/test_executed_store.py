@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -278,16 +278,25 @@ def test_a_missing_run_is_computed_once_however_many_need_it(
 ) -> None:
     """A page's reader that needs a run the work ahead is computing waits for it."""
     monkeypatch.setenv(STORE_VARIABLE, str(site / "store"))
-    computed: list[int] = []
+    computed = site / "computed.txt"
 
     def slow() -> list[int]:
-        computed.append(1)
-        time.sleep(0.2)  # long enough for the other thread to ask meanwhile
-        return [len(computed)]
+        with computed.open("a") as log:
+            log.write("computed\n")
+        time.sleep(0.2)  # long enough for the other process to ask meanwhile
+        return [os.getpid()]
 
-    def run() -> object:
-        return cached_ahead(site, CapturedRun, ["eager:x"], {"target": "x"}, slow)
+    def run(results: multiprocessing.Queue) -> None:
+        results.put(cached_ahead(site, CapturedRun, ["eager:x"], {"target": "x"}, slow))
 
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda _: run(), range(2)))
-    assert computed == [1] and results == [[1], [1]]
+    # Two processes, as a build's reader and its work ahead are.
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    processes = [context.Process(target=run, args=(results,)) for _ in range(2)]
+    for process in processes:
+        process.start()
+    stored = [results.get(timeout=30) for _ in processes]
+    for process in processes:
+        process.join()
+    assert computed.read_text() == "computed\n"
+    assert stored[0] == stored[1]
