@@ -310,12 +310,16 @@ def _mark_built(app, exception: BaseException | None) -> None:
         marker.touch()
 
 
-def load_harness_before_parallel_reading(app, env, docnames: list[str]) -> None:
+def load_harness_before_forking(app) -> None:
     """In a first build every executed directive runs, in the processes Sphinx
-    forks to read pages: load the harness (and SQLAlchemy) once, here, before the
-    fork, rather than once in each of them. Later builds leave it to the first run
-    that needs it: a build that runs nothing never loads it."""
-    if everything_runs_in_parallel(app.parallel, docnames, built_marker(app.srcdir)):
+    forks to read pages and in those working ahead: load the harness (and
+    SQLAlchemy) once, here, before the forks, rather than once in each of them.
+    Later builds leave it to the first run that needs it: a build that runs
+    nothing never loads it."""
+    # The pages to read are not listed yet; a first build reads them all.
+    if everything_runs_in_parallel(
+        app.parallel, ["(every page)"], built_marker(app.srcdir)
+    ):
         importlib.import_module(HARNESS)
 
 
@@ -323,8 +327,8 @@ def load_harness_before_parallel_reading(app, env, docnames: list[str]) -> None:
 #: (and listener priority) that forks its process, and the one that awaits it.
 PHASES = {
     # While the pages are read: forked once the builder is ready, so that it also
-    # runs beside the rest of the main process's preparation (loading the harness
-    # among it); awaited before any other env-updated listener reads what it stored.
+    # runs beside the rest of the main process's preparation; awaited before any
+    # other env-updated listener reads what it stored.
     "reading": (("builder-inited", 900), ("env-updated", 100)),
     # While the pages are written: Sphinx's main process resolves them one after
     # another for the writer processes, which wait, so a CPU is free. Forked once
@@ -403,6 +407,7 @@ def setup(app):
     # would an unchanged page run its snippets again under the new environment.
     app.add_config_value("executed_environment", fingerprint(), "env")
     _connect_phases(app)
-    app.connect("env-before-read-docs", load_harness_before_parallel_reading)
+    # Before the work ahead is forked (priority 900): it measures tables too.
+    app.connect("builder-inited", load_harness_before_forking, priority=800)
     app.connect("build-finished", _mark_built)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -27,10 +27,9 @@ def _freeze_before_forking(app: Sphinx, *args: Any) -> None:
 
 
 def setup(app: Sphinx) -> dict[str, bool]:
-    # Before executed_store.py forks its process that works ahead (priority 900).
+    # After executed_store.py loads the harness for the children to share (priority
+    # 800), before it forks its processes that work ahead (priority 900).
     app.connect("builder-inited", _freeze_before_forking, priority=850)
-    # After the listeners that load modules for the children to share (the
-    # harness, executed_store.py; default priority).
     app.connect("env-before-read-docs", _freeze_before_forking, priority=900)
     app.connect("write-started", _freeze_before_forking, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
