@@ -344,13 +344,14 @@ def store_ahead(app, work: Callable[[], object], *, beside: str = "reading") -> 
     """Register ``work``, which stores results with :func:`stored` that a later step
     of this build needs (call it from ``builder-inited``).
 
-    In a first parallel build (see everything_runs_in_parallel), the main process
-    would compute such results where nothing runs beside it: before reading, or
-    after the last page is written. There the work runs instead in a second
-    process, beside the reading of the pages (``beside="reading"``, for a step once
-    they are read) or beside their writing (``"writing"``, for pages collected after
-    them); the later step finds its results stored. Nothing depends on it: what it
-    did not store, the step computes.
+    In a first parallel build (see everything_runs_in_parallel), such results
+    would be computed where nothing runs beside them: in the main process before
+    reading or after the last page is written, or in the one reader process whose
+    page needs them. There each work runs instead in a process of its own, beside
+    the reading of the pages (``beside="reading"``, for a step once they are read)
+    or beside their writing (``"writing"``, for pages collected after them); the
+    later step finds its results stored, or, for a run (:func:`cached_ahead`), waits
+    for it. Nothing depends on it: what it did not store, the step computes.
     """
     if beside not in PHASES:
         raise ValueError(f"store_ahead: beside must be one of {sorted(PHASES)}")
