@@ -12,7 +12,9 @@ names a snippet function (``module:function``) and the label of its row. For eve
 size, each function runs on a fresh database seeded with that many parents, through
 the same harness as ``captured-run``; the cells are the statements it sent. Every
 function must return the same value at a given size, so the rows compare like with
-like.
+like. A table is the largest run of its page: a first parallel build finds the tables
+in the pages (:func:`tables_in`, reading them as MyST does) and measures them in a
+process of its own from the start (``executed_store.store_ahead``).
 """
 
 from __future__ import annotations
