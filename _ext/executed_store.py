@@ -206,32 +206,27 @@ def cached(
     every file in the key, so Sphinx re-reads it when one changes.
     """
     env = directive.env
-    entry, request, files = _run_entry(env.srcdir, type(directive), targets, request)
-    for path in files:
-        env.note_dependency(str(path))
-    return _computed_once(entry, request, compute)
+    return cached_run(
+        env.srcdir, type(directive), targets, request, compute, env.note_dependency
+    )
 
 
-def cached_ahead(
+def cached_run(
     srcdir: str | Path,
     directive_class: type[SphinxDirective],
     targets: Iterable[str],
     request: dict[str, Any],
     compute: Callable[[], Any],
+    note_dependency: Callable[[str], None] | None = None,
 ) -> Any:
     """What :func:`cached` stores for a ``directive_class`` directive with this
-    request, computed before any page is read (work for :func:`store_ahead`)."""
-    entry, request, _ = _run_entry(srcdir, directive_class, targets, request)
-    return _computed_once(entry, request, compute)
+    request; without the directive, for work done before its page is read
+    (:func:`store_ahead`).
 
-
-def _run_entry(
-    srcdir: str | Path,
-    directive_class: type[SphinxDirective],
-    targets: Iterable[str],
-    request: dict[str, Any],
-) -> tuple[Path, dict[str, Any], list[Path]]:
-    """Where a directive's run is stored, its request as stored, and its files."""
+    One process at a time computes a missing run: another that needs it meanwhile
+    (a page's reader, while a process working ahead runs it) waits for its result
+    instead of running it again.
+    """
     root = Path(srcdir).resolve()
     modules = {f"snippets.{target.partition(':')[0]}" for target in targets}
     directive_file = Path(inspect.getfile(directive_class)).resolve()
@@ -240,15 +235,11 @@ def _run_entry(
         directive_file,
         Path(__file__).resolve(),
     ]
+    for path in files if note_dependency else ():
+        note_dependency(str(path))
     # By class, not by name: a rule page's example reuses the captured-run of a guide.
     request = {"run": directive_class.__name__, **request}
-    return store_dir(srcdir) / f"{key(root, request, files)}.json", request, files
-
-
-def _computed_once(entry: Path, request: dict[str, Any], compute: Callable[[], Any]):
-    """Like _stored, but one process at a time computes a missing run: another
-    that needs it meanwhile (a page reader, while a process working ahead runs it)
-    waits for its result instead of running it again."""
+    entry = store_dir(srcdir) / f"{key(root, request, files)}.json"
     if entry.is_file():
         return json.loads(entry.read_text(encoding="utf-8"))["result"]
     locks = entry.parent / "locks"
@@ -310,16 +301,20 @@ def _mark_built(app, exception: BaseException | None) -> None:
         marker.touch()
 
 
+def _first_parallel_build(app) -> bool:
+    # The pages to read are not listed yet; a first build reads them all.
+    return everything_runs_in_parallel(
+        app.parallel, ["(every page)"], built_marker(app.srcdir)
+    )
+
+
 def load_harness_before_forking(app) -> None:
     """In a first build every executed directive runs, in the processes Sphinx
     forks to read pages and in those working ahead: load the harness (and
     SQLAlchemy) once, here, before the forks, rather than once in each of them.
     Later builds leave it to the first run that needs it: a build that runs
     nothing never loads it."""
-    # The pages to read are not listed yet; a first build reads them all.
-    if everything_runs_in_parallel(
-        app.parallel, ["(every page)"], built_marker(app.srcdir)
-    ):
+    if _first_parallel_build(app):
         importlib.import_module(HARNESS)
 
 
@@ -350,7 +345,7 @@ def store_ahead(app, work: Callable[[], object], *, beside: str = "reading") -> 
     page needs them. There each work runs instead in a process of its own, beside
     the reading of the pages (``beside="reading"``, for a step once they are read)
     or beside their writing (``"writing"``, for pages collected after them); the
-    later step finds its results stored, or, for a run (:func:`cached_ahead`), waits
+    later step finds its results stored, or, for a run (:func:`cached_run`), waits
     for it. Nothing depends on it: what it did not store, the step computes.
     """
     if beside not in PHASES:
@@ -358,12 +353,9 @@ def store_ahead(app, work: Callable[[], object], *, beside: str = "reading") -> 
     _ahead.setdefault((id(app), beside), []).append(work)
 
 
-def _start_ahead(app, phase: str) -> None:
+def _start_ahead(app, *event_args: object, phase: str) -> None:
     work = _ahead.pop((id(app), phase), [])
-    # The pages to read are not listed yet; a first build reads them all.
-    if work and everything_runs_in_parallel(
-        app.parallel, ["(every page)"], built_marker(app.srcdir)
-    ):
+    if work and _first_parallel_build(app):
         # A process for each: they run side by side, and beside the pages.
         context = multiprocessing.get_context("fork")
         processes = [context.Process(target=job, daemon=True) for job in work]
@@ -377,30 +369,22 @@ def _start_ahead(app, phase: str) -> None:
 AHEAD_TIMEOUT = 300.0
 
 
-def _wait_ahead(app, phase: str) -> None:
+def _wait_ahead(app, *event_args: object, phase: str) -> list:
+    _ahead.pop((id(app), phase), None)  # registered, never started (no fork)
     for process in _running.pop((id(app), phase), []):
         process.join(AHEAD_TIMEOUT)
         if process.is_alive():
             process.kill()
             process.join()
+    return []  # html-collect-pages: no pages of its own
 
 
 def _connect_phases(app) -> None:
     for phase, ((start, start_priority), (wait, wait_priority)) in PHASES.items():
-        app.connect(start, partial(_started, phase=phase), priority=start_priority)
-        app.connect(wait, partial(_awaited, phase=phase), priority=wait_priority)
+        app.connect(start, partial(_start_ahead, phase=phase), priority=start_priority)
+        app.connect(wait, partial(_wait_ahead, phase=phase), priority=wait_priority)
         # A build that ends early (or a builder without that event) awaits it here.
-        app.connect("build-finished", partial(_awaited, phase=phase), priority=100)
-
-
-def _started(app, *args: object, phase: str) -> None:
-    _start_ahead(app, phase)
-
-
-def _awaited(app, *args: object, phase: str) -> list:
-    _wait_ahead(app, phase)
-    _ahead.pop((id(app), phase), None)
-    return []  # html-collect-pages: no pages of its own
+        app.connect("build-finished", partial(_wait_ahead, phase=phase), priority=100)
 
 
 def setup(app):

@@ -12,8 +12,9 @@ Rendering all of them with the theme was most of a one-page rebuild. Two measure
   per such *place* and argument set, for one build. Documents keep the function
   Sphinx gave them.
 - **Written only when changed.** A producer registered with
-  :func:`add_generated_pages` yields :class:`GeneratedPage` items: a name, a template, the *material* its content is
-  made from, and a function making its context, called only for a page to write.
+  :func:`add_generated_pages` yields :class:`GeneratedPage` items: a name, a
+  template, the *material* its content is made from, and a function making its
+  context, called only for a page to write.
   A page is written when its output is missing or its key changed. The key covers
   the name, template and material, and the *chrome* around the page: one empty page
   per place and template is rendered (to a temporary file) every build, so any

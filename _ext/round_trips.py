@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from docutils import nodes
-from executed_store import cached, cached_ahead, store_ahead
+from executed_store import cached, cached_run, store_ahead
+from myst_parser.parsers.directives import parse_directive_text
+from snippet_contract import markdown_parser
 from snippet_targets import check_targets, snippet_problems_fail_the_build
 from sphinx.util.docutils import SphinxDirective
 
@@ -91,6 +93,11 @@ class Table:
     def targets(self) -> list[str]:
         return [target for target, _ in self.rows]
 
+    @property
+    def runs(self) -> list[str]:
+        """Every snippet function it runs: the seed, then each row's."""
+        return [self.seed, *self.targets]
+
     def request(self) -> dict[str, object]:
         """What the stored result is keyed by (executed_store.cached)."""
         return {"seed": self.seed, "targets": self.targets, "sizes": self.sizes}
@@ -134,9 +141,7 @@ class RoundTrips(SphinxDirective):
             raise self.error(str(problem)) from None
         check_targets(self, table.seed, *table.targets)
         with snippet_problems_fail_the_build(self, table.seed):
-            counts = cached(
-                self, [table.seed, *table.targets], table.request(), table.measure
-            )
+            counts = cached(self, table.runs, table.request(), table.measure)
 
         header = ["Strategy", *(f"{size} parents" for size in table.sizes)]
         body = [
@@ -173,13 +178,7 @@ def tables_in(
 ) -> Iterator[Table]:
     """Every round-trips table of these MyST pages, read as MyST reads it; tables
     the directive would refuse are left out (their page reports them)."""
-    from markdown_it.renderer import RendererHTML
-    from myst_parser.config.main import MdParserConfig
-    from myst_parser.parsers.directives import parse_directive_text
-    from myst_parser.parsers.mdit import create_md_parser
-
-    fences = set(myst_extensions) & {"colon_fence"}  # ```{...}, and :::{...} if on
-    markdown = create_md_parser(MdParserConfig(enable_extensions=fences), RendererHTML)
+    markdown = markdown_parser(myst_extensions)
     for page in pages:
         text = page.read_text(encoding="utf-8")
         if "{round-trips}" not in text:  # most pages: no parsing
@@ -206,12 +205,8 @@ def _measure_tables(app) -> None:
     myst_extensions = getattr(app.config, "myst_enable_extensions", ())
     for table in tables_in(markdown, myst_extensions):
         with suppress(Exception):  # the page's reader meets it again, and reports it
-            cached_ahead(
-                app.srcdir,
-                RoundTrips,
-                [table.seed, *table.targets],
-                table.request(),
-                table.measure,
+            cached_run(
+                app.srcdir, RoundTrips, table.runs, table.request(), table.measure
             )
 
 

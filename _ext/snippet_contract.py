@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -72,8 +73,14 @@ class Snippet:
     names_by_region: dict[str, set[str]] = field(default_factory=dict)
 
 
-def _markdown_parser():
-    config = MdParserConfig(enable_extensions={"colon_fence", "deflist", "fieldlist"})
+#: The MyST syntax extensions that change where a page's blocks are (conf.py enables
+#: them; substitutions do not move blocks).
+BLOCK_EXTENSIONS = frozenset({"colon_fence", "deflist", "fieldlist"})
+
+
+def markdown_parser(extensions: Iterable[str] = BLOCK_EXTENSIONS):
+    """MyST's own Markdown parser, to find a page's blocks as the build reads them."""
+    config = MdParserConfig(enable_extensions=set(extensions) & BLOCK_EXTENSIONS)
     return create_md_parser(config, RendererHTML)
 
 
@@ -120,7 +127,7 @@ def scan_page(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
     rel = page.relative_to(root).as_posix()
     includes: list[Include] = []
     problems: list[Problem] = []
-    parser = _markdown_parser()
+    parser = markdown_parser()
     front_matter: dict[str, dict] = {}  # read once, by the first rule-example
 
     def walk(text: str, offset: int) -> None:

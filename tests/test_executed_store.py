@@ -17,7 +17,7 @@ from executed_store import (
     DATABASE_URL_VARIABLE,
     STORE_VARIABLE,
     built_marker,
-    cached_ahead,
+    cached_run,
     environment,
     everything_runs_in_parallel,
     project_files,
@@ -287,7 +287,7 @@ def test_a_missing_run_is_computed_once_however_many_need_it(
         return [os.getpid()]
 
     def run(results: multiprocessing.Queue) -> None:
-        results.put(cached_ahead(site, CapturedRun, ["eager:x"], {"target": "x"}, slow))
+        results.put(cached_run(site, CapturedRun, ["eager:x"], {"target": "x"}, slow))
 
     # Two processes, as a build's reader and its work ahead are.
     context = multiprocessing.get_context("fork")
