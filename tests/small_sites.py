@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import io
+import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,35 @@ def small_conf(
         *(f"{name} = {value!r}" for name, value in settings.items()),
     ]
     return "\n".join(lines) + "\n"
+
+
+def probe_site(site: Path, probe: str, *extensions: str, pages: int = 2) -> Path:
+    """A small site whose own extension ``probe`` (its source, written as
+    ``probe.py`` beside conf.py) loads after ``extensions``; its index lists
+    ``pages`` empty pages (more than five are read in forked processes)."""
+    site.mkdir(parents=True)
+    (site / "probe.py").write_text(probe)
+    conf = small_conf("myst_parser", *extensions, "probe")
+    (site / "conf.py").write_text(conf + f"sys.path.insert(0, {str(site)!r})\n")
+    names = [f"page{number}" for number in range(pages)]
+    toctree = "```{toctree}\n" + "\n".join(names) + "\n```\n"
+    (site / "index.md").write_text(f"# Home\n\n{toctree}")
+    for name in names:
+        (site / f"{name}.md").write_text(f"# {name}\n\nSome text.\n")
+    return site
+
+
+def build_in_parallel(site: Path, jobs: int, **environment: str) -> None:
+    """``sphinx-build -b html -q -j jobs site site/out`` in a process of its own, as
+    ``make html`` runs it (a test worker does not fork itself), with
+    ``environment`` added to this process's."""
+    sphinx = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", str(jobs)]
+    subprocess.run(
+        [*sphinx, site, site / "out"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, **environment},
+    )
 
 
 def copy_checkout(destination: Path, *also_without: str) -> Path:

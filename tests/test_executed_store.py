@@ -6,8 +6,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from executed_store import (
 
 from tests import harness
 from tests.conftest import ROOT
-from tests.small_sites import build_small_site, small_conf
+from tests.small_sites import build_in_parallel, build_small_site, probe_site
 
 CONF = """\
 import sys
@@ -239,25 +237,9 @@ def setup(app):
 def test_a_first_parallel_build_stores_ahead_in_a_second_process(
     tmp_path: Path,
 ) -> None:
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "probe.py").write_text(PROBE)
-    (site / "conf.py").write_text(
-        small_conf("myst_parser", "probe").replace(
-            "sys.path[:0] = [", f"sys.path[:0] = [{str(site)!r}, "
-        )
-    )
-    for page in ("index", "a", "b"):
-        body = "```{toctree}\na\nb\n```\n" if page == "index" else ""
-        (site / f"{page}.md").write_text(f"# {page}\n\n{body}")
+    site = probe_site(tmp_path / "site", PROBE)
     # A first build (a new store), in parallel, as make html runs it.
-    sphinx = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", "2"]
-    subprocess.run(
-        [*sphinx, site, site / "out"],
-        check=True,
-        capture_output=True,
-        env={**os.environ, STORE_VARIABLE: str(tmp_path / "store")},
-    )
+    build_in_parallel(site, jobs=2, **{STORE_VARIABLE: str(tmp_path / "store")})
     steps = [line.split(" ", 3) for line in (site / "out" / "probe.txt").open()]
     assert [step[0] for step in steps] == ["read", "wrote"]
     main = {int(step[2]) for step in steps}

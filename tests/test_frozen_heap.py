@@ -3,11 +3,9 @@ their garbage collections (_ext/frozen_heap.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.small_sites import small_conf
+from tests.small_sites import build_in_parallel, probe_site
 
 #: Records, in each process that reads or writes a page, how many objects the
 #: garbage collector skips (gc.get_freeze_count()).
@@ -31,35 +29,9 @@ def setup(app):
 
 
 def _frozen_by_process(tmp_path: Path, *extensions: str) -> dict[int, int]:
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "probe.py").write_text(PROBE)
-    conf = small_conf("myst_parser", "probe", *extensions)
-    (site / "conf.py").write_text(
-        conf.replace("sys.path[:0] = [", f"sys.path[:0] = [{str(site)!r}, ")
-    )
     # Enough pages for Sphinx to read them in forked processes (more than five).
-    pages = [f"page{number}" for number in range(8)]
-    toctree = "```{toctree}\n" + "\n".join(pages) + "\n```\n"
-    (site / "index.md").write_text(f"# Home\n\n{toctree}")
-    for page in pages:
-        (site / f"{page}.md").write_text(f"# {page}\n\nSome text.\n")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sphinx",
-            "-b",
-            "html",
-            "-q",
-            "-j",
-            "3",
-            site,
-            site / "out",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    site = probe_site(tmp_path / "site", PROBE, *extensions, pages=8)
+    build_in_parallel(site, jobs=3)
     lines = (site / "frozen.txt").read_text().split("\n")
     pairs = [tuple(map(int, line.split())) for line in lines if line]
     main = pairs[0][0]  # builder-inited runs in the main process
