@@ -61,6 +61,15 @@ def small_conf(
     return "\n".join(lines) + "\n"
 
 
+def copy_folders(destination: Path, *folders: str) -> Path:
+    """These folders of the checkout (``snippets``, ``tests``, ...) copied into
+    ``destination``: what a small site's executed examples run."""
+    for folder in folders:
+        ignore = shutil.ignore_patterns(*NOT_SOURCES)
+        shutil.copytree(ROOT / folder, destination / folder, ignore=ignore)
+    return destination
+
+
 def probe_site(site: Path, probe: str, *extensions: str, pages: int = 2) -> Path:
     """A small site whose own extension ``probe`` (its source, written as
     ``probe.py`` beside conf.py) loads after ``extensions``; its index lists

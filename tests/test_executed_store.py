@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -23,8 +22,12 @@ from executed_store import (
 )
 
 from tests import harness
-from tests.conftest import ROOT
-from tests.small_sites import build_in_parallel, build_small_site, probe_site
+from tests.small_sites import (
+    build_in_parallel,
+    build_small_site,
+    copy_folders,
+    probe_site,
+)
 
 CONF = """\
 import sys
@@ -76,10 +79,7 @@ def test_imports_are_followed_to_every_module_under_the_root(tmp_path: Path) -> 
 def site(tmp_path: Path) -> Path:
     """A small site on the real extensions and snippets, with its own store."""
     site = tmp_path / "site"
-    for folder in ("_ext", "snippets", "tests"):
-        shutil.copytree(
-            ROOT / folder, site / folder, ignore=shutil.ignore_patterns("__pycache__")
-        )
+    copy_folders(site, "_ext", "snippets", "tests")
     (site / "conf.py").write_text(CONF)
     (site / "index.md").write_text(INDEX)
     (site / "eager.md").write_text(EAGER)

@@ -18,13 +18,14 @@ from tests.conftest import ROOT
 
 #: What the build reads: pyproject.toml, the README it names, and the package.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "implicit_io")
+#: pyproject.toml's [build-system] table: the backend and what it requires.
+BUILD_SYSTEM = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
 
 
 def test_the_build_backend_is_the_locked_one() -> None:
     """The wheel below is built with this environment's setuptools, as pinned by
     the lock; it must be one that pyproject.toml's build requirements accept."""
-    build_system = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
-    [required] = [Requirement(r) for r in build_system["requires"]]
+    [required] = [Requirement(r) for r in BUILD_SYSTEM["requires"]]
     assert required.name == "setuptools"
     assert required.specifier.contains(metadata.version("setuptools")), (
         "pin a setuptools that pyproject.toml's [build-system] accepts: "
@@ -41,9 +42,8 @@ def test_the_wheel_holds_the_package_its_command_and_its_plugin(tmp_path: Path):
     # The declared backend's PEP 517 hook, as pip and `python -m build` call it, in
     # a process of its own; with the locked setuptools (see above), not one
     # installed into a new build environment on every run.
-    backend = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
     build_wheel = (
-        f"import {backend['build-backend']} as backend\n"
+        f"import {BUILD_SYSTEM['build-backend']} as backend\n"
         f"print(backend.build_wheel({str(tmp_path / 'dist')!r}))"
     )
     (tmp_path / "dist").mkdir()

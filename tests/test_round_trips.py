@@ -3,15 +3,13 @@ about loading strategies is tested in test_eager_loading.py."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from executed_store import STORE_VARIABLE, cached_run, environment
 from round_trips import RoundTrips, tables_in
 
-from tests.conftest import ROOT
-from tests.small_sites import build_small_site, small_conf
+from tests.small_sites import build_small_site, copy_folders, small_conf
 
 TABLE = """\
 ```{round-trips} eager_loading:_add_authors_with_posts
@@ -52,9 +50,7 @@ def test_a_table_stored_ahead_is_the_one_its_page_shows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     site = tmp_path / "site"
-    for folder in ("snippets", "tests"):  # what the table runs, and its harness
-        ignore = shutil.ignore_patterns("__pycache__")
-        shutil.copytree(ROOT / folder, site / folder, ignore=ignore)
+    copy_folders(site, "snippets", "tests")  # what the table runs, and its harness
     (site / "conf.py").write_text(small_conf("myst_parser", "round_trips"))
     (site / "index.md").write_text(PAGE)
     monkeypatch.setenv(STORE_VARIABLE, str(tmp_path / "store"))
