@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 # One process more than the CPUs: in a parallel write Sphinx's main process resolves
 # every page itself and hands them to -j minus one writers, so -j auto leaves a core
-# idle while pages are written (measured: tests/bench_build.py --jobs).
+# idle while pages are written (measured: tests/benchmarks/bench_build.py --jobs).
 SPHINX_JOBS := $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$((n + 1)))
 SPHINX_STRICT := -n -W --keep-going -q -j $(SPHINX_JOBS)
 HOST ?= 127.0.0.1
@@ -83,7 +83,7 @@ test-browser: html  ## every page in Debian's Chromium: axe, layout, search, cop
 	$(BIN)/python -m pytest tests/browser -n 2 -p no:randomly
 
 bench: $(STAMP)  ## measure the guard's overhead into guides/measured/ (commit it)
-	$(BIN)/python tests/bench_guard.py
+	$(BIN)/python tests/benchmarks/bench_guard.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

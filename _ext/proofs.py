@@ -52,6 +52,20 @@ class tested_configurations(nodes.General, nodes.Element):
     """Placeholder for the table of suite records."""
 
 
+def test_modules(srcdir: Path) -> dict[str, Path]:
+    """Every test module under tests/, by file name without .py (unique by rule:
+    a page cites ``test_x::test_y`` whichever family folder holds it). A service's
+    own suite that the toolkit's tests run (a folder with its own conftest beside a
+    pytest.ini) is not the guide's."""
+    tests = Path(srcdir, "tests")
+    found: dict[str, Path] = {}
+    for path in sorted(tests.rglob("test_*.py")):
+        folders = [f for f in path.parents if f.is_relative_to(tests)]
+        if not any((folder / "pytest.ini").is_file() for folder in folders):
+            found.setdefault(path.stem, path)
+    return found
+
+
 def _test_lines(source: str) -> dict[str, int]:
     """``name`` or ``Class::name`` → line, for every test function in a module."""
     found: dict[str, int] = {}
@@ -85,21 +99,24 @@ class ProofRole(SphinxRole):
                 f"{{proof}} {self.text!r}: write `test_module::test_name`, naming a "
                 "module in tests/ without its folder or .py"
             )
-        path = Path(self.env.srcdir, "tests", f"{module}.py")
-        if not path.is_file():
+        path = test_modules(Path(self.env.srcdir)).get(module)
+        if path is None:
             return self._fail(
-                f"{{proof}} {self.text!r}: tests/{module}.py does not exist. Cite a "
-                "test module in tests/, or write the test that proves this sentence."
+                f"{{proof}} {self.text!r}: no test module {module}.py under "
+                "tests/. Cite a test module of the suite, or write the test that proves this sentence."
             )
         self.env.note_dependency(str(path))
         line = _tests_in(path, path.stat().st_mtime).get(name)
         if line is None:
             return self._fail(
-                f"{{proof}} {self.text!r}: tests/{module}.py has no test {name!r}. "
+                f"{{proof}} {self.text!r}: {path.relative_to(self.env.srcdir)} has no test {name!r}. "
                 "Fix the name, or write the test that proves this sentence."
             )
         node = proof_claim(
-            test=f"tests/{module}.py::{name}", module=module, name=name, line=line
+            test=f"{path.relative_to(self.env.srcdir).as_posix()}::{name}",
+            module=module,
+            name=name,
+            line=line,
         )
         return [node], []
 
@@ -259,17 +276,17 @@ def _highlighted(app, material: dict) -> str:
 
 def _test_code_pages(app):
     """One page per test module, its code highlighted, each test an anchor."""
-    for path in sorted(Path(app.srcdir, "tests").glob("test_*.py")):
+    for path in test_modules(Path(app.srcdir)).values():
         material = _highlighting(path)
 
         def context(path: Path = path, material: dict = material):
             body = (
-                f"<h1>tests/{html.escape(path.name)}</h1>"
+                f"<h1>{html.escape(path.relative_to(app.srcdir).as_posix())}</h1>"
                 "<p>The tests the guide's claims cite; each claim links to its test.</p>"
                 "<div class='highlight-python notranslate'>"
                 f"{_highlighted(app, material)}</div>"
             )
-            return {"title": f"tests/{path.name}", "body": body}
+            return {"title": path.relative_to(app.srcdir).as_posix(), "body": body}
 
         yield GeneratedPage(f"{PAGES}/{path.stem}", "page.html", material, context)
 

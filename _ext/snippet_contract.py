@@ -6,8 +6,8 @@
 2. Every include names a file, region and object that exist.
 3. Every region and every public top-level object in ``snippets/`` is on a page;
    every region in ``implicit_io/`` is (its other objects are API, not examples).
-4. Every ``snippets/X.py`` has ``tests/test_X.py``; every public
-   ``implicit_io/X.py`` has ``tests/test_X.py`` or ``tests/test_implicit_io_X.py``.
+4. Every ``snippets/X.py`` has a ``test_X.py`` under ``tests/``; every public
+   ``implicit_io/X.py`` has ``test_X.py`` or ``test_implicit_io_X.py`` there.
    That test module imports the module and uses every name it shows (so no shown
    code goes untested).
 
@@ -361,10 +361,14 @@ def _used_names(test_path: Path) -> tuple[set[str], set[str]]:
 
 def _paired_test(root: Path, package: str, stem: str) -> Path:
     """``tests/test_X.py``; for a package module also ``tests/test_implicit_io_X.py``."""
-    plain = root / "tests" / f"test_{stem}.py"
-    if package == PACKAGE and not plain.is_file():
-        return root / "tests" / f"test_{PACKAGE}_{stem}.py"
-    return plain
+    names = [f"test_{stem}.py"]
+    if package == PACKAGE:
+        names.append(f"test_{PACKAGE}_{stem}.py")
+    for name in names:
+        found = sorted((root / "tests").rglob(name))
+        if found:
+            return found[0]
+    return root / "tests" / names[0]
 
 
 def _includable(root: Path) -> list[str]:
@@ -439,7 +443,7 @@ def _inputs(root: Path) -> dict[str, str]:
     """Every file the check reads, by path, with a digest of its content."""
     paths = {p for pattern in PAGE_GLOBS for p in root.glob(pattern)}
     paths |= {p for folder in (EXAMPLES, PACKAGE) for p in (root / folder).rglob("*")}
-    paths |= set((root / "tests").glob("*.py"))
+    paths |= set((root / "tests").rglob("*.py"))
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(paths)
@@ -532,7 +536,7 @@ def _check(root: Path, store: bool) -> list[Problem]:
                     path,
                     1,
                     (
-                        f"has no test module: create tests/test_{stem}.py that runs its examples."
+                        f"has no test module: create test_{stem}.py that runs its examples, in the tests/ folder of its family (tests/examples/ for a page's examples)."
                     ),
                 )
             )
@@ -600,7 +604,7 @@ def _check(root: Path, store: bool) -> list[Problem]:
                         path,
                         start,
                         (
-                            f"{name!r} is never used by tests/test_{stem}.py. Exercise it in "
+                            f"{name!r} is never used by {test_path.relative_to(root)}. Exercise it in "
                             "a test."
                         ),
                     )

@@ -36,7 +36,7 @@ from tests.harness import (
 
 ROOT = Path(__file__).resolve().parent.parent
 # A service's own test suite, run by tests/test_pytest_plugin.py, not by this one.
-collect_ignore = ["sample_service"]
+collect_ignore = ["toolkit/sample_service"]
 
 
 #: What `make html` builds; the browser suite (tests/browser) serves it.

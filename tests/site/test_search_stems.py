@@ -8,7 +8,7 @@ import pytest
 from sphinx.search import languages
 from sphinx.search.en import SearchEnglish
 
-from tests.small_sites import build_small_site, small_conf
+from tests.site.small_sites import build_small_site, small_conf
 
 PAGE = """\
 # Loading strategies

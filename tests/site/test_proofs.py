@@ -9,7 +9,7 @@ import pytest
 
 from tests import configurations
 from tests.configurations import Configuration
-from tests.small_sites import build_small_site, small_conf
+from tests.site.small_sites import build_small_site, small_conf
 
 CONF = small_conf("myst_parser", "proofs")
 TEST_MODULE = "def test_rollback_expires():\n    assert True\n"
@@ -99,7 +99,7 @@ def test_code_changed_elsewhere_makes_built_badges_stale(site: Path) -> None:
     ("citation", "message"),
     [
         ("test_demo::test_missing", "tests/test_demo.py has no test 'test_missing'"),
-        ("test_nowhere::test_x", "tests/test_nowhere.py does not exist"),
+        ("test_nowhere::test_x", "no test module test_nowhere.py under tests/"),
         ("tests/test_demo.py::test_x", "write `test_module::test_name`"),
     ],
 )

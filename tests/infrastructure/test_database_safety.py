@@ -31,7 +31,7 @@ from tests.harness import (
 )
 from tools.postgres import Server, free_port, throwaway_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _suite_on(url: str, module: str) -> subprocess.CompletedProcess[str]:
@@ -91,7 +91,9 @@ def test_a_users_sqlite_file_is_refused_and_left_intact(tmp_path: Path) -> None:
     before = path.read_bytes()
 
     # The module the defect report ran: it loads the sample data, drops nothing.
-    run = _suite_on(f"sqlite+aiosqlite:///{path}", "tests/test_eager_loading.py")
+    run = _suite_on(
+        f"sqlite+aiosqlite:///{path}", "tests/examples/test_eager_loading.py"
+    )
 
     assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
     output = run.stdout + run.stderr
@@ -204,7 +206,7 @@ def test_on_postgresql_a_users_tables_are_untouched(server: Server) -> None:
     before = _user_state(server)
 
     # A module that loads the sample data (and builds no site).
-    run = _suite_on(server.url, "tests/test_models.py")
+    run = _suite_on(server.url, "tests/examples/test_models.py")
 
     assert run.returncode == 0, run.stdout + run.stderr
     # The same schemas, tables and rows: the guide's schemas came and went.

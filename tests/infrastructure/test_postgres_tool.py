@@ -15,7 +15,7 @@ from tools.postgres import binaries, stored_cluster, throwaway_server
 
 pytestmark = needs_postgres_binaries()
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The command run against the server: says it is up, then waits to be stopped.
 WAIT = (
     "import os, time; print(os.environ['GUIDE_DATABASE_URL'], flush=True); "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.small_sites import build_small_site, small_conf
+from tests.site.small_sites import build_small_site, small_conf
 
 PAGES = {
     "index.md": "# Home\n\n```{toctree}\nerrors\nother\n```\n",

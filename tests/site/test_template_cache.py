@@ -8,7 +8,7 @@ import jinja2
 import pytest
 from executed_store import STORE_VARIABLE
 
-from tests.small_sites import build_small_site, small_conf
+from tests.site.small_sites import build_small_site, small_conf
 
 INDEX = "# Home\n\n```{toctree}\npage\n```\n"
 

@@ -10,7 +10,7 @@ import yaml
 from page_meta import FIELDS, load_page_meta, overdue_message, stale_cards, validate
 
 from tests.conftest import ROOT
-from tests.small_sites import build_small_site, small_conf
+from tests.site.small_sites import build_small_site, small_conf
 
 GOOD = {
     "status": "adopted",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.small_sites import build_small_site, small_conf
+from tests.site.small_sites import build_small_site, small_conf
 
 CONF = small_conf("myst_parser", "proofs", html_theme="furo")
 INDEX = "# Home\n\n```{toctree}\na\nb\n```\n"

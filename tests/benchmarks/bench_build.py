@@ -1,6 +1,7 @@
 """The cost of executed docs: this site's build against a plain Sphinx twin.
 
-    .venv/bin/python tests/bench_build.py [--rounds N] [--jobs N] [--twin-jobs N]
+    .venv/bin/python tests/benchmarks/bench_build.py [--rounds N] [--jobs N]
+                                                     [--twin-jobs N]
                                           [--no-tests]
 
 The plain twin is the same pages built with only the third-party extensions
@@ -36,7 +37,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SKIP = (".venv*", "_build", ".git", "__pycache__", ".*_cache")
 THIRD_PARTY = '["myst_parser", "sphinx_copybutton", "sphinx_design"]'
 #: Directives and roles of Sphinx, MyST and sphinx-design the pages use; every other

@@ -144,7 +144,9 @@ def test_a_changed_lock_makes_the_record_stale(checkout: Path) -> None:
 
 
 def test_a_changed_test_makes_the_record_stale(checkout: Path) -> None:
-    with (checkout / "tests" / "test_configurations.py").open("a") as file:
+    with (checkout / "tests" / "infrastructure" / "test_configurations.py").open(
+        "a"
+    ) as file:
         file.write("\n# edited\n")
     assert _stale(checkout) == "the examples or tests changed since the run"
 

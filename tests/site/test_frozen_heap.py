@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.small_sites import build_in_parallel, probe_site
+from tests.site.small_sites import build_in_parallel, probe_site
 
 #: Records, in each process that reads or writes a page, how many objects the
 #: garbage collector skips (gc.get_freeze_count()).

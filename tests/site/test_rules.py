@@ -38,7 +38,7 @@ from snippets.rules import (
     warehouse_report_on_the_loop,
 )
 from tests.conftest import ROOT
-from tests.small_sites import build_small_site, copy_checkout
+from tests.site.small_sites import build_small_site, copy_checkout
 
 # The published rules and their URLs. Reviews link to these pages for years: a code
 # or URL may be added here, never removed or changed. Retire a rule instead.

@@ -1,6 +1,6 @@
 """Measure the whole suite on SQLite and on PostgreSQL, alternately, in one run.
 
-    .venv/bin/python tests/bench_engines.py [rounds]
+    .venv/bin/python tests/benchmarks/bench_engines.py [rounds]
 
 Starts one throwaway PostgreSQL server (tools/postgres.py), then runs the whole
 suite (cold site build included) on the default in-memory SQLite and on that
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.harness import DATABASE_URL_VARIABLE  # noqa: E402

@@ -14,7 +14,7 @@ from executed_store import STORE_VARIABLE
 from snippet_contract import check_project
 
 from tests.conftest import ROOT, file_lock
-from tests.small_sites import build_small_site, copy_checkout
+from tests.site.small_sites import build_small_site, copy_checkout
 
 
 def test_the_guide_keeps_its_own_contract() -> None:
@@ -25,7 +25,7 @@ def test_the_guide_keeps_its_own_contract() -> None:
 def test_every_snippet_module_has_a_test_module() -> None:
     for snippet in (ROOT / "snippets").glob("*.py"):
         if snippet.name != "__init__.py":
-            assert (ROOT / "tests" / f"test_{snippet.name}").is_file(), snippet
+            assert list((ROOT / "tests").rglob(f"test_{snippet.name}")), snippet
 
 
 # --- The checker, fed bad input -------------------------------------------------
@@ -255,8 +255,9 @@ def test_snippet_without_test_module(project: Path) -> None:
     (project / "tests" / "test_demo.py").unlink()
     [problem] = messages(project)
     assert problem == (
-        "snippets/demo.py:1: has no test module: create tests/test_demo.py that "
-        "runs its examples."
+        "snippets/demo.py:1: has no test module: create test_demo.py that "
+        "runs its examples, in the tests/ folder of its family (tests/examples/ "
+        "for a page's examples)."
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from executed_store import STORE_VARIABLE, cached_run, environment
 from round_trips import RoundTrips, tables_in
 
-from tests.small_sites import build_small_site, copy_folders, small_conf
+from tests.site.small_sites import build_small_site, copy_folders, small_conf
 
 TABLE = """\
 ```{round-trips} eager_loading:_add_authors_with_posts

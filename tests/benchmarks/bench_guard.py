@@ -1,6 +1,6 @@
 """Measure the guard's overhead and write the file guides/enforcement.md shows.
 
-    make bench        (or: .venv/bin/python tests/bench_guard.py)
+    make bench        (or: .venv/bin/python tests/benchmarks/bench_guard.py)
 
 Run it on a quiet machine after changing the guard or the pinned versions, and
 commit guides/measured/guard-overhead.json. The suite fails while the file names
@@ -18,7 +18,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "_ext")]
 
 from measurement import Machine, Measurement  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from tests import configurations
 from tests.configurations import Configuration
 from tests.conftest import CAPTURE_PROPERTY, _CaptureRecorder
-from tests.small_sites import build_small_site, small_conf
+from tests.site.small_sites import build_small_site, small_conf
 
 CONF = small_conf("myst_parser", "sphinx_design", "proofs", "captured_variants")
 TEST_MODULE = "def test_shape():\n    assert True\n"

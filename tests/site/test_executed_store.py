@@ -22,7 +22,7 @@ from executed_store import (
 )
 
 from tests import harness
-from tests.small_sites import (
+from tests.site.small_sites import (
     build_in_parallel,
     build_small_site,
     copy_folders,
