@@ -55,7 +55,7 @@ $(STAMP_2_0): $(LOCK_2_0)
 
 serve: $(STAMP)  ## build the site, serve it on localhost, rebuild on every change
 	$(BIN)/sphinx-autobuild $(SPHINX_STRICT) --host $(HOST) --port $(PORT) \
-		--watch snippets --watch implicit_io --watch _ext --watch tests/harness.py \
+		--watch snippets --watch implicit_io --watch _ext --watch guide_runtime \
 		--ignore "$(CURDIR)/.venv/*" --ignore "$(CURDIR)/tests/*" \
 		--ignore "$(CURDIR)/_build/*" \
 		. _build/html

@@ -91,7 +91,7 @@ def _count_label(count: int) -> str:
 def run_once(target: str, seed: str | None) -> dict:
     """What a run shows, as JSON data the result store can keep."""
     # Imported on first run: a build that finds every result stored needs no SQLAlchemy.
-    from tests.harness import capture, describe_error
+    from guide_runtime.capture import capture, describe_error
 
     captured = capture(target, seed)
     failed = captured.error is not None
@@ -193,7 +193,11 @@ def check_database(app) -> None:
     # that finds every result stored then needs no SQLAlchemy).
     if not os.environ.get("GUIDE_DATABASE_URL"):
         return
-    from tests.harness import DatabaseURLError, checked_database_url, database_url
+    from guide_runtime.database import (
+        DatabaseURLError,
+        checked_database_url,
+        database_url,
+    )
 
     try:
         checked_database_url(database_url())

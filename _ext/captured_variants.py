@@ -19,7 +19,7 @@ from pathlib import Path
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
-from tests import configurations
+from guide_runtime import configurations
 
 
 def _fence(text: str) -> str:

@@ -52,7 +52,7 @@ FORMAT = 1
 #: This module's own text: what it stores depends on how it computes it.
 _SOURCE = Path(__file__).read_text(encoding="utf-8")
 #: Every run goes through the harness: it and what it imports are in every key.
-HARNESS = "tests.harness"
+HARNESS = "guide_runtime.capture"
 
 
 def store_dir(srcdir: str | Path) -> Path:

@@ -23,7 +23,7 @@ from sphinx.util.docutils import SphinxDirective
 
 def _rows(target: str) -> list[list[str]]:
     # Imported on first run: a build that finds every result stored needs no SQLAlchemy.
-    from tests.harness import collected_logs, load_callable
+    from guide_runtime.capture import collected_logs, load_callable
 
     func = load_callable(target)
     with collected_logs():  # what the measured code logs is not build output

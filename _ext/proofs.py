@@ -36,7 +36,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
-from tests.configurations import ALL_CONFIGURATIONS, Record, load_records
+from guide_runtime.configurations import ALL_CONFIGURATIONS, Record, load_records
 
 PAGES = "_proofs"
 #: This module's own text: what it stores depends on how it computes it.

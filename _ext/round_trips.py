@@ -40,7 +40,7 @@ from sphinx.util.docutils import SphinxDirective
 def measure(seed: str, targets: list[str], sizes: list[int]) -> list[list[int]]:
     """Statements sent by each target at each size; ValueError on any problem."""
     # Imported on first run: a build that finds every result stored needs no SQLAlchemy.
-    from tests.harness import capture, describe_error, load_callable
+    from guide_runtime.capture import capture, describe_error, load_callable
 
     seed_function = load_callable(seed)
     if "parents" not in inspect.signature(seed_function).parameters:

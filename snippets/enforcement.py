@@ -22,6 +22,8 @@ from sqlalchemy import FetchedValue, ForeignKey, String, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
 
+from guide_runtime.capture import release_failed_io
+from guide_runtime.database import add_sample_data, fresh_database
 from implicit_io.guard import (
     ImplicitIOError,
     ImplicitIOGuard,
@@ -33,7 +35,6 @@ from implicit_io.review_check import check_source
 from snippets.mapping_check import LegacyBase
 from snippets.models import Base, Post, User
 from snippets.server_generated_values import count_revisions
-from tests.harness import add_sample_data, fresh_database, release_failed_io
 
 
 # region article_model

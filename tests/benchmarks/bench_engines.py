@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness import DATABASE_URL_VARIABLE  # noqa: E402
+from guide_runtime.database import DATABASE_URL_VARIABLE  # noqa: E402
 from tools.postgres import throwaway_server  # noqa: E402
 
 SITE_DIRS = {"sqlite": "_build/html", "postgresql": "_build/postgresql-sqlalchemy-2.1"}

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.conftest import SITE_DIR
+from tests.plugins.site import SITE_DIR
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 

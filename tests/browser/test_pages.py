@@ -13,7 +13,7 @@ import pytest
 from axe_playwright_python.base import AXE_SCRIPT
 from playwright.sync_api import Browser, Page, Request
 
-from tests.conftest import SITE_DIR
+from tests.plugins.site import SITE_DIR
 
 VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 NARROWEST = 360

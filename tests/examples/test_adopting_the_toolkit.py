@@ -8,6 +8,7 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import implicit_io
+from guide_runtime.configurations import ROOT
 from implicit_io import review_check
 from implicit_io.allow_list import load_allow_list
 from implicit_io.guard import GUARD_RULES, Mode
@@ -16,7 +17,6 @@ from snippets.adopting_the_toolkit import (
     test_each_author_is_loaded_with_its_posts,  # collected: the page's example
     test_post_titles_by_author,  # collected: the page's example
 )
-from tests.conftest import ROOT
 
 ADOPTION = ROOT / "snippets" / "adoption"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

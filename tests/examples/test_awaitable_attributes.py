@@ -6,6 +6,7 @@ from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
+from guide_runtime.database import fresh_database, session_factory_for
 from snippets.awaitable_attributes import (
     Newsletter,
     NewsletterIssue,
@@ -19,7 +20,6 @@ from snippets.awaitable_attributes import (
 from snippets.counting_statements import record_statements
 from snippets.eager_loading import _add_authors_with_posts
 from snippets.models import User
-from tests.harness import fresh_database, session_factory_for
 
 SUBJECTS = ["2.0 is out", "2.1 is out"]
 

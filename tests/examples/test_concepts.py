@@ -6,6 +6,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from guide_runtime.capture import capture
+from guide_runtime.database import fresh_database, fresh_sync_database
 from snippets.concepts import (
     SLOW_COUNT,
     ada_post_titles,
@@ -19,7 +21,6 @@ from snippets.concepts import (
     two_sessions_at_once,
 )
 from snippets.counting_statements import record_statements
-from tests.harness import capture, fresh_database, fresh_sync_database
 
 ON_A_SQLITE_FILE = pytest.mark.only_on(
     engine="sqlite",

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from implicit_io.statement_budgets import record_statements
 from snippets.counting_statements import user_names_and_statement_count
 from snippets.models import User
-from tests.harness import expect_missing_greenlet
+from tests.support import expect_missing_greenlet
 
 # The recorder's own tests are in tests/test_statement_budgets.py, with its code.
 

@@ -18,7 +18,7 @@ from snippets.deferred_columns import (
     report_titles,
     report_titles_reading_summary,
 )
-from tests.harness import expect_missing_greenlet, without_labels
+from tests.support import expect_missing_greenlet, without_labels
 
 pytestmark = pytest.mark.seed("deferred_columns:_add_reports")
 

@@ -22,7 +22,7 @@ from snippets.detecting_implicit_io import (
     user_roles_in_strict_session,
 )
 from snippets.models import User
-from tests.harness import expect_missing_greenlet
+from tests.support import expect_missing_greenlet
 
 
 async def _raises(engine, call, message: str) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import joinedload, lazyload, raiseload, selectinload
 
+from guide_runtime.database import fresh_database, session_factory_for
 from snippets.counting_statements import record_statements
 from snippets.eager_loading import (
     Album,
@@ -29,11 +30,7 @@ from snippets.eager_loading import (
     track_listing,
 )
 from snippets.models import Post, User
-from tests.harness import (
-    expect_missing_greenlet,
-    fresh_database,
-    session_factory_for,
-)
+from tests.support import expect_missing_greenlet
 
 CURSOR_NEVER_AWAITED = "'Connection.cursor' was never awaited"
 EXPECTED_TITLES = {

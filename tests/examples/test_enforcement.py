@@ -9,6 +9,7 @@ from pytest_queryguard import NPlusOneDetected
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from guide_runtime.configurations import ROOT
 from implicit_io.guard import ImplicitIOError
 from snippets.counting_statements import record_statements
 from snippets.enforcement import (
@@ -42,7 +43,6 @@ from snippets.enforcement import (
     server_onupdate_value,
     track_an_n_plus_one,
 )
-from tests.conftest import ROOT
 
 # What each tool says, per scenario: the comparison page's claims.
 EXPECTED = {

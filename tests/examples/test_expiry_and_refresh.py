@@ -16,7 +16,7 @@ from snippets.expiry_and_refresh import (
     rename_user_default_session,
 )
 from snippets.models import User
-from tests.harness import expect_missing_greenlet, without_labels
+from tests.support import expect_missing_greenlet, without_labels
 
 
 async def test_default_session_expires_on_commit(engine: AsyncEngine) -> None:

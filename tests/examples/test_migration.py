@@ -8,6 +8,8 @@ from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncResult, AsyncSession
 from sqlalchemy.orm import Query, Session
 
+from guide_runtime.capture import capture
+from guide_runtime.database import fresh_sync_database
 from snippets import migration
 from snippets.counting_statements import record_statements
 from snippets.migration import (
@@ -34,7 +36,6 @@ from snippets.migration import (
     unwrapping,
 )
 from snippets.models import Base, User
-from tests.harness import capture, fresh_sync_database
 
 ON_PYSQLITE = pytest.mark.only_on(
     engine="sqlite",

@@ -3,6 +3,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
+from guide_runtime.capture import capture
 from snippets.counting_statements import record_statements
 from snippets.models import Post, User
 from snippets.new_objects_and_collections import (
@@ -30,7 +31,7 @@ from snippets.new_objects_and_collections import (
     replace_unloaded_collection,
 )
 from snippets.troubleshooting import is_missing_greenlet
-from tests.harness import capture, expect_missing_greenlet
+from tests.support import expect_missing_greenlet
 
 # --- Point 8: new objects' collections ------------------------------------------
 

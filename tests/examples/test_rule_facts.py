@@ -33,7 +33,7 @@ from sqlalchemy.orm.exc import DetachedInstanceError
 
 from snippets.counting_statements import record_statements
 from snippets.models import User
-from tests.harness import expect_missing_greenlet
+from tests.support import expect_missing_greenlet
 
 
 class FactBase(AsyncAttrs, DeclarativeBase):

@@ -18,7 +18,7 @@ from snippets.run_sync import (
     rename_user_legacy,
     reporting_metadata,
 )
-from tests.harness import expect_missing_greenlet
+from tests.support import expect_missing_greenlet
 
 EXPECTED = {
     "ada": ["Notes on engines", "On sessions"],

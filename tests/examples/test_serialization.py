@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from guide_runtime.capture import record_sent, release_failed_io
 from snippets.counting_statements import record_statements
 from snippets.models import User
 from snippets.serialization import (
@@ -35,13 +36,11 @@ from snippets.serialization import (
     user_response_lazy,
     user_to_dict,
 )
-from tests.harness import (
+from tests.support import (
     WRAPPED,
     expect_missing_greenlet,
     failed_load_shape,
     never_awaited_warnings,
-    record_sent,
-    release_failed_io,
 )
 
 ADA = UserOut(

@@ -19,7 +19,7 @@ from snippets.server_generated_values import (
     edit_note_and_refresh,
     revise_note,
 )
-from tests.harness import expect_missing_greenlet, without_labels
+from tests.support import expect_missing_greenlet, without_labels
 
 
 def returning(sql: str) -> list[str]:

@@ -15,6 +15,8 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import DetachedInstanceError
 from sqlalchemy.pool import NullPool
 
+from guide_runtime.configurations import sqlalchemy_line
+from guide_runtime.database import add_sample_data, fresh_database
 from snippets.counting_statements import record_statements
 from snippets.models import User
 from snippets.troubleshooting import (
@@ -35,14 +37,7 @@ from snippets.troubleshooting import (
     revision_after_update_refreshed,
     revision_of_new_ticket,
 )
-from tests.configurations import sqlalchemy_line
-from tests.harness import (
-    WRAPPED,
-    FailedLoad,
-    add_sample_data,
-    expect_missing_greenlet,
-    fresh_database,
-)
+from tests.support import WRAPPED, FailedLoad, expect_missing_greenlet
 
 CURSOR_NEVER_AWAITED = "'Connection.cursor' was never awaited"
 #: The sentence MissingGreenlet says on each line: 2.0 names await_only().

@@ -15,7 +15,7 @@ from snippets.write_only_relationships import (
     latest_feed_titles,
     unread_subjects,
 )
-from tests.harness import expect_missing_greenlet
+from tests.support import expect_missing_greenlet
 
 pytestmark = pytest.mark.seed("write_only_relationships:_add_feed_and_inbox")
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests import configurations
-from tests.configurations import Configuration, Record
-from tests.conftest import file_lock
+from guide_runtime import configurations
+from guide_runtime.configurations import Configuration, Record
+from tests.plugins import configurations as only_on
+from tests.plugins import conftest_text
+from tests.plugins.site import file_lock
 
-INNER_CONFTEST = "from tests.conftest import *  # noqa: F403\n"
+INNER_CONFTEST = conftest_text()
 INNER_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 
 
@@ -28,15 +30,13 @@ INNER_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
     ],
 )
 def test_a_bad_only_on_marker_is_named(kwargs: dict, problem: str) -> None:
-    assert problem in (configurations.only_on_problem(kwargs, ()) or "")
+    assert problem in (only_on.only_on_problem(kwargs, ()) or "")
 
 
 def test_only_on_admits_exactly_the_named_configurations() -> None:
     marker = {"engine": "postgresql", "sqlalchemy": ("2.0", "2.1"), "reason": "r"}
     admitted = [
-        c
-        for c in configurations.ALL_CONFIGURATIONS
-        if configurations.runs_on(marker, c)
+        c for c in configurations.ALL_CONFIGURATIONS if only_on.runs_on(marker, c)
     ]
     assert admitted == [
         Configuration("postgresql", "2.1"),

@@ -22,13 +22,13 @@ from sphinx.errors import ConfigError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.harness import (
+from guide_runtime.database import (
     DATABASE_URL_VARIABLE,
     DatabaseURLError,
     check_database_url,
     fresh_database,
-    needs_postgres_binaries,
 )
+from tests.support import needs_postgres_binaries
 from tools.postgres import Server, free_port, throwaway_server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from guide_runtime.capture import capture, collected_logs
 from snippets.models import User
-from tests.harness import capture, collected_logs, expect_missing_greenlet
+from tests.support import expect_missing_greenlet
 
 
 async def test_expect_missing_greenlet_gives_the_error_and_the_statements(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import needs_postgres_binaries
+from tests.support import needs_postgres_binaries
 from tools.postgres import binaries, stored_cluster, throwaway_server
 
 pytestmark = needs_postgres_binaries()

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from sphinx.cmd.build import build_main
 
-from tests.conftest import ROOT, STRICT_BUILD
+from guide_runtime.configurations import ROOT
+from tests.plugins.site import STRICT_BUILD
 
 EXTENSIONS = ROOT / "_ext"
 #: What a copy of the checkout leaves out: outputs, caches, and every virtual

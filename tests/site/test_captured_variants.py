@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import configurations
-from tests.configurations import Configuration
-from tests.conftest import CAPTURE_PROPERTY, _CaptureRecorder
+from guide_runtime import configurations
+from guide_runtime.configurations import Configuration
+from tests.plugins import conftest_text
+from tests.plugins.proofs import CAPTURE_PROPERTY, _CaptureRecorder
 from tests.site.small_sites import build_small_site, small_conf
 
 CONF = small_conf("myst_parser", "sphinx_design", "proofs", "captured_variants")
@@ -72,7 +73,7 @@ def test_a_capture_no_suite_recorded_fails_the_build(site: Path) -> None:
 def test_record_capture_refuses_a_name_another_test_recorded(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makeconftest("from tests.conftest import *  # noqa: F403\n")
+    pytester.makeconftest(conftest_text())
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(
         test_twice="""

@@ -21,7 +21,7 @@ from executed_store import (
     store_ahead,
 )
 
-from tests import harness
+from guide_runtime import database as harness
 from tests.site.small_sites import (
     build_in_parallel,
     build_small_site,

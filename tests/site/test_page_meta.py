@@ -9,7 +9,7 @@ import pytest
 import yaml
 from page_meta import FIELDS, load_page_meta, overdue_message, stale_cards, validate
 
-from tests.conftest import ROOT
+from guide_runtime.configurations import ROOT
 from tests.site.small_sites import build_small_site, small_conf
 
 GOOD = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import configurations
-from tests.configurations import Configuration
+from guide_runtime import configurations
+from guide_runtime.configurations import Configuration
 from tests.site.small_sites import build_small_site, small_conf
 
 CONF = small_conf("myst_parser", "proofs")

@@ -22,6 +22,7 @@ from snippet_contract import check_project
 from sphinx.errors import ConfigError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guide_runtime.configurations import ROOT
 from implicit_io.guard import KnownException
 from implicit_io.rule_links import KNOWN_RULES, docs_base_url
 from implicit_io.statement_budgets import StatementBudgetExceeded
@@ -37,7 +38,6 @@ from snippets.rules import (
     warehouse_report_in_a_thread,
     warehouse_report_on_the_loop,
 )
-from tests.conftest import ROOT
 from tests.site.small_sites import build_small_site, copy_checkout
 
 # The published rules and their URLs. Reviews link to these pages for years: a code

@@ -13,7 +13,8 @@ from captured_run import stable_output
 from executed_store import STORE_VARIABLE
 from snippet_contract import check_project
 
-from tests.conftest import ROOT, file_lock
+from guide_runtime.configurations import ROOT
+from tests.plugins.site import file_lock
 from tests.site.small_sites import build_small_site, copy_checkout
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from guide_runtime.database import fresh_database
 from implicit_io.guard import (
     GUARD_RULES,
     MODE_OPTION,
@@ -25,7 +26,7 @@ from snippets.counting_statements import record_statements
 from snippets.enforcement import CASES, _Case
 from snippets.mapping_check import LegacyBase, LegacyCustomer
 from snippets.models import Base, Comment, User, sample_users
-from tests.harness import expect_missing_greenlet, fresh_database
+from tests.support import expect_missing_greenlet
 
 ON_PYSQLITE = pytest.mark.only_on(
     engine="sqlite",

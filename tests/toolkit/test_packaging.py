@@ -14,7 +14,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 import implicit_io
-from tests.conftest import ROOT
+from guide_runtime.configurations import ROOT
 
 #: What the build reads: pyproject.toml, the README it names, and the package.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "implicit_io")

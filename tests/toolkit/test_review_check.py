@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from guide_runtime.configurations import ROOT
 from implicit_io.review_check import (
     ASYNC_FACTORIES,
     ASYNC_SESSIONS,
@@ -35,7 +36,6 @@ from implicit_io.review_check import (
     python_files,
 )
 from implicit_io.rule_links import page_url, rule_url
-from tests.conftest import ROOT
 
 HOTSPOTS = textwrap.dedent(
     """\

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from guide_runtime.configurations import ROOT
 from implicit_io import guard, mapping_check, review_check, statement_budgets
 from implicit_io.rule_links import (
     DEFAULT_DOCS_URL,
@@ -11,7 +12,6 @@ from implicit_io.rule_links import (
     page_url,
     rule_url,
 )
-from tests.conftest import ROOT
 
 RULE_CODE = re.compile(r"""["'](IO\d{3})["']""")
 

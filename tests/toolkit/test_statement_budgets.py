@@ -3,6 +3,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
+from guide_runtime.capture import capture
+from guide_runtime.database import fresh_database
 from implicit_io.rule_links import rule_url
 from implicit_io.statement_budgets import (
     Statement,
@@ -20,7 +22,6 @@ from snippets.statement_budgets import (
     test_users_with_posts_sends_two_statements,  # collected: the page's example test
     users_with_posts,
 )
-from tests.harness import capture, fresh_database
 
 assert statement_budget_fixture  # registers the fixture in this module
 

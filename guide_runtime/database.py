@@ -1,32 +1,27 @@
-"""Shared machinery: fresh databases, and running a snippet to capture what it did.
+"""The database every example and test runs on: which one, checked, and private.
 
-Used by the test fixtures (tests/conftest.py) and by the ``captured-run`` directive
-(_ext/captured_run.py), so a page shows exactly what the tests exercise.
+``GUIDE_DATABASE_URL`` is read here and nowhere else. Unset, each fresh database is a
+private in-memory SQLite; a PostgreSQL URL gives each one a schema of its own,
+created empty and dropped afterwards (:func:`private_engine`). A URL the suite
+cannot or must not use is refused by :func:`check_database_url` with one message
+naming the variable and the fix.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import importlib
 import inspect
 import itertools
-import logging
 import os
-import re
 import secrets
-import shutil
 import sqlite3
 import sys
-import tempfile
-import traceback
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     URL,
@@ -37,7 +32,7 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from sqlalchemy.exc import ArgumentError, DBAPIError, MissingGreenlet, StatementError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -46,12 +41,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
-from implicit_io.statement_budgets import StatementLog, record_statements
 from snippets.models import Base, sample_users
-from tests.configurations import sqlalchemy_line
-
-if TYPE_CHECKING:
-    import pytest
 
 #: One variable selects the database; the default is a private in-memory SQLite.
 DATABASE_URL_VARIABLE = "GUIDE_DATABASE_URL"
@@ -210,17 +200,6 @@ def check_database_url(url: str | None = None) -> str:
 def checked_database_url(url: str) -> str:
     """``check_database_url``, once per URL and process (the build asks per run)."""
     return check_database_url(url)
-
-
-def needs_postgres_binaries() -> pytest.MarkDecorator:
-    """Skip where PostgreSQL is not installed, except in CI, which installs it."""
-    import pytest  # here: a build loads this module, and needs no pytest
-
-    missing = shutil.which("initdb") is None and not os.environ.get("CI")
-    return pytest.mark.skipif(
-        missing,
-        reason="PostgreSQL's initdb is not on PATH (apt-get install -y postgresql)",
-    )
 
 
 def database_versions(url: str | None = None) -> dict[str, str]:
@@ -465,345 +444,3 @@ def fresh_sync_database() -> Iterator[Engine]:
 def session_factory_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """The session factory the policy prescribes (IO201)."""
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-def load_callable(target: str) -> Callable[..., Any]:
-    """``"module:function"`` → the function in ``snippets.module``."""
-    module_name, sep, attribute = target.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ValueError(
-            f"{target!r} is not 'module:function' (for example 'eager_loading:run')"
-        )
-    module = importlib.import_module(f"snippets.{module_name}")
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise LookupError(
-            f"snippets/{module_name}.py defines no {attribute!r}"
-        ) from None
-
-
-def release_failed_io(error: BaseException) -> None:
-    """Free what a failed implicit load left behind, so its warnings fire now.
-
-    A lazy load that fails under asyncio leaves the driver's un-awaited coroutine
-    referenced from the traceback's frames. Python warns "coroutine ... was never
-    awaited" only when that coroutine is collected; clearing the frames and
-    collecting makes the warning belong to the code that caused it.
-    """
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if error.__traceback__ is not None:
-            traceback.clear_frames(error.__traceback__)
-        error = error.__cause__ or error.__context__ or getattr(error, "orig", None)
-    # Some wrappers (pydantic's ValidationError) keep the frames out of reach, so
-    # a full collection is needed. capture() freezes the heap first, which keeps
-    # this cheap inside a big process such as a Sphinx build.
-    gc.collect()
-
-
-#: How a refused implicit load arrives (see failed_load_shape()).
-WRAPPED = "StatementError wrapping MissingGreenlet"
-BARE = "bare MissingGreenlet"
-
-
-def failed_load_shape(
-    engine: AsyncEngine | Engine | None = None, *, opens_connection: bool = False
-) -> str:
-    """How this SQLAlchemy line and ``engine``'s driver (by default, the one
-    GUIDE_DATABASE_URL names) raise a refused implicit load.
-
-    2.1 runs the load on a connection that is already open (the session's, or an
-    idle one from the pool) as far as the cursor, and wraps the refusal in a
-    ``StatementError`` naming the SQL; the abandoned cursor coroutine then warns
-    "never awaited". When the load must first open a connection (``NullPool``
-    after a commit, a pool with no idle connection), opening it is what is
-    refused, and 2.1 raises ``MissingGreenlet`` bare. 2.0 raises it bare in every
-    case, with no warning (tests/test_troubleshooting.py proves each). That is
-    aiosqlite. asyncpg is refused later, in ``cursor.execute`` (after the statement
-    events): bare on both lines, and no warning, because SQLAlchemy closes the
-    refused coroutine.
-    """
-    if engine is not None:
-        driver = engine.dialect.driver
-    else:
-        driver = make_url(database_url()).get_driver_name()
-    wraps = (
-        driver == "aiosqlite" and sqlalchemy_line() == "2.1" and not opens_connection
-    )
-    return WRAPPED if wraps else BARE
-
-
-@dataclass
-class FailedLoad:
-    """An implicit load asyncio refused: the statements sent, then the error."""
-
-    log: StatementLog
-    #: The SQL of the loads asyncio refused (when a statement was built).
-    refused: list[str] = field(default_factory=list)
-    shape: str = ""
-    #: The "never awaited" warnings the failed load left.
-    warned: list[str] = field(default_factory=list)
-    error: BaseException = field(init=False)
-
-    def __str__(self) -> str:
-        """What happened, as a page shows it: the error, then what it warned."""
-        lines = [f"Raised: {describe_error(self.error)}"]
-        lines += [f"Warned: RuntimeWarning: {message}" for message in self.warned]
-        return "\n".join(lines)
-
-    @property
-    def attempted(self) -> str:
-        """The SQL of the refused load, where one was built."""
-        return self.refused[-1] if self.refused else ""
-
-
-@contextmanager
-def record_sent(
-    engine: AsyncEngine | Engine,
-) -> Iterator[tuple[StatementLog, list[str]]]:
-    """``record_statements``, less any load asyncio refused: (log, refused SQL).
-
-    2.0 hands a refused load's statement to ``before_cursor_execute`` and is
-    refused at the driver's await; 2.1 is refused before that event. Neither
-    reaches the database, so the refused statement moves from the log to the
-    list (tests/test_counting_statements.py proves both lines).
-    """
-    sync_engine = getattr(engine, "sync_engine", engine)
-    refused: list[str] = []
-    completed = 0
-    with record_statements(engine) as log:
-
-        def on_completed(*_: object) -> None:
-            nonlocal completed
-            completed += 1
-
-        def on_error(context) -> None:
-            if not isinstance(context.original_exception, MissingGreenlet):
-                return
-            refused.append(context.statement or "")
-            if len(log.statements) > completed:  # recorded, never answered
-                log.statements.pop()
-
-        listeners = (("after_cursor_execute", on_completed), ("handle_error", on_error))
-        for name, listener in listeners:
-            event.listen(sync_engine, name, listener)
-        try:
-            yield log, refused
-        finally:
-            for name, listener in listeners:
-                event.remove(sync_engine, name, listener)
-
-
-@contextmanager
-def never_awaited_warnings(
-    shape: str | None = None, match: str = "never awaited"
-) -> Iterator[list[str]]:
-    """The "coroutine ... was never awaited" warnings failed loads leave in the block.
-
-    Where this line wraps a failed load (``shape`` is ``WRAPPED``; by default, this
-    line's shape on an open connection), at least one must match ``match``; where
-    it raises bare, there must be none. Other warnings pass through untouched.
-    """
-    shape = shape or failed_load_shape()
-    messages: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield messages
-        gc.collect()
-    for warning in caught:
-        message = str(warning.message)
-        if issubclass(warning.category, RuntimeWarning) and "never awaited" in message:
-            messages.append(message)
-        else:  # not ours to judge: let it reach the test run
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
-    if shape == WRAPPED:
-        assert any(re.search(match, m) for m in messages), (
-            f"no RuntimeWarning matching {match!r} (warned: {messages})"
-        )
-    else:
-        assert not messages, f"{shape} should leave no warning, got {messages}"
-
-
-@contextmanager
-def expect_missing_greenlet(
-    engine: AsyncEngine | Engine,
-    match: str = "never awaited",
-    *,
-    opens_connection: bool = False,
-) -> Iterator[FailedLoad]:
-    """Expect the block to fail in an implicit load, in this line's true shape.
-
-    ``failed_load_shape(opens_connection=...)`` says which shape: a
-    ``StatementError`` whose ``.orig`` is ``MissingGreenlet`` followed by the
-    "coroutine ... was never awaited" ``RuntimeWarning`` (matching ``match``), or
-    a bare ``MissingGreenlet`` and no such warning. Pass ``opens_connection=True``
-    when the load has to open a connection first. The yielded object's ``.log``
-    records what the block sent, ``.attempted`` the refused SQL where known;
-    ``.error`` is set at the block's end.
-    """
-    import pytest  # here: a build loads this module, and needs no pytest
-
-    shape = failed_load_shape(engine, opens_connection=opens_connection)
-    with never_awaited_warnings(shape, match) as warned:
-        with (
-            record_sent(engine) as (log, refused),
-            pytest.raises((StatementError, MissingGreenlet)) as raised,
-        ):
-            failed = FailedLoad(log, refused, shape, warned)
-            yield failed
-        failed.error = raised.value
-        release_failed_io(raised.value)
-    error = failed.error
-    if shape == WRAPPED:
-        assert type(error) is StatementError, f"expected {shape}, got {error!r}"
-        assert isinstance(error.orig, MissingGreenlet), repr(error.orig)
-    else:
-        assert type(error) is MissingGreenlet, f"expected {shape}, got {error!r}"
-
-
-@dataclass
-class Capture:
-    """What one run of a snippet did: its result or exception, its SQL, warnings."""
-
-    statements: StatementLog
-    result: Any = None
-    error: BaseException | None = None
-    warnings: list[str] = field(default_factory=list)
-    #: Log lines the run wrote (through the root logger), as "LEVEL logger: message".
-    logged: list[str] = field(default_factory=list)
-    #: False when the snippet took no database argument, so it had none to use.
-    had_database: bool = True
-    #: The SQL dialect that sent the statements ("sqlite", "postgresql").
-    dialect: str = ""
-
-    def __str__(self) -> str:
-        """What the run did, as a page shows it: count, error, warnings, result."""
-        count = self.statements.count
-        lines = [f"{count} statement{'s' if count != 1 else ''} sent"]
-        if self.error is not None:
-            lines.append(f"Raised: {describe_error(self.error)}")
-        lines += [f"Warned: {warning}" for warning in self.warnings]
-        if self.error is None:
-            lines.append(f"Returned: {self.result!r}")
-        return "\n".join(lines)
-
-
-class _LogCollector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
-
-
-@contextmanager
-def collected_logs() -> Iterator[list[str]]:
-    """Route what reaches the root logger into a list instead of its handlers.
-
-    Snippets that log (the guard's track mode) then show their lines on the page,
-    and a build or test run prints nothing stray.
-    """
-    root = logging.getLogger()
-    collector, saved = _LogCollector(), root.handlers[:]
-    root.handlers[:] = [collector]
-    try:
-        yield collector.lines
-    finally:
-        root.handlers[:] = saved
-
-
-@contextmanager
-def _capturing(engine: AsyncEngine | Engine) -> Iterator[Capture]:
-    """What the block does: its SQL, warnings, log lines and any exception."""
-    with (
-        record_sent(engine) as (log, _),
-        warnings.catch_warnings(record=True) as caught,
-        collected_logs() as lines,
-    ):
-        warnings.simplefilter("always")
-        captured = Capture(log)
-        try:
-            yield captured
-        except Exception as error:  # the error is the output
-            captured.error, captured.result = error, None
-            release_failed_io(error)
-    captured.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
-    captured.logged = lines
-
-
-async def _capture(func: Callable[..., Any], seed: Seed, directory: str) -> Capture:
-    parameters = inspect.signature(func).parameters
-    # `file_engine`: the database is a file, so the engine pools real connections.
-    # Always SQLite: the examples that take it block on it with pysqlite too.
-    file_url = f"sqlite+aiosqlite:///{directory}/guide.db"
-    url = file_url if "file_engine" in parameters else None
-    async with fresh_database(seed, url) as engine:
-        factory = session_factory_for(engine)
-        async with factory() as session:
-            available = {
-                "engine": engine,
-                "file_engine": engine,
-                "session_factory": factory,
-                "session": session,
-            }
-            unknown = set(parameters) - set(available)
-            if unknown:
-                raise TypeError(
-                    f"{func.__qualname__} takes {sorted(unknown)}; a captured run "
-                    f"can pass only {sorted(available)}"
-                )
-            with _capturing(engine) as captured:
-                captured.result = func(**{name: available[name] for name in parameters})
-                if inspect.isawaitable(captured.result):
-                    captured.result = await captured.result
-            captured.had_database = bool(parameters)
-            captured.dialect = engine.dialect.name
-            return captured
-
-
-def _capture_sync(func: Callable[..., Any]) -> Capture:
-    """Run a sync example, ``func(sync_session)``, on a fresh pysqlite database."""
-    if list(inspect.signature(func).parameters) != ["sync_session"]:
-        raise TypeError(f"{func.__qualname__}: a sync example takes only sync_session")
-    with fresh_sync_database() as engine, Session(engine) as sync_session:
-        with _capturing(engine) as captured:
-            captured.result = func(sync_session)
-        captured.dialect = engine.dialect.name
-        return captured
-
-
-def capture(target: str, seed: str | Seed | None = None) -> Capture:
-    """Run a snippet on a fresh seeded database, recording what it sent.
-
-    Its parameters are filled by name: ``engine``, ``session_factory``, ``session``
-    (async, in-memory), ``file_engine`` (async, on a database file, so the pool
-    holds separate connections); or ``sync_session`` alone (a pysqlite Session).
-    """
-    checked_database_url(database_url())
-    func = load_callable(target)
-    # Everything alive now outlives the run: leave it out of later collections.
-    gc.freeze()
-    if "sync_session" in inspect.signature(func).parameters:
-        if seed:
-            raise TypeError("sync examples (sync_session) run on the sample data only")
-        return _capture_sync(func)
-    seed_func = load_callable(seed) if isinstance(seed, str) else seed
-    with tempfile.TemporaryDirectory() as directory:
-        return asyncio.run(_capture(func, seed_func or add_sample_data, directory))
-
-
-def without_labels(sql: str) -> str:
-    """SQL without the labels 2.0's loaders add (``post.id AS post_id``)."""
-    return re.sub(r"(\w+\.\w+) AS \w+", r"\1", sql)
-
-
-def describe_error(error: BaseException) -> str:
-    """The last line of a traceback, as Python prints it."""
-    cls = type(error)
-    module = "" if cls.__module__ == "builtins" else f"{cls.__module__}."
-    return f"{module}{cls.__qualname__}: {error}"

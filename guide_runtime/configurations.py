@@ -26,7 +26,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +38,7 @@ LOCK_FILE_VARIABLE = "GUIDE_LOCK_FILE"
 DEFAULT_LOCK_FILE = "requirements.txt"
 
 #: What a proof depends on besides the pins: the code under test, and its tests.
-CODE_FOLDERS = ("snippets", "tests", "implicit_io")
+CODE_FOLDERS = ("snippets", "tests", "implicit_io", "guide_runtime")
 
 
 @dataclass(frozen=True, order=True)
@@ -79,59 +78,10 @@ def current(url: str | None = None) -> Configuration:
     """The configuration of this process: its database URL and SQLAlchemy."""
     from sqlalchemy import make_url
 
-    from tests.harness import database_url  # the harness owns the URL variable
+    from .database import database_url
 
     backend = make_url(url or database_url()).get_backend_name()
     return Configuration(backend, sqlalchemy_line())
-
-
-# --- The only_on marker ---------------------------------------------------------
-
-ONLY_ON_HELP = (
-    "write @pytest.mark.only_on(engine=..., sqlalchemy=..., reason='why the fact "
-    f"holds only there'), with engine in {sorted(ENGINES)} and sqlalchemy in "
-    f"{list(SQLALCHEMY_LINES)} (a string or a tuple of them)"
-)
-
-
-def _values(value: str | Iterable[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
-
-
-def only_on_problem(kwargs: Mapping[str, Any], args: tuple[Any, ...]) -> str | None:
-    """What is wrong with one ``only_on`` marker's arguments, or None."""
-    if args:
-        return "takes keywords only"
-    unknown = set(kwargs) - {"engine", "sqlalchemy", "reason"}
-    if unknown:
-        return f"has unknown keyword(s) {sorted(unknown)}"
-    if not isinstance(kwargs.get("reason"), str) or not kwargs["reason"].strip():
-        return "needs reason='...' saying why the fact holds only there"
-    if "engine" not in kwargs and "sqlalchemy" not in kwargs:
-        return "names no engine and no sqlalchemy line"
-    for name, known in (("engine", tuple(ENGINES)), ("sqlalchemy", SQLALCHEMY_LINES)):
-        if name in kwargs:
-            odd = [v for v in _values(kwargs[name]) if v not in known]
-            if odd:
-                return f"names {name} {odd}, which no suite runs (known: {list(known)})"
-    return None
-
-
-def describe_only_on(kwargs: Mapping[str, Any]) -> str:
-    """Where a valid ``only_on`` marker admits a test, as a reader would say it."""
-    parts = []
-    if "engine" in kwargs:
-        parts.append(" or ".join(ENGINES[e] for e in _values(kwargs["engine"])))
-    if "sqlalchemy" in kwargs:
-        parts.append("SQLAlchemy " + " or ".join(_values(kwargs["sqlalchemy"])))
-    return ", ".join(parts)
-
-
-def runs_on(kwargs: Mapping[str, Any], configuration: Configuration) -> bool:
-    """Whether a valid ``only_on`` marker admits this configuration."""
-    engines = _values(kwargs.get("engine", tuple(ENGINES)))
-    lines = _values(kwargs.get("sqlalchemy", SQLALCHEMY_LINES))
-    return configuration.engine in engines and configuration.sqlalchemy in lines
 
 
 # --- Proof records --------------------------------------------------------------
