@@ -20,7 +20,7 @@ LOCK_2_0 := requirements-sqlalchemy-2.0.txt
 VENV_2_0 := .venv-sqlalchemy-2.0
 STAMP_2_0 := $(VENV_2_0)/.installed-$(shell cksum < $(LOCK_2_0) | cut -d' ' -f1)
 
-.PHONY: serve html test test-sqlalchemy-2.0 test-postgres test-postgres-sqlalchemy-2.0 test-browser \
+.PHONY: serve record record-stale record-all html test test-sqlalchemy-2.0 test-postgres test-postgres-sqlalchemy-2.0 test-browser \
 	lint linkcheck clean lock bench
 
 # $(call install,VENV,LOCK): a virtualenv with exactly the pins of LOCK, from a
@@ -53,12 +53,30 @@ $(STAMP): requirements.txt
 $(STAMP_2_0): $(LOCK_2_0)
 	$(call install,$(VENV_2_0),$(LOCK_2_0))
 
-serve: $(STAMP)  ## build the site, serve it on localhost, rebuild on every change
+serve: $(STAMP)  ## build the site, serve it on localhost, re-record and rebuild on every change
 	$(BIN)/sphinx-autobuild $(SPHINX_STRICT) --host $(HOST) --port $(PORT) \
+		--pre-build "$(MAKE) --no-print-directory record-stale" \
 		--watch snippets --watch implicit_io --watch _ext --watch guide_runtime \
 		--ignore "$(CURDIR)/.venv/*" --ignore "$(CURDIR)/tests/*" \
 		--ignore "$(CURDIR)/_build/*" \
 		. _build/html
+
+# What the pages show of each run is recorded by the suite (proofs/outputs/); the
+# build only renders it. `make record` re-records the default configuration's
+# (SQLite, SQLAlchemy 2.1); `make record-all` all four.
+RECORD = -m pytest tests/examples/test_page_outputs.py --record-outputs -p no:randomly
+record: $(STAMP)  ## re-record what the pages show of each run (SQLite, SQLAlchemy 2.1)
+	GUIDE_LOCK_FILE=requirements.txt $(BIN)/python $(RECORD)
+
+record-stale: $(STAMP)  ## re-record only when a page's record is missing or stale
+	@$(BIN)/python -m guide_runtime.outputs || $(MAKE) --no-print-directory record
+
+record-all: $(STAMP) $(STAMP_2_0)  ## re-record on all four configurations
+	GUIDE_LOCK_FILE=requirements.txt $(BIN)/python $(RECORD)
+	GUIDE_LOCK_FILE=$(LOCK_2_0) $(VENV_2_0)/bin/python $(RECORD)
+	GUIDE_LOCK_FILE=requirements.txt $(BIN)/python tools/postgres.py -- $(BIN)/python $(RECORD)
+	GUIDE_LOCK_FILE=$(LOCK_2_0) $(VENV_2_0)/bin/python tools/postgres.py -- \
+		$(VENV_2_0)/bin/python $(RECORD)
 
 html: $(STAMP)  ## strict build (warnings are errors) into _build/html
 	$(BIN)/python -m sphinx -b html $(SPHINX_STRICT) . _build/html

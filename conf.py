@@ -19,12 +19,10 @@ extensions = [
     "myst_parser",
     "sphinx_copybutton",
     "sphinx_design",
-    "captured_run",  # runs a snippet at build time and shows its SQL or error
+    "recorded_output",  # what a snippet did (SQL, tables), as the suite recorded it
     "captured_variants",  # output that differs per configuration, as tests recorded it
     "snippet_contract",  # every example is a tested snippet, included by region
     "rules",  # rule registry from rule pages; the {rule} role
-    "round_trips",  # a table of statements sent per strategy as the data grows
-    "generated_table",  # a table whose rows a snippet computes at build time
     "measured_table",  # a table of timings `make bench` measured, with when and where
     "rule_skeleton",  # every rule page has the same sections, in order
     "rule_examples",  # a rule's Example / Use instead, from tested snippets
@@ -39,7 +37,6 @@ extensions = [
     "generated_pages",  # test-code and module pages: one nav tree, rewritten if changed
     "template_cache",  # compiled theme templates kept between builds
     "search_stems",  # the search index stems each distinct word once
-    "frozen_heap",  # forked readers and writers skip the main process's heap in gc
 ]
 
 include_patterns = ["index.md", "guides/**"]

@@ -40,8 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from executed_store import store_ahead
-
 Page = tuple[str, dict[str, Any], str]
 
 
@@ -126,15 +124,6 @@ def add_generated_pages(
 ) -> None:
     """Write ``generate``'s pages in HTML builds, each only when it changed."""
 
-    def make_contexts_ahead(app) -> None:
-        if app.builder.format == "html":
-            store_ahead(
-                app,
-                lambda: [page.context() for page in generate(app)],
-                beside="writing",
-            )
-
-    app.connect("builder-inited", make_contexts_ahead)
     app.connect("html-collect-pages", only_changed(generate))
 
 
@@ -165,5 +154,4 @@ def setup(app):
     # Before the theme's handler (default priority 500), which renders the tree.
     app.connect("html-page-context", _share_navigation, priority=100)
     app.connect("build-finished", _save_keys)
-    app.setup_extension("executed_store")  # store_ahead, for add_generated_pages
     return {"parallel_read_safe": True, "parallel_write_safe": True}

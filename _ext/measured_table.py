@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
-from generated_table import text_table
+from recorded_output import text_table
 from sphinx.util.docutils import SphinxDirective
 
 

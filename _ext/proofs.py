@@ -24,12 +24,11 @@ import ast
 import hashlib
 import html
 import json
-from functools import cache, partial
+from functools import cache
 from pathlib import Path
 
 import pygments
 from docutils import nodes
-from executed_store import stored
 from generated_pages import GeneratedPage, add_generated_pages
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -81,14 +80,8 @@ def _test_lines(source: str) -> dict[str, int]:
 
 @cache
 def _tests_in(path: Path, mtime: float) -> dict[str, int]:
-    """_test_lines of a test module; parsed once per content (executed_store.py)."""
-    source = path.read_text()
-    material = {
-        "check": "test lines",
-        "source": source,
-        "by": _SOURCE,
-    }
-    return stored(path.parent.parent, material, partial(_test_lines, source))
+    """_test_lines of a test module, parsed once per version of it."""
+    return _test_lines(path.read_text())
 
 
 class ProofRole(SphinxRole):
@@ -264,14 +257,8 @@ def _highlighting(path: Path) -> dict:
 
 
 def _highlighted(app, material: dict) -> str:
-    # Highlighting is most of the cost: stored by content (executed_store.py),
-    # redone only for a changed module.
     formatter = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True)
-    return stored(
-        app.srcdir,
-        material,
-        partial(highlight, material["source"], PythonLexer(), formatter),
-    )
+    return highlight(material["source"], PythonLexer(), formatter)
 
 
 def _test_code_pages(app):

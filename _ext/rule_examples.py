@@ -24,11 +24,10 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
-from captured_run import CapturedRun
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
-from executed_store import stored
+from recorded_output import CapturedRun
 from rules import Rule
 from sphinx.directives.code import LiteralInclude
 from sphinx.util import logging
@@ -47,13 +46,7 @@ def _public_function_names(source: str) -> list[str]:
 
 
 def _public_functions(path: Path) -> set[str]:
-    """A snippet module's public functions; parsed once per content
-    (executed_store.py), since every build checks every rule's examples."""
-    source = path.read_text(encoding="utf-8")
-    material = {"check": "public functions", "source": source}
-    material["by"] = Path(__file__).read_text(encoding="utf-8")
-    root = path.parent.parent  # snippets/X.py -> the project
-    return set(stored(root, material, lambda: _public_function_names(source)))
+    return set(_public_function_names(path.read_text(encoding="utf-8")))
 
 
 def check_examples(srcdir: Path, rules: dict[str, Rule]) -> list[str]:
@@ -152,7 +145,7 @@ def _check_on_build(app) -> None:
 
 def setup(app):
     app.setup_extension("rules")
-    app.setup_extension("captured_run")
+    app.setup_extension("recorded_output")
     app.connect("builder-inited", _check_on_build, priority=600)
     app.add_directive("rule-example", RuleExample)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

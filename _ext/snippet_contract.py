@@ -17,15 +17,12 @@ Pages are parsed with markdown-it-py configured as MyST configures it.
 from __future__ import annotations
 
 import ast
-import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from docutils import nodes
-from executed_store import store_ahead, stored
 from markdown_it.renderer import RendererHTML
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
@@ -381,102 +378,17 @@ def _includable(root: Path) -> list[str]:
     )
 
 
-def _scan_page_stored(
-    root: Path, page: Path, includable: list[str]
-) -> tuple[list[Include], list[Problem]]:
-    """scan_page, stored by what it reads: the page, which snippets exist, this file."""
-    material = {
-        "check": "snippet-contract page",
-        "page": page.relative_to(root).as_posix(),
-        "text": page.read_text(encoding="utf-8"),
-        "snippets": includable,
-        "checker": _CHECKER,
-    }
-
-    def scan() -> list[list[dict]]:
-        includes, problems = scan_page(root, page)
-        return [list(map(asdict, includes)), list(map(asdict, problems))]
-
-    includes, problems = stored(root, material, scan)
-    return [Include(**i) for i in includes], [Problem(**p) for p in problems]
+def check_project(root: Path) -> list[Problem]:
+    """Every problem of the project."""
+    return _check(Path(root))
 
 
-def _scan_snippet_stored(root: Path, path: Path) -> tuple[Snippet, list[Problem]]:
-    """scan_snippet, stored by the module's path and text and this file."""
-    material = {
-        "check": "snippet-contract module",
-        "path": path.relative_to(root).as_posix(),
-        "text": path.read_text(encoding="utf-8"),
-        "checker": _CHECKER,
-    }
-
-    def scan() -> list:
-        snippet, problems = scan_snippet(root, path)
-        names = {region: sorted(n) for region, n in snippet.names_by_region.items()}
-        shape = [snippet.path, snippet.regions, snippet.objects, names]
-        return [shape, list(map(asdict, problems))]
-
-    (where, regions, objects, names), problems = stored(root, material, scan)
-    snippet = Snippet(
-        where,
-        {name: tuple(lines) for name, lines in regions.items()},
-        {name: tuple(lines) for name, lines in objects.items()},
-        {region: set(found) for region, found in names.items()},
-    )
-    return snippet, [Problem(**problem) for problem in problems]
-
-
-def _used_names_stored(root: Path, test_path: Path) -> tuple[set[str], set[str]]:
-    """_used_names, stored by the test module's text and this file."""
-    material = {
-        "check": "snippet-contract test names",
-        "text": test_path.read_text(encoding="utf-8"),
-        "checker": _CHECKER,
-    }
-    names, modules = stored(
-        root, material, lambda: [sorted(found) for found in _used_names(test_path)]
-    )
-    return set(names), set(modules)
-
-
-def _inputs(root: Path) -> dict[str, str]:
-    """Every file the check reads, by path, with a digest of its content."""
-    paths = {p for pattern in PAGE_GLOBS for p in root.glob(pattern)}
-    paths |= {p for folder in (EXAMPLES, PACKAGE) for p in (root / folder).rglob("*")}
-    paths |= set((root / "tests").rglob("*.py"))
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(paths)
-        if p.is_file() and "__pycache__" not in p.parts
-    }
-
-
-def check_project(root: Path, store: bool = False) -> list[Problem]:
-    """Every problem of the project.
-
-    ``store``: reuse the stored result of a check of exactly these files (pages,
-    examples, package, tests) and this checker; failing that, the stored scans of
-    the pages and test modules that did not change.
-    """
-    root = Path(root)
-    if not store:
-        return _check(root, store=False)
-    material = {"check": "snippet contract", "files": _inputs(root)}
-    material["checker"] = _CHECKER
-    found = stored(root, material, lambda: list(map(asdict, _check(root, store=True))))
-    return [Problem(**problem) for problem in found]
-
-
-def _check(root: Path, store: bool) -> list[Problem]:
+def _check(root: Path) -> list[Problem]:
     problems: list[Problem] = []
     includes: list[Include] = []
     pages = sorted({p for pattern in PAGE_GLOBS for p in root.glob(pattern)})
-    includable = _includable(root) if store else []
     for page in pages:
-        if store:
-            found, page_problems = _scan_page_stored(root, page, includable)
-        else:
-            found, page_problems = scan_page(root, page)
+        found, page_problems = scan_page(root, page)
         includes += found
         problems += page_problems
 
@@ -485,8 +397,7 @@ def _check(root: Path, store: bool) -> list[Problem]:
     for path in sorted(sources):
         if path.name.startswith("_"):  # __init__, and private package modules
             continue
-        scan = _scan_snippet_stored if store else scan_snippet
-        snippet, snippet_problems = scan(root, path)
+        snippet, snippet_problems = scan_snippet(root, path)
         snippets[snippet.path] = snippet
         problems += snippet_problems
 
@@ -541,8 +452,6 @@ def _check(root: Path, store: bool) -> list[Problem]:
                 )
             )
             used, imported = set(), set()
-        elif store:
-            used, imported = _used_names_stored(root, test_path)
         else:
             used, imported = _used_names(test_path)
         for name, (start, _) in snippet.regions.items():
@@ -612,16 +521,9 @@ def _check(root: Path, store: bool) -> list[Problem]:
     return problems
 
 
-def _check_ahead(app) -> None:
-    # A cold build checks while it reads the pages (executed_store.store_ahead).
-    store_ahead(app, partial(check_project, Path(app.srcdir), store=True))
-
-
 def _check_on_build(app, env) -> None:
     logger = logging.getLogger(__name__)
-    # Parsing every page is most of a one-page rebuild's extra cost: the scans of
-    # unchanged pages come from the result store (executed_store.py).
-    for problem in check_project(Path(app.srcdir), store=True):
+    for problem in check_project(Path(app.srcdir)):
         logger.warning(
             "snippet contract: %s", problem, type="snippets", subtype="contract"
         )
@@ -638,7 +540,6 @@ def _trim_included_code(app, doctree) -> None:
 
 
 def setup(app):
-    app.connect("builder-inited", _check_ahead)
     app.connect("env-updated", _check_on_build)
     app.connect("doctree-read", _trim_included_code)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

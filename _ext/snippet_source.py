@@ -12,7 +12,6 @@ from pathlib import Path
 import pygments
 import sphinx
 from docutils import nodes
-from executed_store import stored
 from generated_pages import GeneratedPage, add_generated_pages
 from sphinx.util.osutil import relative_uri
 
@@ -70,13 +69,8 @@ def _highlighting(path: Path) -> dict:
 
 
 def _highlighted(app, material: dict) -> str:
-    # Highlighted once per content (executed_store.py), not on every build.
-    return stored(
-        app.srcdir,
-        material,
-        lambda: app.builder.highlighter.highlight_block(
-            material["source"], "python", linenos=False
-        ),
+    return app.builder.highlighter.highlight_block(
+        material["source"], "python", linenos=False
     )
 
 

@@ -9,10 +9,13 @@ test_page_outputs.py), and so do the tests of single examples.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import importlib
 import inspect
 import logging
+import pprint
+import re
 import tempfile
 import traceback
 import warnings
@@ -70,8 +73,7 @@ def release_failed_io(error: BaseException) -> None:
             traceback.clear_frames(error.__traceback__)
         error = error.__cause__ or error.__context__ or getattr(error, "orig", None)
     # Some wrappers (pydantic's ValidationError) keep the frames out of reach, so
-    # a full collection is needed. capture() freezes the heap first, which keeps
-    # this cheap inside a big process such as a Sphinx build.
+    # a full collection is needed.
     gc.collect()
 
 
@@ -233,8 +235,6 @@ def capture(target: str, seed: str | Seed | None = None) -> Capture:
     """
     checked_database_url(database_url())
     func = load_callable(target)
-    # Everything alive now outlives the run: leave it out of later collections.
-    gc.freeze()
     if "sync_session" in inspect.signature(func).parameters:
         if seed:
             raise TypeError("sync examples (sync_session) run on the sample data only")
@@ -249,3 +249,105 @@ def describe_error(error: BaseException) -> str:
     cls = type(error)
     module = "" if cls.__module__ == "builtins" else f"{cls.__module__}."
     return f"{module}{cls.__qualname__}: {error}"
+
+
+# --- What a page shows of a run, as JSON data a record keeps --------------------
+
+# SQLAlchemy names an anonymous bound parameter after the id() of its object, and
+# Python's default repr() shows an object's address: both change on every run.
+_ANONYMOUS_PARAMETER = re.compile(r"%\((\d+) param\)s")
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+
+
+def stable_output(text: str) -> str:
+    """``text`` with run-to-run noise made stable, so two runs record the same bytes.
+
+    Anonymous parameters are renumbered in order of appearance (``%(param_1)s``, as
+    SQLAlchemy names them in compiled SQL), and addresses in reprs are dropped.
+    """
+    numbers: dict[str, int] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        number = numbers.setdefault(match[1], len(numbers) + 1)
+        return f"%(param_{number})s"
+
+    return _ADDRESS.sub(">", _ANONYMOUS_PARAMETER.sub(renumber, text))
+
+
+def _sql_shown(log: StatementLog) -> str:
+    blocks = []
+    for statement in log.statements:
+        sql = statement.sql.strip()
+        if statement.parameters not in ((), [], {}, None):
+            sql += f"\n-- parameters: {statement.parameters!r}"
+        blocks.append(sql + ";")
+    return "\n\n".join(blocks)
+
+
+def run_output(target: str, seed: str | None = None) -> dict[str, Any]:
+    """What ``{captured-run}`` shows of one run: count, SQL, error, warnings, logs
+    and the value returned."""
+    captured = capture(target, seed)
+    failed = captured.error is not None
+    return {
+        "count": captured.statements.count,
+        "sql": stable_output(_sql_shown(captured.statements)),
+        "dialect": captured.dialect,
+        "had_database": captured.had_database,
+        "error": stable_output(describe_error(captured.error)) if failed else None,
+        "warnings": [stable_output(warning) for warning in captured.warnings],
+        "logged": [stable_output(line) for line in captured.logged],
+        "returned": None if failed else stable_output(repr(captured.result)),
+        "result": None
+        if failed
+        else stable_output(pprint.pformat(captured.result, width=80)),
+    }
+
+
+def round_trip_counts(
+    seed: str, targets: list[str], sizes: list[int]
+) -> list[list[int]]:
+    """Statements each target sends at each size (``{round-trips}``): every target
+    must work and return the same value at a size; ValueError otherwise."""
+    seed_function = load_callable(seed)
+    if "parents" not in inspect.signature(seed_function).parameters:
+        raise ValueError(
+            f"the seed {seed!r} must take a 'parents' argument: "
+            "async def seed(session, parents: int)"
+        )
+    counts: list[list[int]] = [[] for _ in targets]
+    for size in sizes:
+        sized_seed = functools.partial(seed_function, parents=size)
+        results = {}
+        for row, target in enumerate(targets):
+            captured = capture(target, sized_seed)
+            if captured.error is not None:
+                raise ValueError(
+                    f"{target} raised {describe_error(captured.error)} with {size} "
+                    "parents; a round-trip table compares strategies that work."
+                )
+            results[target] = captured.result
+            counts[row].append(captured.statements.count)
+        if len({repr(result) for result in results.values()}) > 1:
+            raise ValueError(
+                f"with {size} parents the strategies returned different values; "
+                "each row must compute the same result: "
+                + ", ".join(f"{t} -> {r!r:.60}" for t, r in results.items())
+            )
+    return counts
+
+
+def table_rows(target: str) -> list[list[str]]:
+    """The rows a ``{generated-table}`` function computes (sync or async, no
+    arguments), a header row first; ValueError unless they form a table."""
+    function = load_callable(target)
+    with collected_logs():  # what the measured code logs is not the table's
+        rows = function()
+        if inspect.isawaitable(rows):
+            rows = asyncio.run(rows)
+    if not rows or len({len(row) for row in rows}) != 1:
+        raise ValueError(
+            "must return a list of rows (lists of cells), a header row first, "
+            "all of the same length"
+        )
+    return [[str(cell) for cell in row] for row in rows]

@@ -12,11 +12,12 @@ import os
 # region rule_links
 #: Where the rule pages are published unless ``IMPLICIT_IO_DOCS_URL`` says otherwise.
 DEFAULT_DOCS_URL = "https://docs.example.internal/orm-io/"
+DOCS_URL_VARIABLE = "IMPLICIT_IO_DOCS_URL"
 
 
 def docs_base_url() -> str:
     """The base URL of the rule pages: ``IMPLICIT_IO_DOCS_URL``, else the default."""
-    return os.environ.get("IMPLICIT_IO_DOCS_URL") or DEFAULT_DOCS_URL
+    return os.environ.get(DOCS_URL_VARIABLE) or DEFAULT_DOCS_URL
 
 
 #: The rules the toolkit reports, by code (the names the rule pages use).

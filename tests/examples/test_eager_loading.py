@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from round_trips import measure
 from sqlalchemy import select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import joinedload, lazyload, raiseload, selectinload
 
+from guide_runtime.capture import round_trip_counts
 from guide_runtime.database import fresh_database, session_factory_for
 from snippets.counting_statements import record_statements
 from snippets.eager_loading import (
@@ -256,7 +256,9 @@ def test_the_round_trip_table_is_measured() -> None:
         "eager_loading:post_titles_by_author_run_sync",
         "eager_loading:post_titles_by_author",
     ]
-    counts = measure("eager_loading:_add_authors_with_posts", targets, [5, 20])
+    counts = round_trip_counts(
+        "eager_loading:_add_authors_with_posts", targets, [5, 20]
+    )
     assert counts == [[6, 21], [2, 2]]
 
 
@@ -266,12 +268,14 @@ def test_the_round_trip_table_refuses_strategies_that_disagree() -> None:
         "eager_loading:posts_with_authors",
     ]
     with pytest.raises(ValueError, match="returned different values"):
-        measure("eager_loading:_add_authors_with_posts", targets, [3])
+        round_trip_counts("eager_loading:_add_authors_with_posts", targets, [3])
 
 
 def test_the_round_trip_table_needs_a_sized_seed() -> None:
     with pytest.raises(ValueError, match="must take a 'parents' argument"):
-        measure("eager_loading:_add_albums", ["eager_loading:track_listing"], [3])
+        round_trip_counts(
+            "eager_loading:_add_albums", ["eager_loading:track_listing"], [3]
+        )
 
 
 def test_the_round_trip_table_is_on_the_page(built_site) -> None:

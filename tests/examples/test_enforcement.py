@@ -2,13 +2,13 @@ from pathlib import Path
 
 import pytest
 import queryspy
-from generated_table import _rows
 from measurement import load_measurement
 from packaging.utils import canonicalize_name
 from pytest_queryguard import NPlusOneDetected
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from guide_runtime.capture import table_rows
 from guide_runtime.configurations import ROOT
 from implicit_io.guard import ImplicitIOError
 from snippets.counting_statements import record_statements
@@ -64,7 +64,7 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def table() -> list[list[str]]:
     """The comparison table, computed the way the page's generated-table does."""
-    return _rows("enforcement:_comparison_rows")
+    return table_rows("enforcement:_comparison_rows")
 
 
 def test_the_table_covers_every_case_and_tool(table: list[list[str]]) -> None:
@@ -213,9 +213,9 @@ def test_mapping_and_review_reports_find_the_legacy_relationships() -> None:
 def test_generated_table_refuses_what_is_not_a_table(table) -> None:
     assert table[0][0] == "Scenario"
     with pytest.raises(ValueError, match="a header row first"):
-        _rows("enforcement:mapping_check_report")  # a list of strings
+        table_rows("enforcement:mapping_check_report")  # a list of strings
     with pytest.raises(LookupError, match="defines no 'missing'"):
-        _rows("enforcement:missing")
+        table_rows("enforcement:missing")
 
 
 # --- The overhead table: measured by `make bench`, never during a build ----------

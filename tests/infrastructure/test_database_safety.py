@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from captured_run import check_database
-from sphinx.errors import ConfigError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -115,13 +113,6 @@ def test_an_empty_or_absent_sqlite_file_is_refused_and_not_created(
     message = _refusal(f"sqlite+aiosqlite:///{path}")
     assert "which does not exist" in message
     assert not path.exists()
-
-
-def test_the_build_refuses_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(DATABASE_URL_VARIABLE, "mysql+aiomysql://app@db/app")
-    with pytest.raises(ConfigError) as refused:
-        check_database(app=None)
-    assert str(refused.value) == _refusal("mysql+aiomysql://app@db/app")
 
 
 # --- Against a PostgreSQL server of this module's own ---------------------------

@@ -6,6 +6,7 @@ PLUGINS = [
     "tests.plugins.databases",
     "tests.plugins.configurations",
     "tests.plugins.proofs",
+    "tests.plugins.outputs",
     "tests.plugins.site",
 ]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from executed_store import STORE_VARIABLE
 
 from guide_runtime import configurations
 from guide_runtime.configurations import ROOT
@@ -48,9 +47,6 @@ STRICT_BUILD = [
     # As make does (see SPHINX_JOBS in the Makefile): one process more than CPUs.
     str(len(os.sched_getaffinity(0)) + 1),
 ]
-# Every build the suite starts, of the checkout or of a copy, reuses the results
-# `make html` and `make serve` stored: a key names content, never a path.
-os.environ.setdefault(STORE_VARIABLE, str(ROOT / "_build" / ".executed"))
 
 
 # The strict site build runs in a second process while the other tests run, so

@@ -46,13 +46,14 @@ def small_conf(
     project on the path, as the real conf.py puts it), with ``settings`` as
     ``name = repr(value)`` lines.
 
-    Like the real site, it keeps the theme's compiled templates (template_cache) in
-    the result store, which the suite shares (conftest.py): compiling them is most
-    of what a small site's build costs. ``keep_compiled_templates=False`` leaves
-    that extension out.
+    Like the real site, it keeps the theme's compiled templates (template_cache),
+    in the checkout's folder, which every small site shares: compiling them is
+    most of what a small site's build costs. ``keep_compiled_templates=False``
+    leaves that extension out.
     """
     if keep_compiled_templates and "template_cache" not in extensions:
         extensions = (*extensions, "template_cache")
+        settings.setdefault("template_cache_dir", str(ROOT / "_build" / ".jinja"))
     lines = [
         "import sys",
         f"sys.path[:0] = [{str(ROOT)!r}, {str(EXTENSIONS)!r}]",

@@ -9,10 +9,9 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from captured_run import stable_output
-from executed_store import STORE_VARIABLE
 from snippet_contract import check_project
 
+from guide_runtime.capture import stable_output
 from guide_runtime.configurations import ROOT
 from tests.plugins.site import file_lock
 from tests.site.small_sites import build_small_site, copy_checkout
@@ -73,19 +72,6 @@ def messages(root: Path) -> list[str]:
 
 def test_the_minimal_project_is_clean(project: Path) -> None:
     assert messages(project) == []
-
-
-def test_stored_page_scans_see_every_edit(
-    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The build reuses the scans of unchanged pages (check_project(store=True)).
-    monkeypatch.setenv(STORE_VARIABLE, str(tmp_path / "store"))
-    assert check_project(project, store=True) == []
-    page = project / "guides" / "demo.md"
-    page.write_text(GOOD_PAGE + "\n```python\nx = 1\n```\n")
-    assert check_project(project, store=True) == check_project(project) != []
-    (project / "snippets" / "demo.py").unlink()  # another page's include breaks
-    assert check_project(project, store=True) == check_project(project)
 
 
 @pytest.mark.parametrize(

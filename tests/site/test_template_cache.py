@@ -6,14 +6,13 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from executed_store import STORE_VARIABLE
 
 from tests.site.small_sites import build_small_site, small_conf
 
 INDEX = "# Home\n\n```{toctree}\npage\n```\n"
 
 
-def _site(root: Path, *extensions: str) -> Path:
+def _site(root: Path, *extensions: str, **settings: str) -> Path:
     (root / "page.md").parent.mkdir(parents=True)
     (root / "conf.py").write_text(
         small_conf(
@@ -21,6 +20,7 @@ def _site(root: Path, *extensions: str) -> Path:
             *extensions,
             keep_compiled_templates=False,
             html_theme="furo",
+            **settings,
         )
     )
     (root / "index.md").write_text(INDEX)
@@ -50,8 +50,9 @@ def test_a_second_build_reads_the_compiled_templates_and_writes_the_same_pages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = tmp_path / "store"
-    monkeypatch.setenv(STORE_VARIABLE, str(store))
-    site = _site(tmp_path / "site", "template_cache")
+    site = _site(
+        tmp_path / "site", "template_cache", template_cache_dir=str(store / "templates")
+    )
 
     compiling = _compiling(monkeypatch)
 

@@ -7,6 +7,7 @@ from guide_runtime.configurations import ROOT
 from implicit_io import guard, mapping_check, review_check, statement_budgets
 from implicit_io.rule_links import (
     DEFAULT_DOCS_URL,
+    DOCS_URL_VARIABLE,
     KNOWN_RULES,
     docs_base_url,
     page_url,
@@ -40,9 +41,10 @@ def test_rule_url_joins_the_base_and_the_page() -> None:
 
 
 def test_the_base_url_comes_from_the_environment(monkeypatch) -> None:
-    monkeypatch.delenv("IMPLICIT_IO_DOCS_URL", raising=False)
+    assert DOCS_URL_VARIABLE == "IMPLICIT_IO_DOCS_URL"  # as the README documents
+    monkeypatch.delenv(DOCS_URL_VARIABLE, raising=False)
     assert docs_base_url() == DEFAULT_DOCS_URL
-    monkeypatch.setenv("IMPLICIT_IO_DOCS_URL", "https://guide.test/")
+    monkeypatch.setenv(DOCS_URL_VARIABLE, "https://guide.test/")
     assert rule_url("IO101") == "https://guide.test/guides/rules/io101.html"
 
 

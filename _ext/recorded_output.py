@@ -1,0 +1,386 @@
+"""What code did, as the test suite recorded it: ``{captured-run}``, ``{round-trips}``
+and ``{generated-table}``.
+
+    ```{captured-run} eager_loading:post_titles_by_author
+    :expect: ok            # or: error (the page says this example fails)
+    :show-result:          # also show the value it returned
+    :seed: module:function # optional: other data than the sample users
+    ```
+
+The build runs nothing. ``tests/examples/test_page_outputs.py`` runs every such
+request on each configuration and records it in ``proofs/outputs/``
+(guide_runtime/outputs.py); this extension renders the records. The default
+configuration's record must exist and be current (made from the snippet modules
+now on disk): otherwise the build fails, naming the page, the module and
+``make record``. Records of the other configurations are shown where their output
+differs, in tabs, and the page says which configurations each output was recorded
+on.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx import addnodes
+from sphinx.directives.code import container_wrapper
+from sphinx.util.docutils import SphinxDirective
+
+from guide_runtime import outputs
+from guide_runtime.configurations import ALL_CONFIGURATIONS, DEFAULT, Configuration
+from guide_runtime.outputs import (
+    CapturedRunSyntax,
+    Entry,
+    GeneratedTableSyntax,
+    Request,
+    RoundTripsSyntax,
+    round_trips_request,
+)
+from implicit_io.rule_links import DEFAULT_DOCS_URL
+
+SHORT_ENGINE = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+#: The Pygments lexer for each dialect's SQL; generic SQL for the others.
+SQL_LEXERS = {"postgresql": "postgresql"}
+NEVER_AWAITED = "was never awaited"
+NEVER_AWAITED_LABEL = "never-awaited"  # the troubleshooting entry that explains it
+VARYING = ("result", "returned")
+
+
+def _readdressed(output: Any, base_url: str) -> Any:
+    """``output`` with every rule link moved from the default address to ``base_url``."""
+    return json.loads(json.dumps(output).replace(DEFAULT_DOCS_URL, base_url))
+
+
+def short(configuration: Configuration) -> str:
+    return f"{SHORT_ENGINE[configuration.engine]} · {configuration.sqlalchemy}"
+
+
+@cache
+def _load(path: Path, stamp: tuple[int, int] | None, key: str) -> dict[str, Entry]:
+    configuration = next(c for c in ALL_CONFIGURATIONS if c.key == key)
+    return outputs.load_outputs(configuration, path.parents[2])
+
+
+def _recorded(root: Path, configuration: Configuration) -> dict[str, Entry]:
+    path = outputs.outputs_path(configuration, root)
+    status = path.stat() if path.is_file() else None
+    stamp = (status.st_mtime_ns, status.st_size) if status else None
+    return _load(path, stamp, configuration.key)
+
+
+class RecordedDirective(SphinxDirective):
+    """Renders a request's records; subclasses say what the request is and how its
+    output looks. ``:configurations:`` (used inside the tabs it makes) renders the
+    one output of those configurations."""
+
+    #: Fields of the output that change from run to run: not compared.
+    varying: tuple[str, ...] = ()
+
+    def request(self) -> Request:
+        raise NotImplementedError
+
+    def render(self, output: Any) -> list[nodes.Node]:
+        raise NotImplementedError
+
+    def check(self, request: Request, output: Any) -> None:
+        """Refuse an output the page must not show (ValueError)."""
+
+    def run(self) -> list[nodes.Node]:
+        try:
+            request = self.request()
+        except ValueError as problem:
+            raise self.error(str(problem)) from None
+        root = Path(self.env.srcdir)
+        for module in request.modules:
+            if not (root / module).is_file():
+                raise self.error(
+                    f"{self.name} {request.target!r}: {module} does not exist. Name a "
+                    "function in snippets/ as 'module:function'."
+                )
+            self.env.note_dependency(str(root / module))
+        groups, missing = self._groups(root, request)
+        if self.config.html_baseurl != DEFAULT_DOCS_URL:
+            # Recorded citing the default address: this build publishes elsewhere.
+            groups = [
+                (c, _readdressed(out, self.config.html_baseurl)) for c, out in groups
+            ]
+        only = self.options.get("configurations")
+        if only is not None:
+            output = next(
+                out
+                for configs, out in groups
+                if ",".join(c.key for c in configs) == only
+            )
+            return self.render(output)
+        if len(groups) == 1:
+            configs, output = groups[0]
+            return [*self.render(output), self._where(configs, missing)]
+        return [self._tabs(groups), self._where([], missing)]
+
+    def _groups(self, root: Path, request: Request):
+        """(configurations, output) for each distinct current output, the default
+        configuration's first; and the configurations with no current record."""
+        for configuration in ALL_CONFIGURATIONS:
+            self.env.note_dependency(str(outputs.outputs_path(configuration, root)))
+        entry = _recorded(root, DEFAULT).get(request.key)
+        if entry is None:
+            raise self.error(
+                f"{request.key}: no output of it is recorded on {DEFAULT.label}. "
+                f"Record it: {outputs.RECORD_COMMAND}."
+            )
+        if stale := entry.stale_modules(request, root):
+            raise self.error(
+                f"{request.key}: its recorded output was made from other code than "
+                f"{', '.join(stale)} now on disk. Re-record it: "
+                f"{outputs.RECORD_COMMAND}."
+            )
+        try:
+            self.check(request, entry.output)
+        except ValueError as problem:
+            raise self.error(f"{request.key}: {problem}") from None
+        groups: list[tuple[list[Configuration], Any]] = []
+        by_output: dict[str, list[Configuration]] = {}
+        missing = []
+        for configuration in (
+            DEFAULT,
+            *(c for c in ALL_CONFIGURATIONS if c != DEFAULT),
+        ):
+            found = _recorded(root, configuration).get(request.key)
+            if found is None or found.stale_modules(request, root):
+                missing.append(configuration)
+                continue
+            shown = found.output
+            if isinstance(shown, dict) and self.varying:
+                shown = {k: v for k, v in shown.items() if k not in self.varying}
+            same = json.dumps(shown, sort_keys=True)
+            if same not in by_output:
+                by_output[same] = []
+                groups.append((by_output[same], found.output))
+            by_output[same].append(configuration)
+        return groups, missing
+
+    def _where(self, configurations: list[Configuration], missing) -> nodes.paragraph:
+        parts = []
+        if configurations:
+            parts.append("Recorded on " + ", ".join(map(short, configurations)))
+        if missing:
+            parts.append("no current record on " + ", ".join(map(short, missing)))
+        text = "; ".join(parts)
+        return nodes.paragraph(
+            "", text[:1].upper() + text[1:] + ".", classes=["captured-where"]
+        )
+
+    def _tabs(self, groups) -> nodes.Node:
+        """A tab per distinct output, by MyST's tab-set (sphinx-design), each
+        rendering this directive again for its configurations."""
+        fence = "`" * 3
+        lines = [f"{fence}``{{tab-set}}"]
+        for configs, _ in groups:
+            lines.append(f"{fence}`{{tab-item}} {', '.join(map(short, configs))}")
+            lines.append(f"{fence}{{{self.name}}} {' '.join(self.arguments)}")
+            for name, value in self.options.items():
+                lines.append(f":{name}: {value or ''}".rstrip())
+            lines.append(f":configurations: {','.join(c.key for c in configs)}")
+            if self.content:
+                lines += ["", *self.content]
+            lines += [fence, f"{fence}`"]
+        lines.append(f"{fence}``")
+        container = nodes.container(classes=["recorded-variants"])
+        container += self.parse_text_to_nodes("\n".join(lines))
+        return container
+
+
+# --- captured-run ---------------------------------------------------------------
+
+
+def _count_label(count: int) -> str:
+    if count == 0:
+        return "No SQL sent"
+    return f"{count} statement{'s' if count != 1 else ''} sent"
+
+
+def _never_awaited_note(docname: str) -> nodes.paragraph:
+    """Under the warning every failed implicit load leaves: where it is explained."""
+    note = nodes.paragraph(classes=["captured-note"])
+    note += nodes.Text("Every failed implicit load leaves this warning: ")
+    ref = addnodes.pending_xref(
+        "",
+        refdomain="std",
+        reftype="ref",
+        reftarget=NEVER_AWAITED_LABEL,
+        refexplicit=True,
+        refdoc=docname,
+    )
+    ref += nodes.inline("", "why, and why not to filter it")
+    note += ref
+    note += nodes.Text(".")
+    return note
+
+
+class CapturedRun(RecordedDirective):
+    required_arguments = CapturedRunSyntax.required_arguments
+    option_spec: ClassVar = {
+        **CapturedRunSyntax.option_spec,
+        "configurations": directives.unchanged,
+    }
+
+    @property
+    def varying(self) -> tuple[str, ...]:
+        return VARYING if "result-varies" in self.options else ()
+
+    def request(self) -> Request:
+        return Request("captured-run", self.arguments[0], seed=self.options.get("seed"))
+
+    def check(self, request: Request, output: Any) -> None:
+        expect = self.options.get("expect", "ok")
+        if expect == "ok" and output["error"] is not None:
+            raise ValueError(
+                f"raised {output['error']}. Fix the snippet, or mark the example "
+                "':expect: error' if the page shows it failing."
+            )
+        if expect == "error" and output["error"] is None:
+            raise ValueError(
+                f"is marked ':expect: error' but returned {output['returned']}. The "
+                "page must not call a working example broken."
+            )
+
+    def _block(self, text: str, language: str, caption: str, **kw) -> nodes.Node:
+        block = nodes.literal_block("", text, **kw)
+        block["language"] = language
+        return container_wrapper(self, block, caption)
+
+    def render(self, output: Any) -> list[nodes.Node]:
+        shown: list[nodes.Node] = []
+        if output["count"]:
+            language = SQL_LEXERS.get(output["dialect"], "sql")
+            shown.append(
+                self._block(output["sql"], language, _count_label(output["count"]))
+            )
+        elif output["had_database"]:
+            # A claim only where the snippet had a database it could have used.
+            shown.append(nodes.paragraph("", _count_label(0)))
+        if output["error"] is not None:
+            shown.append(
+                self._block(
+                    output["error"], "text", "Raised", classes=["captured-error"]
+                )
+            )
+        if output["warnings"]:
+            shown.append(self._block("\n".join(output["warnings"]), "text", "Warned"))
+            if any(NEVER_AWAITED in warning for warning in output["warnings"]):
+                shown.append(_never_awaited_note(self.env.docname))
+        if output["logged"]:
+            shown.append(self._block("\n".join(output["logged"]), "text", "Logged"))
+        if output["error"] is None and "show-result" in self.options:
+            caption = "Returned (one run; it varies)" if self.varying else "Returned"
+            shown.append(self._block(output["result"], "python", caption))
+        wrapper = nodes.container(classes=["captured-run"])
+        wrapper += shown
+        return [wrapper]
+
+
+# --- round-trips ----------------------------------------------------------------
+
+
+def _inline(text: str) -> list[nodes.Node]:
+    """A label, with `backticked` parts as inline code."""
+    parts = text.split("`")
+    return [
+        nodes.literal(part, part) if odd else nodes.Text(part)
+        for odd, part in ((i % 2 == 1, p) for i, p in enumerate(parts))
+        if part
+    ]
+
+
+def table(rows: list[list[list[nodes.Node]]], kind: str, caption: str | None = None):
+    """A table of inline cells, the first row its header."""
+    header, *body = rows
+    result = nodes.table(classes=[kind])
+    if caption is not None:
+        result += nodes.title(text=caption)
+    group = nodes.tgroup(cols=len(header))
+    result += group
+    group += [nodes.colspec(colwidth=1) for _ in header]
+
+    def row(cells: list[list[nodes.Node]]) -> nodes.row:
+        line = nodes.row()
+        for content in cells:
+            line += nodes.entry("", nodes.paragraph("", "", *content))
+        return line
+
+    group += nodes.thead("", row(header))
+    group += nodes.tbody("", *(row(cells) for cells in body))
+    return result
+
+
+def text_table(rows: list[list[str]], caption: str | None, kind: str) -> nodes.table:
+    """A table of plain-text cells, the first row its header."""
+    return table([[[nodes.Text(cell)] for cell in row] for row in rows], kind, caption)
+
+
+class RoundTrips(RecordedDirective):
+    """The statements each strategy sends as the data grows:
+
+    ```{round-trips} eager_loading:_add_authors_with_posts
+    :parents: 10 100 1000
+
+    eager_loading:post_titles_by_author_run_sync Lazy loads inside `run_sync`
+    eager_loading:post_titles_by_author selectinload
+    ```
+    """
+
+    required_arguments = RoundTripsSyntax.required_arguments
+    has_content = True
+    option_spec: ClassVar = {
+        **RoundTripsSyntax.option_spec,
+        "configurations": directives.unchanged,
+    }
+
+    def request(self) -> Request:
+        parents = self.options.get("parents", "")
+        return round_trips_request(self.arguments[0], parents, list(self.content))
+
+    def render(self, output: Any) -> list[nodes.Node]:
+        request = self.request()
+        header = [[nodes.Text("Strategy")]]
+        header += [[nodes.Text(f"{size} parents")] for size in request.sizes]
+        body = [
+            [_inline(label), *([nodes.Text(str(n))] for n in counts)]
+            for (_, label), counts in zip(request.rows, output, strict=True)
+        ]
+        return [table([header, *body], "round-trips")]
+
+
+# --- generated-table ------------------------------------------------------------
+
+
+class GeneratedTable(RecordedDirective):
+    """A table whose rows a snippet function computes:
+
+    ```{generated-table} enforcement:_comparison_rows
+    :caption: What each tool reports
+    ```
+    """
+
+    required_arguments = GeneratedTableSyntax.required_arguments
+    option_spec: ClassVar = {
+        **GeneratedTableSyntax.option_spec,
+        "configurations": directives.unchanged,
+    }
+
+    def request(self) -> Request:
+        return Request("generated-table", self.arguments[0])
+
+    def render(self, output: Any) -> list[nodes.Node]:
+        return [text_table(output, self.options.get("caption"), "generated-table")]
+
+
+def setup(app):
+    app.add_directive("captured-run", CapturedRun)
+    app.add_directive("round-trips", RoundTrips)
+    app.add_directive("generated-table", GeneratedTable)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
