@@ -79,6 +79,8 @@ class RecordedDirective(SphinxDirective):
 
     #: Fields of the output that change from run to run: not compared.
     varying: tuple[str, ...] = ()
+    #: The directive's own name (a rule-example runs a captured-run under its name).
+    markup: ClassVar[str]
 
     def request(self) -> Request:
         raise NotImplementedError
@@ -181,7 +183,7 @@ class RecordedDirective(SphinxDirective):
         lines = [f"{fence}``{{tab-set}}"]
         for configs, _ in groups:
             lines.append(f"{fence}`{{tab-item}} {', '.join(map(short, configs))}")
-            lines.append(f"{fence}{{{self.name}}} {' '.join(self.arguments)}")
+            lines.append(f"{fence}{{{self.markup}}} {' '.join(self.arguments)}")
             for name, value in self.options.items():
                 lines.append(f":{name}: {value or ''}".rstrip())
             lines.append(f":configurations: {','.join(c.key for c in configs)}")
@@ -222,6 +224,7 @@ def _never_awaited_note(docname: str) -> nodes.paragraph:
 
 
 class CapturedRun(RecordedDirective):
+    markup = "captured-run"
     required_arguments = CapturedRunSyntax.required_arguments
     option_spec: ClassVar = {
         **CapturedRunSyntax.option_spec,
@@ -333,6 +336,7 @@ class RoundTrips(RecordedDirective):
     ```
     """
 
+    markup = "round-trips"
     required_arguments = RoundTripsSyntax.required_arguments
     has_content = True
     option_spec: ClassVar = {
@@ -366,6 +370,7 @@ class GeneratedTable(RecordedDirective):
     ```
     """
 
+    markup = "generated-table"
     required_arguments = GeneratedTableSyntax.required_arguments
     option_spec: ClassVar = {
         **GeneratedTableSyntax.option_spec,
