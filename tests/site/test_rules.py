@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 from rule_examples import check_examples
 from rule_skeleton import SECTIONS, check_page
 from rules import load_rules
@@ -151,7 +152,14 @@ def test_every_rule_shows_a_failing_and_a_passing_run(built_site: Path) -> None:
         html = (built_site / PUBLISHED[code]).read_text()
         assert "Fails: the pattern this rule forbids" in html, code
         assert "Passes: what to write instead" in html, code
-        assert html.count("captured-error") == 1, code  # only the example raised
+        page = BeautifulSoup(html, "html.parser")
+        # Only the example raised: on every configuration recorded (one tab each).
+        example, instead = (
+            page.select("section#example"),
+            page.select("section#use-instead"),
+        )
+        assert example[0].select(".captured-error"), code
+        assert not instead[0].select(".captured-error"), code
 
 
 # --- Bad input -------------------------------------------------------------------
