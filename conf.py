@@ -7,7 +7,7 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).parent
-sys.path[:0] = [str(ROOT), str(ROOT / "_ext")]
+sys.path.insert(0, str(ROOT))
 
 from implicit_io.rule_links import docs_base_url  # noqa: E402  (the path above first)
 
@@ -15,28 +15,30 @@ project = "Preventing implicit ORM I/O in async SQLAlchemy"
 author = "Platform engineering"
 copyright = "2026, Platform engineering"
 
+# The site's own extensions (_ext/, one job each) render what the test suite
+# recorded and check the pages; none runs an example.
 extensions = [
     "myst_parser",
     "sphinx_copybutton",
     "sphinx_design",
-    "recorded_output",  # what a snippet did (SQL, tables), as the suite recorded it
-    "captured_variants",  # output that differs per configuration, as tests recorded it
-    "snippet_contract",  # every example is a tested snippet, included by region
-    "rules",  # rule registry from rule pages; the {rule} role
-    "measured_table",  # a table of timings `make bench` measured, with when and where
-    "rule_skeleton",  # every rule page has the same sections, in order
-    "rule_examples",  # a rule's Example / Use instead, from tested snippets
-    "rule_page",  # level, phase, copy-review-link and tombstone on rule pages
-    "rule_index",  # the {rule-index} table and rules.json
-    "page_meta",  # policy front matter: validated, shown as a card, review date
-    "page_access",  # keyboard and screen-reader fixes to the theme's markup
-    "search_index_entries",  # index entries survive incremental builds (12599)
-    "snippet_source",  # each example links its whole tested module
-    "glossary_links",  # a glossary term links its definition where first used
-    "proofs",  # {proof} cites the test behind a claim; where each suite proved it
-    "generated_pages",  # test-code and module pages: one nav tree, rewritten if changed
-    "template_cache",  # compiled theme templates kept between builds
-    "search_stems",  # the search index stems each distinct word once
+    "_ext.recorded_output",  # captured runs and tables, as the suite recorded them
+    "_ext.captured_variants",  # output a test recorded per configuration
+    "_ext.snippet_contract",  # every example is a tested snippet, shown by region
+    "_ext.rules",  # the {rule} role, from the toolkit's rule registry
+    "_ext.rule_skeleton",  # every rule page has the same sections, in order
+    "_ext.rule_examples",  # a rule's Example / Use instead, from tested snippets
+    "_ext.rule_page",  # level, phase, review link and tombstone on rule pages
+    "_ext.rule_index",  # the {rule-index} table and rules.json
+    "_ext.page_meta",  # policy front matter shown as a card, review date
+    "_ext.measured_table",  # timings `make bench` measured, with when and where
+    "_ext.proofs",  # {proof}: the test behind a claim, where each suite proved it
+    "_ext.snippet_source",  # each example links its whole tested module
+    "_ext.glossary_links",  # a glossary term links its definition where first used
+    "_ext.page_access",  # keyboard and screen-reader fixes to the theme's markup
+    "_ext.search_index_entries",  # index entries survive incremental builds (12599)
+    "_ext.generated_pages",  # test-code and module pages: written only if changed
+    "_ext.template_cache",  # compiled theme templates kept between builds
+    "_ext.search_stems",  # the search index stems each distinct word once
 ]
 
 include_patterns = ["index.md", "guides/**"]

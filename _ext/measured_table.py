@@ -17,8 +17,9 @@ from typing import ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
-from recorded_output import text_table
 from sphinx.util.docutils import SphinxDirective
+
+from .recorded_output import text_table
 
 
 class MeasuredTable(SphinxDirective):
@@ -29,7 +30,7 @@ class MeasuredTable(SphinxDirective):
         relative, path = self.env.relfn2path(self.arguments[0])
         self.env.note_dependency(relative)
         # The file's model needs pydantic: imported only when a page shows a table.
-        from measurement import load_measurement
+        from guide_runtime.measurement import load_measurement
 
         try:
             measurement = load_measurement(Path(path))

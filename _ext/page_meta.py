@@ -33,7 +33,8 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
-from yaml_loading import safe_load
+
+from .yaml_loading import safe_load
 
 STATUSES = ("draft", "adopted", "retired")
 LEVELS = ("advisory", "mandatory")

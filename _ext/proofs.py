@@ -29,13 +29,14 @@ from pathlib import Path
 
 import pygments
 from docutils import nodes
-from generated_pages import GeneratedPage, add_generated_pages
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
 from guide_runtime.configurations import ALL_CONFIGURATIONS, Record, load_records
+
+from .generated_pages import GeneratedPage, add_generated_pages
 
 PAGES = "_proofs"
 #: This module's own text: what it stores depends on how it computes it.
@@ -288,6 +289,6 @@ def setup(app):
     app.connect("env-get-outdated", _pages_citing_proofs)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
-    app.setup_extension("generated_pages")
+    app.setup_extension(f"{__package__}.generated_pages")
     add_generated_pages(app, _test_code_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

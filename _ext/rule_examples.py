@@ -27,11 +27,12 @@ from typing import ClassVar
 from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
-from recorded_output import CapturedRun
-from rules import Rule
 from sphinx.directives.code import LiteralInclude
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+
+from .recorded_output import CapturedRun
+from .rules import Rule
 
 KINDS = ("example", "use_instead")
 
@@ -144,8 +145,8 @@ def _check_on_build(app) -> None:
 
 
 def setup(app):
-    app.setup_extension("rules")
-    app.setup_extension("recorded_output")
+    app.setup_extension(f"{__package__}.rules")
+    app.setup_extension(f"{__package__}.recorded_output")
     app.connect("builder-inited", _check_on_build, priority=600)
     app.add_directive("rule-example", RuleExample)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

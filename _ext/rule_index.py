@@ -20,9 +20,10 @@ import json
 from pathlib import Path
 
 from docutils import nodes
-from rules import Rule, rule_link
 from sphinx import addnodes
 from sphinx.util.docutils import SphinxDirective
+
+from .rules import Rule, rule_link
 
 JSON_NAME = "rules.json"
 COLUMNS = (("Code", 10), ("Name", 30), ("Level", 12), ("Phase", 8), ("Summary", 60))
@@ -136,7 +137,7 @@ def _write_json(app, exception) -> None:
 
 
 def setup(app):
-    app.setup_extension("rules")
+    app.setup_extension(f"{__package__}.rules")
     app.add_directive("rule-index", RuleIndex)
     app.connect("build-finished", _write_json)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -13,8 +13,9 @@ from __future__ import annotations
 from html import escape
 
 from docutils import nodes
-from rules import Rule, rule_link
 from sphinx import addnodes
+
+from .rules import Rule, rule_link
 
 PHASE_NAMES = {
     1: "latency-critical routes",
@@ -92,7 +93,7 @@ def _add_header(app, doctree: nodes.document) -> None:
 
 
 def setup(app):
-    app.setup_extension("rules")
+    app.setup_extension(f"{__package__}.rules")
     app.connect("doctree-read", _add_header)
     app.add_js_file("rule-link.js", loading_method="defer")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

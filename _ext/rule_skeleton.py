@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from markdown_it import MarkdownIt
-from rules import Rule
 from sphinx.util import logging
+
+from .rules import Rule
 
 SECTIONS = (
     "What it requires",
@@ -104,7 +105,7 @@ def _check_on_build(app) -> None:
 
 
 def setup(app):
-    app.setup_extension("rules")
+    app.setup_extension(f"{__package__}.rules")
     # After rules.py has read the registry (priority 500).
     app.connect("builder-inited", _check_on_build, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -32,7 +32,8 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.errors import ConfigError
 from sphinx.util.docutils import SphinxRole
-from yaml_loading import safe_load
+
+from .yaml_loading import safe_load
 
 RULES_DIR = "guides/rules"
 CODE = re.compile(r"^IO[1-9]\d\d$")

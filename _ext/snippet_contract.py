@@ -27,7 +27,8 @@ from markdown_it.renderer import RendererHTML
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.mdit import create_md_parser
 from sphinx.util import logging
-from yaml_loading import safe_load
+
+from .yaml_loading import safe_load
 
 PYTHON_LANGUAGES = {"python", "py", "python3", "py3", "pycon", "ipython", "ipython3"}
 CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "code-cell"}

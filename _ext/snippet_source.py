@@ -12,8 +12,9 @@ from pathlib import Path
 import pygments
 import sphinx
 from docutils import nodes
-from generated_pages import GeneratedPage, add_generated_pages
 from sphinx.util.osutil import relative_uri
+
+from .generated_pages import GeneratedPage, add_generated_pages
 
 OUT_DIR = "_snippets"
 
@@ -95,6 +96,6 @@ def _module_pages(app):
 
 def setup(app):
     app.connect("doctree-read", _link_modules)
-    app.setup_extension("generated_pages")
+    app.setup_extension(f"{__package__}.generated_pages")
     add_generated_pages(app, _module_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -21,8 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "_ext")]
 
-from measurement import Machine, Measurement  # noqa: E402
-
+from guide_runtime.measurement import Machine, Measurement  # noqa: E402
 from snippets.enforcement import _overhead_rows  # noqa: E402
 
 OUTPUT = ROOT / "guides" / "measured" / "guard-overhead.json"

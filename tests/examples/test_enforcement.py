@@ -2,7 +2,6 @@ from pathlib import Path
 
 import pytest
 import queryspy
-from measurement import load_measurement
 from packaging.utils import canonicalize_name
 from pytest_queryguard import NPlusOneDetected
 from sqlalchemy import select
@@ -10,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from guide_runtime.capture import table_rows
 from guide_runtime.configurations import ROOT
+from guide_runtime.measurement import load_measurement
 from implicit_io.guard import ImplicitIOError
 from snippets.counting_statements import record_statements
 from snippets.enforcement import (

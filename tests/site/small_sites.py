@@ -4,11 +4,9 @@ The tests of the site's machinery (``_ext/``) build small sites: a page or two a
 the extension under test. Starting Python, Sphinx and the extensions costs more
 than building such a site, so these builds call ``sphinx-build``'s own entry point
 (``sphinx.cmd.build.build_main``) here, with the strict flags ``make html`` uses.
-Two differences from a separate process, both undone after each build:
+One difference from a separate process, undone after each build:
 
-- the build's ``conf.py`` may extend ``sys.path``: it is restored;
-- the extensions' per-process caches (``functools.cache``) are cleared first, so
-  each build starts as a new process would.
+- the build's ``conf.py`` may extend ``sys.path``: it is restored.
 
 One process (``-j 1``): forking a test worker is not what a reader's build does,
 and a site this small is read in one process anyway. The checkout's own site is
@@ -54,10 +52,12 @@ def small_conf(
     if keep_compiled_templates and "template_cache" not in extensions:
         extensions = (*extensions, "template_cache")
         settings.setdefault("template_cache_dir", str(ROOT / "_build" / ".jinja"))
+    ours = {path.stem for path in EXTENSIONS.glob("*.py")}
+    names = [f"_ext.{name}" if name in ours else name for name in extensions]
     lines = [
         "import sys",
-        f"sys.path[:0] = [{str(ROOT)!r}, {str(EXTENSIONS)!r}]",
-        f"extensions = {list(extensions)!r}",
+        f"sys.path.insert(0, {str(ROOT)!r})",
+        f"extensions = {names!r}",
         *(f"{name} = {value!r}" for name, value in settings.items()),
     ]
     return "\n".join(lines) + "\n"
@@ -125,17 +125,6 @@ class Build:
     stderr: str
 
 
-def _clear_extension_caches() -> None:
-    inside = str(EXTENSIONS) + "/"  # a string test: thousands of modules are loaded
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if not isinstance(path, str) or not path.startswith(inside):
-            continue
-        for value in list(vars(module).values()):
-            if callable(getattr(value, "cache_clear", None)):
-                value.cache_clear()
-
-
 def build_small_site(site: Path, out: Path | None = None, *options: str) -> Build:
     """``sphinx-build -b html -n -W --keep-going -j 1 -q [options] site out``."""
     sphinx_options = STRICT_BUILD[STRICT_BUILD.index("-b") :]
@@ -144,7 +133,6 @@ def build_small_site(site: Path, out: Path | None = None, *options: str) -> Buil
     argv = [*sphinx_options, "-q", *options, str(site), str(out or site / "_build")]
     saved_path = sys.path.copy()
     stderr = io.StringIO()
-    _clear_extension_caches()
     try:
         with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stderr):
             returncode = build_main(argv)

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from page_meta import FIELDS, load_page_meta, overdue_message, stale_cards, validate
 
+from _ext.page_meta import (
+    FIELDS,
+    load_page_meta,
+    overdue_message,
+    stale_cards,
+    validate,
+)
 from guide_runtime.configurations import ROOT
 from tests.site.small_sites import build_small_site, small_conf
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from rule_examples import check_examples
-from rule_skeleton import SECTIONS, check_page
-from rules import load_rules
-from snippet_contract import check_project
 from sphinx.errors import ConfigError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from _ext.rule_examples import check_examples
+from _ext.rule_skeleton import SECTIONS, check_page
+from _ext.rules import load_rules
+from _ext.snippet_contract import check_project
 from guide_runtime.configurations import ROOT
 from implicit_io.guard import KnownException
 from implicit_io.rule_links import KNOWN_RULES, docs_base_url

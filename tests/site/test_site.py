@@ -9,8 +9,8 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from snippet_contract import check_project
 
+from _ext.snippet_contract import check_project
 from guide_runtime.capture import stable_output
 from guide_runtime.configurations import ROOT
 from tests.plugins.site import file_lock
@@ -439,7 +439,7 @@ def test_the_landing_page_starts_with_reading_paths(built_site: Path) -> None:
 
 
 def test_counts_are_generated_from_the_registry(built_site: Path) -> None:
-    from rules import load_rules
+    from _ext.rules import load_rules
 
     count = sum(not rule.retired for rule in load_rules(ROOT).values())
     policy = (built_site / "guides" / "policy.html").read_text()

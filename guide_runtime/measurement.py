@@ -1,6 +1,6 @@
 """The file ``make bench`` writes (``guides/measured/*.json``), validated.
 
-Its own module so that a build imports pydantic only when it reads such a file.
+Read by the build (measured-table) and written by `make bench`.
 """
 
 from __future__ import annotations
