@@ -27,20 +27,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.errors import ConfigError
 from sphinx.util.docutils import SphinxRole
 
-from .yaml_loading import safe_load
+from guide_runtime.pages import FrontMatterError, front_matter
 
 RULES_DIR = "guides/rules"
-CODE = re.compile(r"^IO[1-9]\d\d$")
-NAME = re.compile(r"^[a-z]+(-[a-z]+)*$")
-LEVELS = ("advisory", "mandatory")
-PHASES = (1, 2, 3)
-SNIPPET_TARGET = re.compile(r"^[a-z_][a-z0-9_]*:[A-Za-z_]\w*$")
 
 
 @dataclass(frozen=True)
@@ -61,96 +55,49 @@ class Rule:
         return self.replaced_by is not None
 
 
-def front_matter(path: Path) -> dict:
-    text = path.read_text(encoding="utf-8")
-    match = re.match(r"^---\n(.*?)\n---\n", text, re.S)
-    return (safe_load(match[1]) or {}) if match else {}
-
-
 def load_rules(srcdir: Path) -> dict[str, Rule]:
     """Every rule page's metadata, validated. Raises ConfigError naming the file."""
     rules: dict[str, Rule] = {}
     for path in sorted((srcdir / RULES_DIR).glob("io*.md")):
         where = path.relative_to(srcdir).as_posix()
         try:
-            data = front_matter(path).get("rule")
-        except yaml.YAMLError as error:
+            page = front_matter(srcdir, path).rule
+        except FrontMatterError as error:
+            raise ConfigError(str(error)) from None
+        if page is None:
             raise ConfigError(
-                f"{where}: front matter is not valid YAML: {error}"
-            ) from None
-        if not isinstance(data, dict):
-            raise ConfigError(
-                f"{where}: add a 'rule:' mapping to the front matter (code, name, level, phase, summary)."
+                f"{where}: add a 'rule:' mapping to the front matter (code, name, "
+                "level, phase, summary)."
             )
-        rule = _validate(where, data)
-        if rule.code in rules:
+        if page.code in rules:
             raise ConfigError(
-                f"{where}: rule code {rule.code} is already used by {rules[rule.code].docname}.md. Codes are never reused; pick the next free one."
+                f"{where}: rule code {page.code} is already used by "
+                f"{rules[page.code].docname}.md. Codes are never reused; pick the next "
+                "free one."
             )
-        if path.stem != rule.code.lower():
+        if path.stem != page.code.lower():
             raise ConfigError(
-                f"{where}: holds rule {rule.code}; rename the file to {rule.code.lower()}.md so its URL is stable."
+                f"{where}: holds rule {page.code}; rename the file to "
+                f"{page.code.lower()}.md so its URL is stable."
             )
-        rules[rule.code] = rule
+        if page.summary.count("`") % 2:
+            raise ConfigError(
+                f"{where}: the summary has an unbalanced backtick; mark code as `lazy=`."
+            )
+        rules[page.code] = Rule(**page.model_dump(), docname=where.removesuffix(".md"))
     for rule in rules.values():
         if rule.replaced_by == rule.code:
             raise ConfigError(
-                f"{rule.docname}.md: replaced_by names the rule itself. Name the rule that replaces it."
+                f"{rule.docname}.md: replaced_by names the rule itself. Name the rule "
+                "that replaces it."
             )
         if rule.replaced_by and rule.replaced_by not in rules:
             raise ConfigError(
-                f"{rule.docname}.md: replaced_by names unknown rule {rule.replaced_by}. Name the code of the rule that replaces it (known: {', '.join(sorted(rules))})."
+                f"{rule.docname}.md: replaced_by names unknown rule "
+                f"{rule.replaced_by}. Name the code of the rule that replaces it "
+                f"(known: {', '.join(sorted(rules))})."
             )
     return rules
-
-
-def _validate(where: str, data: dict) -> Rule:
-    missing = [
-        key for key in ("code", "name", "level", "phase", "summary") if key not in data
-    ]
-    if missing:
-        raise ConfigError(
-            f"{where}: the 'rule:' front matter lacks {', '.join(missing)}."
-        )
-    code, name, level, phase = data["code"], data["name"], data["level"], data["phase"]
-    if not isinstance(code, str) or not CODE.match(code):
-        raise ConfigError(
-            f"{where}: rule code {code!r} must look like IO101 (IO and three digits)."
-        )
-    if not isinstance(name, str) or not NAME.match(name):
-        raise ConfigError(
-            f"{where}: rule name {name!r} must be kebab-case, like eager-load-response-data."
-        )
-    if level not in LEVELS:
-        raise ConfigError(
-            f"{where}: level {level!r} must be one of {', '.join(LEVELS)}."
-        )
-    if phase not in PHASES:
-        raise ConfigError(f"{where}: phase {phase!r} must be one of 1, 2, 3.")
-    if str(data["summary"]).count("`") % 2:
-        raise ConfigError(
-            f"{where}: the summary has an unbalanced backtick; mark code as `lazy=`."
-        )
-    for key in ("example", "use_instead", "seed"):
-        target = data.get(key)
-        if target is not None and not (
-            isinstance(target, str) and SNIPPET_TARGET.match(target)
-        ):
-            raise ConfigError(
-                f"{where}: {key} {target!r} must name a snippet function as 'module:function' (module in snippets/), like eager_loading:post_titles_by_author."
-            )
-    return Rule(
-        code=code,
-        name=name,
-        level=level,
-        phase=phase,
-        summary=str(data["summary"]).strip(),
-        docname=where.removesuffix(".md"),
-        replaced_by=data.get("replaced_by"),
-        example=data.get("example"),
-        use_instead=data.get("use_instead"),
-        seed=data.get("seed"),
-    )
 
 
 def rule_link(

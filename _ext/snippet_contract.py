@@ -1,4 +1,4 @@
-"""The snippet contract, checked on every build and by tests/test_site.py.
+"""The snippet contract, checked on every build and by tests/site/test_site.py.
 
 1. No page types Python in: Python comes from ``literalinclude`` of ``snippets/``
    (examples) or of the toolkit package ``implicit_io/`` (product code), by region
@@ -7,28 +7,32 @@
 3. Every region and every public top-level object in ``snippets/`` is on a page;
    every region in ``implicit_io/`` is (its other objects are API, not examples).
 4. Every ``snippets/X.py`` has a ``test_X.py`` under ``tests/``; every public
-   ``implicit_io/X.py`` has ``test_X.py`` or ``test_implicit_io_X.py`` there.
-   That test module imports the module and uses every name it shows (so no shown
-   code goes untested).
+   ``implicit_io/X.py`` has ``test_X.py`` or ``test_implicit_io_X.py`` there. That
+   test module imports the module and uses every name it shows (so no shown code
+   goes untested).
 
-Pages are parsed with markdown-it-py configured as MyST configures it.
+Pages are parsed with MyST's own Markdown parser. A build scans each page it reads
+(in the process reading it) and keeps the scan in its environment, and keeps the
+scans of modules by their stamp: a one-page edit scans one page.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from docutils import nodes
-from markdown_it.renderer import RendererHTML
-from myst_parser.config.main import MdParserConfig
-from myst_parser.parsers.mdit import create_md_parser
 from sphinx.util import logging
+from yaml import safe_load
 
-from .yaml_loading import safe_load
+from guide_runtime.pages import (
+    FrontMatterError,
+    front_matter,
+    markdown_parser,
+    site_pages,
+)
 
 PYTHON_LANGUAGES = {"python", "py", "python3", "py3", "pycon", "ipython", "ipython3"}
 CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "code-cell"}
@@ -37,11 +41,13 @@ REGION_MARKER = re.compile(r"^\s*# (region|endregion) (\S+)\s*$")
 RST_PYTHON_BLOCK = re.compile(
     r"^\s*\.\. (code-block|code|sourcecode)::\s*(python|py|pycon)\b", re.M
 )
-PAGE_GLOBS = ("index.md", "guides/**/*.md")
 #: Folders pages may show code from: page examples, and the toolkit package.
 EXAMPLES, PACKAGE = "snippets", "implicit_io"
-#: This checker's own text: part of every stored scan's key, read once.
-_CHECKER = Path(__file__).read_text(encoding="utf-8")
+TYPED_PYTHON = (
+    "Python typed into the page. Move it into a snippets/ module between '# region "
+    "NAME' and '# endregion NAME', cover it with a test, and show it with a "
+    "{literalinclude}."
+)
 
 
 @dataclass(frozen=True)
@@ -71,15 +77,7 @@ class Snippet:
     names_by_region: dict[str, set[str]] = field(default_factory=dict)
 
 
-#: The MyST syntax extensions that change where a page's blocks are (conf.py enables
-#: them; substitutions do not move blocks).
-BLOCK_EXTENSIONS = frozenset({"colon_fence", "deflist", "fieldlist"})
-
-
-def markdown_parser(extensions: Iterable[str] = BLOCK_EXTENSIONS):
-    """MyST's own Markdown parser, to find a page's blocks as the build reads them."""
-    config = MdParserConfig(enable_extensions=set(extensions) & BLOCK_EXTENSIONS)
-    return create_md_parser(config, RendererHTML)
+PageScan = tuple[list[Include], list[Problem]]
 
 
 def _split_options(body: str) -> tuple[dict[str, str], int]:
@@ -90,46 +88,22 @@ def _split_options(body: str) -> tuple[dict[str, str], int]:
         options = safe_load("\n".join(lines[1:end])) or {}
         return {str(k): str(v) for k, v in options.items()}, end + 1
     options: dict[str, str] = {}
-    consumed = 0
     for line in lines:
         match = re.match(r"^:([\w-]+):\s*(.*)$", line)
         if not match:
             break
         options[match[1]] = match[2].strip().strip("\"'")
-        consumed += 1
-    return options, consumed
+    return options, len(options)
 
 
-def _region_of(options: dict[str, str]) -> tuple[str | None, str | None]:
-    """The region an include names, or an error message."""
-    start, end = options.get("start-after"), options.get("end-before")
-    if start is None and end is None:
-        return None, None
-    start_match = re.fullmatch(r"# region (\S+)", start or "")
-    end_match = re.fullmatch(r"# endregion (\S+)", end or "")
-    if not (start_match and end_match and start_match[1] == end_match[1]):
-        return None, (
-            "include a region with ':start-after: # region NAME' and "
-            "':end-before: # endregion NAME' (the same NAME)"
-        )
-    return start_match[1], None
-
-
-def _front_matter(page: Path) -> dict:
-    match = re.match(r"^---\n(.*?)\n---\n", page.read_text(encoding="utf-8"), re.S)
-    loaded = safe_load(match[1]) if match else None
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def scan_page(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
+def scan_page(root: Path, page: Path) -> PageScan:
+    """The includes of a page, and its problems."""
     rel = page.relative_to(root).as_posix()
     includes: list[Include] = []
     problems: list[Problem] = []
-    parser = markdown_parser()
-    front_matter: dict[str, dict] = {}  # read once, by the first rule-example
 
     def walk(text: str, offset: int) -> None:
-        for token in parser.parse(text):
+        for token in markdown_parser().parse(text):
             if token.type not in ("fence", "colon_fence") or token.map is None:
                 continue
             line = offset + token.map[0] + 1
@@ -138,51 +112,31 @@ def scan_page(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
             name, argument = (match[1], match[2].strip()) if match else (None, "")
             language = (argument if name else info).split(" ")[0].lower()
             options, consumed = _split_options(token.content) if name else ({}, 0)
-
             if (
                 name is None or name in CODE_DIRECTIVES
             ) and language in PYTHON_LANGUAGES:
-                problems.append(
-                    Problem(
-                        rel,
-                        line,
-                        (
-                            "Python typed into the page. Move it into a snippets/ module "
-                            "between '# region NAME' and '# endregion NAME', cover it with a "
-                            "test, and show it with a {literalinclude}."
-                        ),
-                    )
-                )
+                problems.append(Problem(rel, line, TYPED_PYTHON))
             elif name == "eval-rst" and RST_PYTHON_BLOCK.search(token.content):
                 problems.append(
                     Problem(
-                        rel,
-                        line,
-                        (
-                            "Python typed into an eval-rst block. Move it into snippets/ "
-                            "and show it with a {literalinclude}."
-                        ),
+                        rel, line, TYPED_PYTHON.replace("the page", "an eval-rst block")
                     )
                 )
             elif name == "rule-example":
                 # Shows the snippet function its rule's front matter names there.
-                if "page" not in front_matter:
-                    front_matter["page"] = _front_matter(page)
-                rule = front_matter["page"].get("rule")
-                target = rule.get(argument) if isinstance(rule, dict) else None
-                if isinstance(target, str) and ":" in target:
+                try:
+                    rule = front_matter(root, page).rule
+                except FrontMatterError:
+                    rule = None  # page_meta reports it
+                target = getattr(rule, argument, None) if rule else None
+                if isinstance(target, str):
                     module, function = target.split(":", 1)
                     includes.append(
                         Include(rel, line, f"snippets/{module}.py", function, None)
                     )
             elif name == "literalinclude":
-                include, problem = _parse_include(
-                    root, page, rel, line, argument, options
-                )
-                if problem:
-                    problems.append(problem)
-                elif include:
-                    includes.append(include)
+                found = _include(root, page, rel, line, argument, options)
+                (problems if isinstance(found, Problem) else includes).append(found)
             elif name is not None and name not in CODE_DIRECTIVES:
                 # Directive bodies (admonitions, tabs, ...) are Markdown themselves.
                 body = "\n".join(token.content.splitlines()[consumed:])
@@ -192,95 +146,90 @@ def scan_page(root: Path, page: Path) -> tuple[list[Include], list[Problem]]:
     return includes, problems
 
 
-def _parse_include(root, page, rel, line, argument, options):
+def _include(root, page, rel, line, argument, options) -> Include | Problem:
     target = (
-        (root / argument.lstrip("/"))
+        root / argument.lstrip("/")
         if argument.startswith("/")
-        else (page.parent / argument)
-    )
-    target = target.resolve()
+        else page.parent / argument
+    ).resolve()
     allowed = [(root / folder).resolve() for folder in (EXAMPLES, PACKAGE)]
     if not any(folder in target.parents for folder in allowed):
-        return None, Problem(
+        return Problem(
             rel,
             line,
-            (
-                f"literalinclude of {argument!r}: pages show code from {EXAMPLES}/ "
-                f"(examples) and {PACKAGE}/ (the toolkit) only."
-            ),
+            f"literalinclude of {argument!r}: pages show code from {EXAMPLES}/ "
+            f"(examples) and {PACKAGE}/ (the toolkit) only.",
         )
     snippet = target.relative_to(root.resolve()).as_posix()
     if not target.is_file():
-        return None, Problem(
+        return Problem(
             rel,
             line,
-            (
-                f"literalinclude of {argument!r}: {snippet} does not exist. Create it, "
-                "or fix the path (it is relative to the page)."
-            ),
+            f"literalinclude of {argument!r}: {snippet} does not exist. Create it, "
+            "or fix the path (it is relative to the page).",
         )
-    numbered = LINE_NUMBER_OPTIONS & options.keys()
-    if numbered:
-        return None, Problem(
+    if numbered := LINE_NUMBER_OPTIONS & options.keys():
+        return Problem(
             rel,
             line,
-            (
-                f"literalinclude of {snippet} selects lines by number "
-                f"(:{sorted(numbered)[0]}:). Line numbers drift; use a region marker "
-                "or :pyobject:."
-            ),
+            f"literalinclude of {snippet} selects lines by number "
+            f"(:{sorted(numbered)[0]}:). Line numbers drift; use a region marker "
+            "or :pyobject:.",
         )
-    region, message = _region_of(options)
-    if message:
-        return None, Problem(rel, line, f"literalinclude of {snippet}: {message}.")
+    start, end = options.get("start-after"), options.get("end-before")
+    region = None
+    if start is not None or end is not None:
+        start_match = re.fullmatch(r"# region (\S+)", start or "")
+        end_match = re.fullmatch(r"# endregion (\S+)", end or "")
+        if not (start_match and end_match and start_match[1] == end_match[1]):
+            return Problem(
+                rel,
+                line,
+                f"literalinclude of {snippet}: include a region with ':start-after: # "
+                "region NAME' and ':end-before: # endregion NAME' (the same NAME).",
+            )
+        region = start_match[1]
     pyobject = options.get("pyobject")
     if region is None and pyobject is None:
-        return None, Problem(
+        return Problem(
             rel,
             line,
-            (
-                f"literalinclude of {snippet} shows the whole file. Show a region "
-                "(':start-after: # region NAME', ':end-before: # endregion NAME') "
-                "or a ':pyobject:'."
-            ),
+            f"literalinclude of {snippet} shows the whole file. Show a region "
+            "(':start-after: # region NAME', ':end-before: # endregion NAME') "
+            "or a ':pyobject:'.",
         )
-    return Include(rel, line, snippet, pyobject, region), None
+    return Include(rel, line, snippet, pyobject, region)
 
 
-def _defined_names(nodes: list[ast.stmt]) -> set[str]:
+def _defined_names(statements: list[ast.stmt]) -> set[str]:
     names: set[str] = set()
-    for node in nodes:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+    for node in statements:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {t.id for t in targets if isinstance(t, ast.Name)}
     return {name for name in names if not name.startswith("_")}
 
 
 def scan_snippet(root: Path, path: Path) -> tuple[Snippet, list[Problem]]:
+    """A module's regions and public objects, and problems with its markers."""
     rel = path.relative_to(root).as_posix()
     source = path.read_text(encoding="utf-8")
     snippet = Snippet(rel)
-    problems: list[Problem] = []
     try:
         tree = ast.parse(source, filename=rel)
     except SyntaxError as error:
         return snippet, [
             Problem(rel, error.lineno or 1, f"does not parse: {error.msg}")
         ]
-
-    top_level = [
-        n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom))
-    ]
+    top_level = [n for n in tree.body if not isinstance(n, ast.Import | ast.ImportFrom)]
     for node in top_level:
-        is_object = isinstance(
-            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-        )
-        if is_object and not node.name.startswith("_"):
+        named = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        if named and not node.name.startswith("_"):
             start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             snippet.objects[node.name] = (start, node.end_lineno or node.lineno)
-
+    problems: list[Problem] = []
     open_regions: dict[str, int] = {}
     for number, text in enumerate(source.splitlines(), start=1):
         marker = REGION_MARKER.match(text)
@@ -298,7 +247,7 @@ def scan_snippet(root: Path, path: Path) -> tuple[Snippet, list[Problem]]:
                 Problem(
                     rel,
                     number,
-                    (f"'# endregion {name}' has no '# region {name}' before it."),
+                    f"'# endregion {name}' has no '# region {name}' before it.",
                 )
             )
         else:
@@ -311,31 +260,25 @@ def scan_snippet(root: Path, path: Path) -> tuple[Snippet, list[Problem]]:
             Problem(
                 rel,
                 number,
-                (f"region {name!r} is never closed: add '# endregion {name}'."),
+                f"region {name!r} is never closed: add '# endregion {name}'.",
             )
         )
-    for name in snippet.regions:
-        clashes = [
-            other
-            for other in snippet.regions
-            if other != name and other.startswith(name)
-        ]
+    for name, (start, _) in snippet.regions.items():
+        clashes = [o for o in snippet.regions if o != name and o.startswith(name)]
         if clashes:
             problems.append(
                 Problem(
                     rel,
-                    snippet.regions[name][0],
-                    (
-                        f"region name {name!r} is a prefix of {clashes[0]!r}; a literalinclude "
-                        "of one could match the other. Rename one of them."
-                    ),
+                    start,
+                    f"region name {name!r} is a prefix of {clashes[0]!r}; a "
+                    "literalinclude of one could match the other. Rename one of them.",
                 )
             )
     return snippet, problems
 
 
-def _used_names(test_path: Path) -> tuple[set[str], set[str]]:
-    """Names a test module uses, and the snippet modules it imports."""
+def used_names(test_path: Path) -> tuple[set[str], set[str]]:
+    """Names a test module uses, and the modules it imports."""
     tree = ast.parse(test_path.read_text(encoding="utf-8"))
     names: set[str] = set()
     modules: set[str] = set()
@@ -357,51 +300,39 @@ def _used_names(test_path: Path) -> tuple[set[str], set[str]]:
     return names, modules
 
 
-def _paired_test(root: Path, package: str, stem: str) -> Path:
-    """``tests/test_X.py``; for a package module also ``tests/test_implicit_io_X.py``."""
-    names = [f"test_{stem}.py"]
-    if package == PACKAGE:
-        names.append(f"test_{PACKAGE}_{stem}.py")
-    for name in names:
-        found = sorted((root / "tests").rglob(name))
-        if found:
-            return found[0]
-    return root / "tests" / names[0]
+def _sources(root: Path) -> list[Path]:
+    """The modules pages may show; ``_private`` ones (and ``__init__``) are not."""
+    found = [*(root / EXAMPLES).glob("*.py"), *(root / PACKAGE).glob("*.py")]
+    return sorted(path for path in found if not path.name.startswith("_"))
 
 
-def _includable(root: Path) -> list[str]:
-    """Which files pages may include exist: examples, their data, the package."""
-    return sorted(
-        p.relative_to(root).as_posix()
-        for folder in (EXAMPLES, PACKAGE)
-        for p in (root / folder).rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
-    )
+class Scans:
+    """Scans of modules, each redone only when its file changes (by stamp)."""
+
+    def __init__(self) -> None:
+        self._by_path: dict[tuple[str, str], tuple[tuple[int, int], object]] = {}
+
+    def get(self, kind: str, path: Path, scan):
+        status = path.stat()
+        stamp = (status.st_mtime_ns, status.st_size)
+        kept = self._by_path.get((kind, str(path)))
+        if kept is None or kept[0] != stamp:
+            kept = self._by_path[(kind, str(path))] = (stamp, scan())
+        return kept[1]
 
 
-def check_project(root: Path) -> list[Problem]:
-    """Every problem of the project."""
-    return _check(Path(root))
-
-
-def _check(root: Path) -> list[Problem]:
-    problems: list[Problem] = []
-    includes: list[Include] = []
-    pages = sorted({p for pattern in PAGE_GLOBS for p in root.glob(pattern)})
-    for page in pages:
-        found, page_problems = scan_page(root, page)
-        includes += found
-        problems += page_problems
-
+def check(
+    root: Path, page_scans: list[PageScan], scans: Scans | None = None
+) -> list[Problem]:
+    """Every problem, given each page's scan."""
+    scans = scans or Scans()
+    problems = [problem for _, found in page_scans for problem in found]
+    includes = [include for found, _ in page_scans for include in found]
     snippets: dict[str, Snippet] = {}
-    sources = [*(root / EXAMPLES).glob("*.py"), *(root / PACKAGE).glob("*.py")]
-    for path in sorted(sources):
-        if path.name.startswith("_"):  # __init__, and private package modules
-            continue
-        snippet, snippet_problems = scan_snippet(root, path)
+    for path in _sources(root):
+        snippet, found = scans.get("module", path, lambda p=path: scan_snippet(root, p))
         snippets[snippet.path] = snippet
-        problems += snippet_problems
-
+        problems += found
     shown_regions: set[tuple[str, str]] = set()
     shown_objects: set[tuple[str, str]] = set()
     for include in includes:
@@ -409,19 +340,18 @@ def _check(root: Path) -> list[Problem]:
         if snippet is None:
             continue
         if include.region is not None:
+            shown_regions.add((include.snippet, include.region))
             if include.region not in snippet.regions:
+                known = ", ".join(sorted(snippet.regions)) or "none"
                 problems.append(
                     Problem(
                         include.page,
                         include.line,
-                        (
-                            f"{include.snippet} has no region {include.region!r}. Add "
-                            f"'# region {include.region}' … '# endregion {include.region}' "
-                            f"to it, or use one of: {', '.join(sorted(snippet.regions)) or 'none'}."
-                        ),
+                        f"{include.snippet} has no region {include.region!r}. Add "
+                        f"'# region {include.region}' … '# endregion {include.region}' "
+                        f"to it, or use one of: {known}.",
                     )
                 )
-            shown_regions.add((include.snippet, include.region))
         if include.pyobject is not None:
             top = include.pyobject.split(".")[0]
             if top not in snippet.objects:
@@ -429,103 +359,129 @@ def _check(root: Path) -> list[Problem]:
                     Problem(
                         include.page,
                         include.line,
-                        (
-                            f"{include.snippet} defines no public top-level {top!r} for "
-                            ":pyobject:. Define it, or fix the name."
-                        ),
+                        f"{include.snippet} defines no public top-level {top!r} for "
+                        ":pyobject:. Define it, or fix the name.",
                     )
                 )
             if "." not in include.pyobject:
                 shown_objects.add((include.snippet, include.pyobject))
-
+    tests = {
+        p.name: p for p in sorted((root / "tests").rglob("test_*.py"), reverse=True)
+    }
     for path, snippet in snippets.items():
-        stem = Path(path).stem
-        package = Path(path).parent.name
-        test_path = _paired_test(root, package, stem)
-        if not test_path.is_file():
-            problems.append(
-                Problem(
-                    path,
-                    1,
-                    (
-                        f"has no test module: create test_{stem}.py that runs its examples, in the tests/ folder of its family (tests/examples/ for a page's examples)."
-                    ),
-                )
-            )
-            used, imported = set(), set()
-        else:
-            used, imported = _used_names(test_path)
-        for name, (start, _) in snippet.regions.items():
-            if (path, name) not in shown_regions:
-                problems.append(
-                    Problem(
-                        path,
-                        start,
-                        (
-                            f"region {name!r} is on no page. Include it in guides/ with "
-                            "{literalinclude}, or delete it."
-                        ),
-                    )
-                )
-            untested = sorted(snippet.names_by_region[name] - used)
-            if test_path.is_file() and untested:
-                problems.append(
-                    Problem(
-                        path,
-                        start,
-                        (
-                            f"region {name!r} shows {', '.join(untested)}, which "
-                            f"{test_path.relative_to(root)} never uses. Exercise it in a test."
-                        ),
-                    )
-                )
-            elif test_path.is_file() and f"{package}.{stem}" not in imported:
-                problems.append(
-                    Problem(
-                        path,
-                        start,
-                        (
-                            f"{test_path.relative_to(root)} does not import "
-                            f"{package}.{stem}."
-                        ),
-                    )
-                )
-        if package == PACKAGE:
-            continue  # the package's other objects are its API, tested but not shown
-        for name, (start, end) in snippet.objects.items():
-            in_shown_region = any(
-                (path, region) in shown_regions and r_start < start and end < r_end
-                for region, (r_start, r_end) in snippet.regions.items()
-            )
-            if (path, name) not in shown_objects and not in_shown_region:
-                problems.append(
-                    Problem(
-                        path,
-                        start,
-                        (
-                            f"{name!r} is on no page. Show it with {{literalinclude}} "
-                            f":pyobject: {name}, make it private (_{name}), or delete it."
-                        ),
-                    )
-                )
-            if test_path.is_file() and name not in used:
-                problems.append(
-                    Problem(
-                        path,
-                        start,
-                        (
-                            f"{name!r} is never used by {test_path.relative_to(root)}. Exercise it in "
-                            "a test."
-                        ),
-                    )
-                )
+        problems += _check_module(
+            root, path, snippet, tests, scans, shown_regions, shown_objects
+        )
     return problems
 
 
+def _check_module(root, path, snippet, tests, scans, shown_regions, shown_objects):
+    stem, package = Path(path).stem, Path(path).parent.name
+    names = [f"test_{stem}.py"] + (
+        [f"test_{PACKAGE}_{stem}.py"] if package == PACKAGE else []
+    )
+    test_path = next((tests[name] for name in names if name in tests), None)
+    problems = []
+    if test_path is None:
+        problems.append(
+            Problem(
+                path,
+                1,
+                f"has no test module: create test_{stem}.py that runs its examples, in "
+                "the tests/ folder of its family (tests/examples/ for a page's examples).",
+            )
+        )
+        used, imported = set(), set()
+    else:
+        used, imported = scans.get("test", test_path, lambda: used_names(test_path))
+        test_path = test_path.relative_to(root)
+    for name, (start, _) in snippet.regions.items():
+        if (path, name) not in shown_regions:
+            problems.append(
+                Problem(
+                    path,
+                    start,
+                    f"region {name!r} is on no page. Include it in guides/ with "
+                    "{literalinclude}, or delete it.",
+                )
+            )
+        untested = sorted(snippet.names_by_region[name] - used)
+        if test_path and untested:
+            problems.append(
+                Problem(
+                    path,
+                    start,
+                    f"region {name!r} shows {', '.join(untested)}, which {test_path} "
+                    "never uses. Exercise it in a test.",
+                )
+            )
+        elif test_path and f"{package}.{stem}" not in imported:
+            problems.append(
+                Problem(path, start, f"{test_path} does not import {package}.{stem}.")
+            )
+    if package == PACKAGE:
+        return problems  # the package's other objects are its API, tested but not shown
+    for name, (start, end) in snippet.objects.items():
+        in_shown_region = any(
+            (path, region) in shown_regions and r_start < start and end < r_end
+            for region, (r_start, r_end) in snippet.regions.items()
+        )
+        if (path, name) not in shown_objects and not in_shown_region:
+            problems.append(
+                Problem(
+                    path,
+                    start,
+                    f"{name!r} is on no page. Show it with {{literalinclude}} "
+                    f":pyobject: {name}, make it private (_{name}), or delete it.",
+                )
+            )
+        if test_path and name not in used:
+            problems.append(
+                Problem(
+                    path,
+                    start,
+                    f"{name!r} is never used by {test_path}. Exercise it in a test.",
+                )
+            )
+    return problems
+
+
+def check_project(root: Path) -> list[Problem]:
+    """Every problem of the project, every page scanned now."""
+    root = Path(root)
+    return check(root, [scan_page(root, page) for page in site_pages(root)])
+
+
+# --- In the build ---------------------------------------------------------------
+
+
+def _scan_read_page(app, doctree: nodes.document) -> None:
+    env = app.env
+    page = Path(env.doc2path(env.docname))
+    if page.suffix == ".md":
+        env.snippet_scans = getattr(env, "snippet_scans", {})
+        env.snippet_scans[env.docname] = scan_page(Path(app.srcdir), page)
+
+
+def _purge(app, env, docname: str) -> None:
+    getattr(env, "snippet_scans", {}).pop(docname, None)
+
+
+def _merge(app, env, docnames, other) -> None:
+    theirs = getattr(other, "snippet_scans", {})
+    env.snippet_scans = getattr(env, "snippet_scans", {})
+    env.snippet_scans.update(
+        {name: theirs[name] for name in docnames if name in theirs}
+    )
+
+
 def _check_on_build(app, env) -> None:
-    logger = logging.getLogger(__name__)
-    for problem in check_project(Path(app.srcdir)):
-        logger.warning(
+    if not hasattr(env, "snippet_module_scans"):
+        env.snippet_module_scans = Scans()
+    pages = getattr(env, "snippet_scans", {})
+    scans = [pages[name] for name in sorted(pages)]
+    for problem in check(Path(app.srcdir), scans, env.snippet_module_scans):
+        logging.getLogger(__name__).warning(
             "snippet contract: %s", problem, type="snippets", subtype="contract"
         )
 
@@ -541,6 +497,9 @@ def _trim_included_code(app, doctree) -> None:
 
 
 def setup(app):
+    app.connect("doctree-read", _scan_read_page)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
     app.connect("env-updated", _check_on_build)
     app.connect("doctree-read", _trim_included_code)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 2}

@@ -31,19 +31,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from docutils.parsers.rst import directives
-from markdown_it.renderer import RendererHTML
-from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.directives import parse_directive_text
-from myst_parser.parsers.mdit import create_md_parser
 
 from . import configurations
 from .configurations import ROOT, Configuration
-from .pages import front_matter, site_pages
+from .pages import front_matter, markdown_parser, site_pages
 
 RECORD_COMMAND = "make record"
-#: The MyST syntax extensions that change where a page's blocks are (conf.py
-#: enables them; substitutions move no blocks).
-BLOCK_EXTENSIONS = frozenset({"colon_fence", "deflist", "fieldlist"})
 CODE_DIRECTIVES = frozenset({"code-block", "code", "sourcecode", "code-cell"})
 
 
@@ -177,11 +171,6 @@ class PageUse:
         return f"{self.page}:{self.line}"
 
 
-def _markdown():
-    config = MdParserConfig(enable_extensions=set(BLOCK_EXTENSIONS))
-    return create_md_parser(config, RendererHTML)
-
-
 def _uses_in_text(page: str, text: str, offset: int, markdown) -> Iterator[PageUse]:
     for token in markdown.parse(text):
         if token.type not in ("fence", "colon_fence") or token.map is None:
@@ -219,7 +208,7 @@ def _uses_in_text(page: str, text: str, offset: int, markdown) -> Iterator[PageU
 
 def page_requests(root: Path = ROOT) -> list[PageUse]:
     """Every run the pages show, where they show it, in page order."""
-    markdown = _markdown()
+    markdown = markdown_parser()
     found: list[PageUse] = []
     for page in site_pages(root):
         where = page.relative_to(root).as_posix()

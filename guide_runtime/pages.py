@@ -25,19 +25,22 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from myst_parser.config.main import MdParserConfig
+from myst_parser.parsers.mdit import create_md_parser
 
 #: Every page of the site, relative to the project root.
 PAGE_GLOBS = ("index.md", "guides/**/*.md")
 _FRONT_MATTER = re.compile(r"\A---\n(.*?\n)?---\n", re.S)
 
 SnippetTarget = Annotated[
-    str,
-    pydantic.StringConstraints(pattern=r"^[a-z_][a-z0-9_]*:[A-Za-z_]\w*$"),
-    pydantic.Field(
-        description="a snippet function as 'module:function', module in snippets/, "
-        "like eager_loading:post_titles_by_author"
-    ),
+    str, pydantic.StringConstraints(pattern=r"^[a-z_][a-z0-9_]*:[A-Za-z_]\w*$")
 ]
+TARGET = (
+    "a snippet function as 'module:function', module in snippets/, like "
+    "eager_loading:post_titles_by_author"
+)
 
 
 class _Strict(pydantic.BaseModel):
@@ -53,10 +56,10 @@ class RulePage(_Strict):
         pydantic.Field(description="the rule's code, like IO101"),
     ]
     #: The failing example (a live rule must name one) and what to write instead.
-    example: SnippetTarget | None = None
-    use_instead: SnippetTarget | None = None
+    example: SnippetTarget | None = pydantic.Field(None, description=TARGET)
+    use_instead: SnippetTarget | None = pydantic.Field(None, description=TARGET)
     #: The data both run on, instead of the sample users.
-    seed: SnippetTarget | None = None
+    seed: SnippetTarget | None = pydantic.Field(None, description=TARGET)
     # Until the toolkit's registry holds them: the rule's own description.
     name: Annotated[
         str,
@@ -193,6 +196,18 @@ def front_matter(root: Path, page: Path) -> FrontMatter:
     status = page.stat()
     where = page.relative_to(root).as_posix()
     return _read(page, (status.st_mtime_ns, status.st_size), where)
+
+
+#: The MyST syntax extensions that change where a page's blocks are (conf.py
+#: enables them; substitutions move no blocks).
+BLOCK_EXTENSIONS = frozenset({"colon_fence", "deflist", "fieldlist"})
+
+
+@cache
+def markdown_parser() -> MarkdownIt:
+    """MyST's own Markdown parser, to find a page's blocks as the build reads them."""
+    config = MdParserConfig(enable_extensions=set(BLOCK_EXTENSIONS))
+    return create_md_parser(config, RendererHTML)
 
 
 def site_pages(root: Path) -> list[Path]:

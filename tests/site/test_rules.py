@@ -200,12 +200,12 @@ def test_a_duplicate_code_is_refused(rules_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("level: advisory", "level: sometimes", "level 'sometimes' must be one of"),
-        ("phase: 1", "phase: 4", "phase 4 must be one of 1, 2, 3"),
-        ("name: demo-rule", "name: Demo Rule", "must be kebab-case"),
-        ("code: IO101", "code: X1", "rule code 'X1' must look like IO101"),
-        ("summary: A demo.", "", "the 'rule:' front matter lacks summary"),
-        ("phase: 1", "phase: 1\n  example: eager_loading", "'module:function'"),
+        ("level: advisory", "level: sometimes", "rule.level: Input should be 'advis"),
+        ("phase: 1", "phase: 4", "rule.phase: Input should be 1, 2 or 3, not 4"),
+        ("name: demo-rule", "name: Demo Rule", "(a kebab-case name, like eager-load"),
+        ("code: IO101", "code: X1", "(the rule's code, like IO101), not 'X1'"),
+        ("summary: A demo.", "", "rule.summary is missing: add it"),
+        ("phase: 1", "phase: 1\n  example: eager_loading", "as 'module:function'"),
         ("phase: 1", "phase: 1\n  replaced_by: IO999", "unknown rule IO999. Name"),
         ("phase: 1", "phase: 1\n  replaced_by: IO101", "names the rule itself"),
     ],
