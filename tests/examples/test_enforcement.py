@@ -7,9 +7,11 @@ from pytest_queryguard import NPlusOneDetected
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from guide_runtime import configurations
 from guide_runtime.capture import table_rows
 from guide_runtime.configurations import ROOT
 from guide_runtime.measurement import load_measurement
+from guide_runtime.outputs import load_outputs
 from implicit_io.guard import ImplicitIOError
 from snippets.counting_statements import record_statements
 from snippets.enforcement import (
@@ -63,8 +65,10 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def table() -> list[list[str]]:
-    """The comparison table, computed the way the page's generated-table does."""
-    return table_rows("enforcement:_comparison_rows")
+    """The comparison table as the page shows it: the record of this configuration,
+    which tests/examples/test_page_outputs.py proves is what the function computes."""
+    recorded = load_outputs(configurations.current())
+    return recorded["generated-table enforcement:_comparison_rows"].output
 
 
 def test_the_table_covers_every_case_and_tool(table: list[list[str]]) -> None:

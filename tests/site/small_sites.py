@@ -10,8 +10,8 @@ One difference from a separate process, undone after each build:
 
 One process (``-j 1``): forking a test worker is not what a reader's build does,
 and a site this small is read in one process anyway. The checkout's own site is
-built in a subprocess, in parallel, as a reader builds it (``conftest.built_site``);
-the serial build it must equal runs here too (``tests/test_site.py``).
+built in a subprocess, in parallel, as a reader builds it (``tests/plugins/site.py``);
+the serial build it must equal runs here too (``tests/site/test_site.py``).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def build_small_site(site: Path, out: Path | None = None, *options: str) -> Buil
     sphinx_options = STRICT_BUILD[STRICT_BUILD.index("-b") :]
     jobs = sphinx_options.index("-j")
     sphinx_options[jobs : jobs + 2] = ["-j", "1"]
-    argv = [*sphinx_options, "-q", *options, str(site), str(out or site / "_build")]
+    argv = [*sphinx_options, *options, str(site), str(out or site / "_build")]
     saved_path = sys.path.copy()
     stderr = io.StringIO()
     try:

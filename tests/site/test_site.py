@@ -13,7 +13,6 @@ import pytest
 from _ext.snippet_contract import check_project
 from guide_runtime.capture import stable_output
 from guide_runtime.configurations import ROOT
-from tests.plugins.site import file_lock
 from tests.site.small_sites import build_small_site, copy_checkout
 
 
@@ -298,18 +297,19 @@ def test_a_parallel_build_equals_a_serial_one(built_site: Path) -> None:
     # own: on a fresh checkout (CI) both are cold builds; in the editing loop both
     # are incremental, and only what changed is read and written again.
     # It runs in this process, like the small sites' builds (tests/small_sites.py).
+    # Kept in _build like the site, so that the next run only updates it (in the
+    # one worker of the site's tests).
     serial = built_site.with_name("html-serial")
-    with file_lock(serial.with_name(".html-serial.lock")):
-        build = build_small_site(ROOT, serial)
-        assert build.returncode == 0, build.stderr
-        parallel = {p.relative_to(built_site) for p in built_site.rglob("*.html")}
-        assert {p.relative_to(serial) for p in serial.rglob("*.html")} == parallel
-        for page in sorted(parallel):
-            one, two = (serial / page).read_text(), (built_site / page).read_text()
-            difference = difflib.unified_diff(
-                one.split(">"), two.split(">"), "serial", "parallel", lineterm="", n=1
-            )
-            assert one == two, f"{page}:\n" + "\n".join(list(difference)[:40])
+    build = build_small_site(ROOT, serial)
+    assert build.returncode == 0, build.stderr
+    parallel = {p.relative_to(built_site) for p in built_site.rglob("*.html")}
+    assert {p.relative_to(serial) for p in serial.rglob("*.html")} == parallel
+    for page in sorted(parallel):
+        one, two = (serial / page).read_text(), (built_site / page).read_text()
+        difference = difflib.unified_diff(
+            one.split(">"), two.split(">"), "serial", "parallel", lineterm="", n=1
+        )
+        assert one == two, f"{page}:\n" + "\n".join(list(difference)[:40])
 
 
 def test_copy_button_is_installed(built_site: Path) -> None:
