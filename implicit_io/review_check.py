@@ -99,6 +99,9 @@ SESSIONS = ASYNC_SESSIONS | {
     "sqlmodel.orm.session.Session",
 }
 RELATIONSHIPS = {"sqlalchemy.orm.relationship"}
+#: SQLModel's ``Relationship()``: its strategy is ``sa_relationship_kwargs={"lazy":
+#: ...}`` or a whole ``sa_relationship=relationship(...)``.
+SQLMODEL_RELATIONSHIPS = {"sqlmodel.Relationship", "sqlmodel.main.Relationship"}
 BACKREFS = {"sqlalchemy.orm.backref"}
 DYNAMIC_MAPPED = {"sqlalchemy.orm.DynamicMapped"}
 #: ``Session.expire(instance, attribute_names=None)``: what its arguments may be.
@@ -342,6 +345,15 @@ class _Checker(ast.NodeVisitor):
             elif names & RELATIONSHIPS and lazy is None and not splat:
                 message = "relationship() declares no loading strategy (lazy=)."
                 self.found.append((node, "IO104", message))
+        elif names & SQLMODEL_RELATIONSHIPS and not splat:
+            if "sa_relationship" not in keywords and _no_lazy_key(
+                keywords.get("sa_relationship_kwargs")
+            ):
+                message = (
+                    "Relationship() declares no loading strategy "
+                    '(sa_relationship_kwargs={"lazy": ...}).'
+                )
+                self.found.append((node, "IO104", message))
         elif self._makes_async_sessions(names, keywords) and not splat:
             expire = keywords.get("expire_on_commit")
             if not (isinstance(expire, ast.Constant) and expire.value is False):
@@ -428,6 +440,17 @@ def _split(node: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:
     if node.returns is not None:  # type: ignore[attr-defined]
         outside.append(node.returns)  # type: ignore[attr-defined]
     return outside, [*parameters, *node.body]  # type: ignore[attr-defined]
+
+
+def _no_lazy_key(kwargs: ast.expr | None) -> bool:
+    """No ``sa_relationship_kwargs``, or a literal dict without a ``"lazy"`` key."""
+    if kwargs is None:
+        return True
+    if not isinstance(kwargs, ast.Dict) or None in kwargs.keys:
+        return False  # a variable or a ** splat: given the benefit of the doubt
+    return not any(
+        isinstance(key, ast.Constant) and key.value == "lazy" for key in kwargs.keys
+    )
 
 
 def _not_attribute_names(node: ast.expr | None) -> bool:

@@ -317,3 +317,30 @@ def test_the_exit_status_is_documented_in_the_command_help(capsys) -> None:
     text = " ".join(capsys.readouterr().out.split())
     assert "0 clean, 1 findings, 2 usage error, 4 internal error" in text
     assert sys.executable  # the help is the command's own, not a page's
+
+
+# --- SQLModel's Relationship() --------------------------------------------------
+
+
+def test_sqlmodel_relationship_without_a_strategy_is_io104() -> None:
+    source = textwrap.dedent(
+        """\
+        from sqlalchemy.orm import relationship
+        from sqlmodel import Relationship, SQLModel
+
+        class Team(SQLModel, table=True):
+            heroes: list["Hero"] = Relationship(back_populates="team")
+            lazy: list["Hero"] = Relationship(
+                sa_relationship_kwargs={"lazy": "selectin"}
+            )
+            other: list["Hero"] = Relationship(sa_relationship_kwargs={"uselist": True})
+            whole: list[H] = Relationship(sa_relationship=relationship(lazy="raise"))
+            given: list["Hero"] = Relationship(sa_relationship_kwargs=KWARGS)
+        """
+    )
+    findings = check_source(source)
+    assert codes(findings) == [(5, "IO104"), (9, "IO104")]
+    assert findings[0].message == (
+        "Relationship() declares no loading strategy "
+        '(sa_relationship_kwargs={"lazy": ...}).'
+    )
