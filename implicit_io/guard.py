@@ -31,6 +31,7 @@ from greenlet import getcurrent
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from implicit_io import _sqlalchemy_internals as internals
 from implicit_io.rule_links import KNOWN_RULES, rule_url
@@ -170,6 +171,28 @@ class KnownException:
                 f"allow-list entry {self.rule} {self.attribute}: give the rationale "
                 "(IO401: known exceptions are documented)"
             )
+
+
+def explain_detached(error: BaseException) -> str | None:
+    """What a ``DetachedInstanceError`` was about: the attribute, and why.
+
+    ``None`` for any other error, or one whose object the guard cannot find.
+    The reason (``expunge()``, ``close()``...) is known once a guard is
+    installed (it watches objects leave their sessions).
+    """
+    if not isinstance(error, DetachedInstanceError):
+        return None
+    found = internals.detached_load(error)
+    if found is None:
+        return None
+    instance, key = found
+    reason = internals.detached_reason(instance) or "a call the guard did not see"
+    return (
+        f"{instance.class_.__name__}.{key} was read after the object was detached "
+        f"from its session by {reason}: nothing can load it any more. Load it "
+        "before the object leaves the session (a loader option, or refresh() "
+        "with its name)."
+    )
 
 
 # endregion findings
@@ -414,9 +437,9 @@ def _why_unloaded(
         return "IO203", "server-generated value not fetched", attribute
     if cause == "expire":
         return "IO204", "attribute expired by expire()", attribute
-    # Expired where the guard saw nothing: before it was installed, or by code it
-    # does not know. It says so rather than guess.
-    return "IO202", "attribute expired, cause not seen by the guard", attribute
+    # Expired before the guard was installed, or by a call it does not know: it
+    # says so rather than guess.
+    return "IO202", "attribute expired, by a call the guard does not know", attribute
 
 
 def _subclass_table_of(instance: InstanceState, key: str) -> str | None:
