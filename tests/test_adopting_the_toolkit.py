@@ -35,7 +35,10 @@ async def test_the_budgeted_route_returns_the_titles(session: AsyncSession) -> N
 def test_the_package_declares_what_the_page_says_it_installs() -> None:
     project = PYPROJECT["project"]
     assert PYPROJECT["tool"]["setuptools"]["packages"] == ["implicit_io"]
-    assert project["scripts"] == {"implicit-io-check": "implicit_io.review_check:main"}
+    assert project["scripts"] == {
+        "implicit-io-check": "implicit_io.review_check:main",
+        "implicit-io-report": "implicit_io.report:main",
+    }
     assert project["entry-points"]["pytest11"] == {
         "implicit_io": "implicit_io.pytest_plugin"
     }
