@@ -85,7 +85,3 @@ def test_the_top_level_names_the_public_api() -> None:
     assert implicit_io.Report is report.Report
     assert implicit_io.rule is rules.rule
     assert all(hasattr(implicit_io, name) for name in implicit_io.__all__)
-    assert (
-        "make serve"
-        not in (ROOT / "README-implicit-io.md").read_text().split("## In review")[0]
-    )
