@@ -37,7 +37,6 @@ class ReportError(ValueError):
     """A report or baseline file is missing, is not JSON, or is not one."""
 
 
-# region report
 @dataclass
 class Entry:
     """One rule and attribute: how often, where first, in which tests."""
@@ -145,10 +144,6 @@ def merge(reports: Iterable[Report]) -> Report:
     return merged
 
 
-# endregion report
-
-
-# region baseline
 @dataclass(frozen=True)
 class Baseline:
     """Accepted loads, by rule and attribute, with the count when accepted."""
@@ -200,9 +195,6 @@ class Baseline:
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ReportError(f"{path}: malformed entry: {error!r}") from None
-
-
-# endregion baseline
 
 
 def _read_json(path: str | Path) -> object:
