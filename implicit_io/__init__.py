@@ -18,28 +18,50 @@ The names a service uses, at the top level::
 
 __version__ = "0.2.0"
 
-from implicit_io.allow_list import AllowListError, load_allow_list
-from implicit_io.guard import (
-    AllowedLoadCannotRunError,
-    ImplicitIOError,
-    ImplicitIOGuard,
-    ImplicitLoad,
-    KnownException,
-    Mode,
-    explain_detached,
-    guard_mode,
-)
-from implicit_io.mapping_check import MappingCheckError, check_mappings
-from implicit_io.report import Baseline, Report
-from implicit_io.review_check import check_source
-from implicit_io.rules import RULES, Rule, rule
-from implicit_io.statement_budgets import (
-    StatementBudget,
-    StatementBudgetExceeded,
-    assert_statements,
-    max_statements,
-    record_statements,
-)
+#: The public names, by the module that defines them. They are imported on first
+#: use (PEP 562): ``python -m implicit_io.report`` then runs a module that the
+#: package has not imported already, and ``import implicit_io`` stays cheap.
+_EXPORTS = {
+    "allow_list": ("AllowListError", "load_allow_list"),
+    "guard": (
+        "AllowedLoadCannotRunError",
+        "ImplicitIOError",
+        "ImplicitIOGuard",
+        "ImplicitLoad",
+        "KnownException",
+        "Mode",
+        "explain_detached",
+        "guard_mode",
+    ),
+    "mapping_check": ("MappingCheckError", "check_mappings"),
+    "report": ("Baseline", "Report"),
+    "review_check": ("check_source",),
+    "rules": ("RULES", "Rule", "rule"),
+    "statement_budgets": (
+        "StatementBudget",
+        "StatementBudgetExceeded",
+        "assert_statements",
+        "max_statements",
+        "record_statements",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'implicit_io' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"implicit_io.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])
+
 
 __all__ = [
     "RULES",
