@@ -8,22 +8,29 @@ upgrade changes it. Public API is used everywhere else.
 
 from __future__ import annotations
 
+import os
 import sys
 import weakref
+from types import FrameType
 from typing import Any
 
+import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.orm import InstanceState, Mapper, ORMExecuteState, Session
 from sqlalchemy.util.concurrency import in_greenlet as _in_greenlet
 
 #: Why an object's attributes were last expired: state -> {key or None: cause}.
 #: ``None`` is the whole object. Causes: "commit", "rollback", "flush", "bulk"
-#: (an ORM-enabled UPDATE or DELETE synchronizing the session), "expire".
+#: (an ORM-enabled UPDATE or DELETE synchronizing the session), "expire",
+#: "refresh" (``Session.refresh()`` expires what it reloads), "unfetched" (the
+#: query that loaded the row left the column out: a polymorphic load's subclass
+#: columns), "unknown" (an expiry no known caller made).
 _causes: weakref.WeakKeyDictionary[InstanceState, dict[str | None, str]] = (
     weakref.WeakKeyDictionary()
 )
 _CAUSE_KEY = "_implicit_io_expiring"  # session.info: what is expiring objects now
 _installed = False
+_SQLALCHEMY = os.path.dirname(sqlalchemy.__file__)
 
 
 def in_greenlet() -> bool:
@@ -88,6 +95,16 @@ def track_expiry() -> None:
     event.listen(Session, "after_flush_postexec", unmark)
     event.listen(Session, "after_transaction_end", unmark)
     event.listen(Mapper, "expire", _on_expire, raw=True)  # raw: the InstanceState
+    # A row that lacks some of its columns (the subclass table a polymorphic query
+    # did not join) leaves them in expired_attributes without an expire event.
+    event.listen(Mapper, "load", _on_load, raw=True)
+    event.listen(Session, "persistent_to_detached", _on_detach)
+    event.listen(Session, "deleted_to_detached", _on_detach)
+
+
+def _on_load(instance: InstanceState, context: Any) -> None:
+    if instance.expired_attributes:
+        _causes[instance] = dict.fromkeys(instance.expired_attributes, "unfetched")
 
 
 def _on_expire(instance: InstanceState, keys: Any) -> None:
@@ -101,15 +118,105 @@ def _on_expire(instance: InstanceState, keys: Any) -> None:
 
 
 def _cause_without_session_event() -> str:
+    """Which of SQLAlchemy's functions expired the object: a few frames above.
+
+    ``Session.expire()``/``expire_all()`` and ``Session.refresh()`` go through
+    ``Session._expire_state``; an ORM UPDATE/DELETE through
+    ``_do_post_synchronize_*``. Anything else is "unknown", never a guess.
+    """
     frame = sys._getframe(2)  # the caller of the event's dispatcher
-    for _ in range(_SYNCHRONIZE_DEPTH):
+    for _ in range(_CALLER_DEPTH):
         if frame is None:
             break
-        if frame.f_code.co_name.startswith("_do_post_synchronize"):
+        name = frame.f_code.co_name
+        if name.startswith("_do_post_synchronize"):
             return "bulk"
+        if frame.f_code.co_filename.endswith(_SESSION_MODULE):
+            if name == "refresh":
+                return "refresh"
+            if name in ("expire", "expire_all"):
+                return "expire"
         frame = frame.f_back
-    return "expire"
+    return "unknown"
 
 
-#: How far above the expire event SQLAlchemy's synchronizing function may be.
-_SYNCHRONIZE_DEPTH = 8
+#: How far above the expire event SQLAlchemy's expiring function may be.
+_CALLER_DEPTH = 8
+_SESSION_MODULE = os.path.join("orm", "session.py")
+_EVENT_MODULE = os.path.join("event", "attr.py")
+#: Why each object became detached: state -> "expunge()", "close()", ...
+_detached: weakref.WeakKeyDictionary[InstanceState, str] = weakref.WeakKeyDictionary()
+#: Session methods that detach objects, by the name of the function on the stack.
+_DETACHING = {
+    "expunge": "expunge()",
+    "expunge_all": "expunge_all()",
+    "close": "close()",
+    "_close_impl": "close()",
+    "reset": "reset()",
+    "invalidate": "invalidate()",
+    "_remove_newly_deleted": "the commit of its delete()",
+}
+
+
+def _on_detach(session: Session, instance: object) -> None:
+    frame = sys._getframe(1)
+    reason = "the session let it go"
+    for _ in range(_CALLER_DEPTH * 2):
+        if frame is None:
+            break
+        if frame.f_code.co_filename.endswith(_SESSION_MODULE):
+            found = _DETACHING.get(frame.f_code.co_name)
+            if found is not None:
+                reason = found  # keep the outermost: close() calls expunge_all()
+        frame = frame.f_back
+    state = _state_of(instance)
+    if state is not None:
+        _detached[state] = reason
+
+
+def _state_of(instance: object) -> InstanceState | None:
+    from sqlalchemy import inspect
+
+    return inspect(instance, raiseerr=False)
+
+
+def detached_reason(instance: InstanceState) -> str | None:
+    """What detached ``instance`` from its session, if it was seen happening."""
+    return _detached.get(instance)
+
+
+def detached_load(error: BaseException) -> tuple[InstanceState, str] | None:
+    """(object, attribute) a ``DetachedInstanceError`` was raised for, if known.
+
+    SQLAlchemy raises it from the loader, which holds the object's state in a
+    local ``state`` and the attribute in ``self.key`` (a relationship's lazy
+    loader) or ``attribute_names`` (an expired or deferred column).
+    """
+    traceback = error.__traceback__
+    found = None
+    while traceback is not None:
+        local = traceback.tb_frame.f_locals
+        state = local.get("state")
+        if isinstance(state, InstanceState):
+            key = getattr(local.get("self"), "key", None)
+            names = local.get("attribute_names")
+            if isinstance(key, str):
+                found = state, key
+            elif names:
+                found = state, sorted(names)[0]
+        traceback = traceback.tb_next
+    return found
+
+
+def event_dispatched_to(frame: FrameType) -> str | None:
+    """The session or mapper event (``before_flush``) whose dispatcher called the
+    function running in ``frame``, looking through SQLAlchemy's wrappers."""
+    caller = frame.f_back
+    for _ in range(3):
+        if caller is None or not caller.f_code.co_filename.startswith(_SQLALCHEMY):
+            return None
+        if caller.f_code.co_filename.endswith(_EVENT_MODULE):
+            name = getattr(caller.f_locals.get("self"), "name", None)
+            return name if isinstance(name, str) else None
+        caller = caller.f_back
+    return None

@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import site
 import sys
+import sysconfig
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -29,9 +31,12 @@ from greenlet import getcurrent
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from implicit_io import _sqlalchemy_internals as internals
 from implicit_io.rule_links import KNOWN_RULES, rule_url
+
+_PATH_KEYS = ("stdlib", "platstdlib", "purelib", "platlib")
 
 #: The execution option (on a session or a statement) and ``session.info`` key
 #: that choose the guard's mode for one session.
@@ -88,14 +93,23 @@ class ImplicitLoad:
     rule: str
     kind: str
     attribute: str  # "Entity.attribute"
-    call_site: str  # "path/to/module.py:42 in function"
+    call_site: str  # "path/to/module.py:42 in function": the application's line
     docs_url: str
+    #: The library frame the load happened in, when the application's line called
+    #: a library that read the attribute ("pydantic/main.py:716 in model_validate").
+    via: str = ""
 
     def __str__(self) -> str:
+        via = f" (through {self.via})" if self.via else ""
         return (
-            f"{self.rule} {self.kind}: {self.attribute} at {self.call_site}. "
+            f"{self.rule} {self.kind}: {self.attribute} at {self.call_site}{via}. "
             f"See {self.docs_url}"
         )
+
+    @property
+    def location(self) -> str:
+        """``path:line`` of the call site (without the function)."""
+        return self.call_site.split(" in ", 1)[0]
 
 
 class ImplicitIOError(Exception):
@@ -108,6 +122,29 @@ class ImplicitIOError(Exception):
         self.attribute = load.attribute
         self.call_site = load.call_site
         self.docs_url = load.docs_url
+
+
+class AllowedLoadCannotRunError(ImplicitIOError):
+    """An allow-listed (or baselined) load where no load can run: async code.
+
+    Allowing a load stops the guard from reporting it; it cannot make it work.
+    Plain attribute access on an ``AsyncSession``'s object has no ``await`` to
+    run a query in, so SQLAlchemy would fail with ``MissingGreenlet`` (and the
+    driver warn of a coroutine never awaited); the guard raises this instead,
+    before the load, naming the load and the entry.
+    """
+
+    def __init__(self, load: ImplicitLoad, accepted_by: str) -> None:
+        super().__init__(load)
+        self.accepted_by = accepted_by
+        self.args = (
+            f"{load.rule} {load.kind}: {load.attribute} at {load.call_site} is "
+            f"{accepted_by}, but cannot run here: plain attribute access in async "
+            "code has no await to run a query in (SQLAlchemy would raise "
+            "MissingGreenlet). Accepting a load stops the guard from reporting it; "
+            "it does not make it possible: load it in the query, or read it inside "
+            f"run_sync(). See {load.docs_url}",
+        )
 
 
 class GuardAlreadyInstalledError(RuntimeError):
@@ -136,6 +173,28 @@ class KnownException:
             )
 
 
+def explain_detached(error: BaseException) -> str | None:
+    """What a ``DetachedInstanceError`` was about: the attribute, and why.
+
+    ``None`` for any other error, or one whose object the guard cannot find.
+    The reason (``expunge()``, ``close()``...) is known once a guard is
+    installed (it watches objects leave their sessions).
+    """
+    if not isinstance(error, DetachedInstanceError):
+        return None
+    found = internals.detached_load(error)
+    if found is None:
+        return None
+    instance, key = found
+    reason = internals.detached_reason(instance) or "a call the guard did not see"
+    return (
+        f"{instance.class_.__name__}.{key} was read after the object was detached "
+        f"from its session by {reason}: nothing can load it any more. Load it "
+        "before the object leaves the session (a loader option, or refresh() "
+        "with its name)."
+    )
+
+
 # endregion findings
 
 
@@ -152,9 +211,12 @@ class ImplicitIOGuard:
         n_plus_one_threshold: int = 2,
         repeated_query_threshold: int | None = None,
         on_load: Callable[[ImplicitLoad], None] | None = None,
+        baseline: Iterable[tuple[str, str]] = (),
     ) -> None:
         self.mode = parse_mode(mode)
         self.allowed = {(entry.rule, entry.attribute): entry for entry in allow}
+        #: (rule, "Entity.attribute") of accepted debt: reported, never raised.
+        self.baseline = frozenset(baseline)
         self.docs_base_url = docs_base_url
         self.n_plus_one_threshold = n_plus_one_threshold
         #: Opt-in: report one line sending the same kind of query this many times
@@ -228,15 +290,22 @@ class ImplicitIOGuard:
         if found is None:
             return
         rule, kind, attribute = found
+        call_site, via = _call_site()
+        load = ImplicitLoad(
+            rule, kind, attribute, call_site, rule_url(rule, self.docs_base_url), via
+        )
         if (rule, attribute) in self.allowed:
             self.allowed_counts[rule, attribute] += 1
+            if not _can_run(state):
+                raise AllowedLoadCannotRunError(load, "allow-listed (IO401)")
             return
-        load = ImplicitLoad(
-            rule, kind, attribute, _call_site(), rule_url(rule, self.docs_base_url)
-        )
         self.counts[rule, attribute] += 1
         if self.on_load is not None:
             self.on_load(load)
+        if (rule, attribute) in self.baseline:
+            if not _can_run(state):
+                raise AllowedLoadCannotRunError(load, "in the baseline")
+            mode = Mode.TRACK  # accepted debt: reported, not refused
         if mode is Mode.ENFORCE:
             raise ImplicitIOError(load)
         logger.warning(
@@ -256,12 +325,30 @@ class ImplicitIOGuard:
 
 # region classify
 _SQLALCHEMY_DIR = str(Path(sqlalchemy.__file__).parent)
-#: Frames from these files are machinery, not the application's call site.
-_LIBRARY_PATHS = (
+#: Frames from these files are machinery, never a call site, nor its context.
+_MACHINERY = (
     _SQLALCHEMY_DIR,
     str(Path(asyncio.__file__).parent),
     contextlib.__file__,
     str(Path(__file__).parent) + os.sep,  # this package: the guard, the plugin
+)
+#: Installed libraries and the standard library: a load inside one of them is
+#: reported at the application's line that called it, the library as context
+#: (as pytest filters its tracebacks).
+_LIBRARIES = tuple(
+    sorted(
+        {
+            str(Path(path)) + os.sep
+            for path in (
+                *(sysconfig.get_paths()[key] for key in _PATH_KEYS),
+                *site.getsitepackages(),
+                site.getusersitepackages(),
+            )
+            if path
+        },
+        key=len,
+        reverse=True,  # the longest first: site-packages inside the stdlib's folder
+    )
 )
 _SEEN_KEY = "_implicit_io_explicit_loads"  # session.info: explicit lazy loads seen
 _REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
@@ -270,11 +357,18 @@ _REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
 def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | None:
     """(rule, kind, "Entity.attribute") for a load the guard reports, else None."""
     origin = _origin()
+    handler = None
+    if origin == "sqlalchemy":
+        # SQLAlchemy's own awaited call (a flush, a refresh, an eager loader)...
+        handler = _code_inside_sqlalchemy()
+        if handler is not None:  # ...that ran the application's code: implicit
+            origin = "implicit"
     if state.lazy_loaded_from is not None:
         relationship = state.loader_strategy_path[-1]
         attribute = f"{relationship.parent.class_.__name__}.{relationship.key}"
         if origin == "implicit":
-            return _why_unloaded(state, state.lazy_loaded_from, relationship.key)
+            found = _why_unloaded(state, state.lazy_loaded_from, relationship.key)
+            return _in_handler(found, handler)
         if origin == "sqlalchemy":  # refresh(), eager loaders: asked for explicitly
             return None
         # awaitable_attrs and run_sync are explicit one at a time; the same
@@ -293,7 +387,18 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
         return None  # refresh(), awaitable_attrs, run_sync: explicit column loads
     instance = internals.refresh_state(state)
     keys = internals.keys_to_load(state)
-    return _why_unloaded(state, instance, _accessed_key() or min(keys))
+    found = _why_unloaded(state, instance, _accessed_key() or min(keys))
+    return _in_handler(found, handler)
+
+
+def _in_handler(
+    found: tuple[str, str, str], handler: str | None
+) -> tuple[str, str, str]:
+    """The cause, and where it ran: inside a session event handler, say which."""
+    if handler is None:
+        return found
+    rule, kind, attribute = found
+    return rule, f"{kind}, inside {handler}", attribute
 
 
 def _why_unloaded(
@@ -301,16 +406,23 @@ def _why_unloaded(
 ) -> tuple[str, str, str]:
     """The rule for an implicit read of ``key`` of ``instance``: why is it unloaded?"""
     attribute = f"{instance.class_.__name__}.{key}"
-    if key not in instance.expired_attributes:  # never loaded at all
+    cause = internals.expiry_cause(instance, key)
+    if key not in instance.expired_attributes or cause == "unfetched":
+        # Never loaded: no expiry, or the query that loaded the row left it out.
         if key in instance.mapper.relationships:
             if internals.never_loaded(instance):
                 kind = "collection of a new object, never given a value"
                 return "IO102", kind, attribute
             return "IO102", "implicit lazy load of a relationship", attribute
+        subclass = _subclass_table_of(instance, key)
+        if cause == "unfetched" and subclass is not None:
+            kind = (
+                f"column of {subclass}'s table, not fetched by the polymorphic "
+                "load (name the subclass in with_polymorphic() or "
+                "selectin_polymorphic())"
+            )
+            return "IO102", kind, attribute
         return "IO107", "deferred column loaded implicitly", attribute
-    cause = internals.expiry_cause(instance, key)
-    if cause is None:  # expired before the guard was installed: best guess
-        cause = "commit" if state.session.expire_on_commit else "expire"
     if cause == "commit":
         return "IO201", "attribute expired by commit", attribute
     if cause == "rollback":
@@ -318,9 +430,28 @@ def _why_unloaded(
     if cause == "bulk":
         kind = "attribute expired by an ORM UPDATE/DELETE (synchronize_session)"
         return "IO202", kind, attribute
+    if cause == "refresh":
+        kind = "attribute expired by refresh() and not loaded by it"
+        return "IO202", kind, attribute
     if cause == "flush" and _server_generated(instance.mapper.attrs[key]):
         return "IO203", "server-generated value not fetched", attribute
-    return "IO204", "attribute expired by expire()", attribute
+    if cause == "expire":
+        return "IO204", "attribute expired by expire()", attribute
+    # Expired before the guard was installed, or by a call it does not know: it
+    # says so rather than guess.
+    return "IO202", "attribute expired, by a call the guard does not know", attribute
+
+
+def _subclass_table_of(instance: InstanceState, key: str) -> str | None:
+    """The subclass whose own table holds column ``key``, if the base's does not."""
+    attribute = instance.mapper.attrs[key]
+    base_tables = set(instance.mapper.base_mapper.tables)
+    for column in getattr(attribute, "columns", ()):
+        if column.table not in base_tables:
+            for mapper in instance.mapper.iterate_to_root():
+                if column.table in mapper.tables:
+                    return mapper.class_.__name__
+    return None
 
 
 def _repeated_query(
@@ -330,7 +461,7 @@ def _repeated_query(
     mapper = state.bind_mapper
     entity = mapper.class_.__name__ if mapper is not None else "query"
     seen = state.session.info.setdefault(_REPEATS_KEY, Counter())
-    key = _call_site(), entity
+    key = _call_site()[0], entity
     seen[key] += 1
     if seen[key] != threshold:
         return None
@@ -342,6 +473,18 @@ def _server_generated(attribute: Any) -> bool:
         column.server_default is not None or column.server_onupdate is not None
         for column in getattr(attribute, "columns", ())
     )
+
+
+def _can_run(state: ORMExecuteState) -> bool:
+    """Whether this load can reach the database at all, where it was asked for.
+
+    An async driver answers only inside a greenlet SQLAlchemy spawned for an
+    awaited call; plain attribute access outside one cannot wait for it.
+    """
+    if internals.in_greenlet():
+        return True
+    bind = state.session.get_bind(**state.bind_arguments)
+    return not bind.dialect.is_async
 
 
 def _origin() -> str:
@@ -362,6 +505,25 @@ def _origin() -> str:
     if code.co_filename.startswith(_SQLALCHEMY_DIR):
         return "sqlalchemy"
     return "run_sync"
+
+
+def _code_inside_sqlalchemy() -> str | None:
+    """In SQLAlchemy's greenlet, the application's code that asked for the load.
+
+    ``None`` when every frame is SQLAlchemy's (an eager loader, a refresh):
+    the load was asked for. Otherwise code SQLAlchemy called (an event handler,
+    a validator) read an attribute: "a before_flush handler" when an event
+    dispatcher called it, else that code's function.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if not _is_library(frame.f_code.co_filename):
+            event = internals.event_dispatched_to(frame)
+            if event is not None:
+                return f"a {event} handler ({_describe(frame)})"
+            return _describe(frame)
+        frame = frame.f_back
+    return None
 
 
 def _frames() -> Iterator[FrameType]:
@@ -386,16 +548,39 @@ def _accessed_key() -> str | None:
     return None
 
 
-def _call_site() -> str:
-    """The first frame of application code: where the load was caused."""
+def _call_site() -> tuple[str, str]:
+    """(the application's line that caused the load, the library frame it was in).
+
+    The innermost frame outside SQLAlchemy, installed libraries and the standard
+    library; the library frame is the innermost one, when the load happened
+    inside a library the application called (a serializer, a template engine).
+    """
+    library = ""
     for frame in _frames():
         filename = frame.f_code.co_filename
-        if not filename.startswith(_LIBRARY_PATHS):
-            path = Path(filename)
-            with contextlib.suppress(ValueError):
-                path = path.relative_to(Path.cwd())
-            return f"{path}:{frame.f_lineno} in {frame.f_code.co_name}"
-    return "unknown"
+        if filename.startswith(_MACHINERY):
+            continue
+        if _is_library(filename):
+            library = library or _describe(frame)
+            continue
+        return _describe(frame), library
+    return library or "unknown", ""
+
+
+def _is_library(filename: str) -> bool:
+    """SQLAlchemy, this package, an installed library or the standard library."""
+    return filename.startswith((*_MACHINERY, *_LIBRARIES, "<frozen "))
+
+
+def _describe(frame: FrameType) -> str:
+    """``path:line in function``: a library's path from the folder it is installed
+    in (``pydantic/main.py:716``), the application's from the working directory."""
+    path = Path(frame.f_code.co_filename)
+    for folder in (*map(Path, _LIBRARIES), Path.cwd()):
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(folder)
+            break
+    return f"{path}:{frame.f_lineno} in {frame.f_code.co_name}"
 
 
 # endregion classify

@@ -7,7 +7,17 @@ gets it without code changes. It does nothing until asked:
   ``enforce`` fails the test that caused an implicit load, ``track`` lets it pass
   and prints a summary at the end of the run;
 - ``--implicit-io-allow=PATH`` (ini ``implicit_io_allow``): the allow-list file;
+- ``--implicit-io-report=PATH``: a JSON report of the run's loads (per rule and
+  attribute: count, first file:line, tests), merged across pytest-xdist workers;
+  ``implicit-io-report merge`` merges the reports of several CI shards;
+- ``--implicit-io-baseline=PATH`` (ini ``implicit_io_baseline``): accepted debt,
+  reported but passing; ``--implicit-io-baseline-write`` records this run's loads
+  there;
 - ``@pytest.mark.max_statements(N)`` and the ``statement_budget`` fixture.
+
+Under pytest-xdist each worker guards its own tests and sends its report to the
+controller, whose summary counts every worker's loads. The plugin's tests of
+async code need pytest-asyncio (or anyio), as any async test does.
 """
 
 from __future__ import annotations
@@ -23,12 +33,19 @@ from implicit_io.guard import (
     ImplicitIOGuard,
     ImplicitLoad,
     Mode,
+    explain_detached,
     parse_mode,
 )
+from implicit_io.report import Baseline, Report, ReportError, summary
 from implicit_io.statement_budgets import StatementBudget, max_statements
 
 _GUARD_KEY = pytest.StashKey[ImplicitIOGuard]()
 _LOADS_KEY = pytest.StashKey[list[ImplicitLoad]]()
+_REPORT_KEY = pytest.StashKey[Report]()
+_BASELINE_KEY = pytest.StashKey["Baseline | None"]()
+_TEST_KEY = pytest.StashKey[list[str]]()  # the test running now (one element)
+#: The key of a worker's report in pytest-xdist's ``workeroutput``.
+WORKER_OUTPUT = "implicit_io_report"
 
 
 # region options
@@ -47,8 +64,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="TOML allow-list of accepted implicit loads (rule IO401)",
     )
+    group.addoption(
+        "--implicit-io-report",
+        dest="implicit_io_report",
+        metavar="PATH",
+        help="write a JSON report of the run's implicit loads (merge shards with "
+        "implicit-io-report merge)",
+    )
+    group.addoption(
+        "--implicit-io-baseline",
+        dest="implicit_io_baseline",
+        metavar="PATH",
+        help="JSON baseline of accepted loads: reported, passing; new ones fail "
+        "in enforce mode",
+    )
+    group.addoption(
+        "--implicit-io-baseline-write",
+        dest="implicit_io_baseline_write",
+        action="store_true",
+        help="record this run's loads as the baseline (at --implicit-io-baseline)",
+    )
     parser.addini("implicit_io", "guard mode: off, track or enforce", default="off")
     parser.addini("implicit_io_allow", "path of the allow-list file", default="")
+    parser.addini("implicit_io_baseline", "path of the baseline file", default="")
 
 
 # endregion options
@@ -65,27 +103,88 @@ def pytest_configure(config: pytest.Config) -> None:
         mode = parse_mode(value.strip())
     except ValueError as error:
         raise pytest.UsageError(f"--implicit-io / ini implicit_io: {error}") from None
-    allow_path = config.getoption("implicit_io_allow") or config.getini(
-        "implicit_io_allow"
-    )
+    allow_path = _path(config, "implicit_io_allow")
     try:  # checked in every mode, so a bad entry fails before anyone enables one
-        allow = load_allow_list(_from_rootdir(config, allow_path)) if allow_path else []
+        allow = load_allow_list(allow_path) if allow_path else []
     except AllowListError as error:
         raise pytest.UsageError(f"implicit-io allow-list: {error}") from None
+    baseline_path = _path(config, "implicit_io_baseline")
+    writing = config.getoption("implicit_io_baseline_write")
+    if writing and not baseline_path:
+        raise pytest.UsageError(
+            "--implicit-io-baseline-write: say where, with --implicit-io-baseline="
+            "PATH or the ini key implicit_io_baseline"
+        )
+    try:
+        baseline = (
+            Baseline.read(baseline_path) if baseline_path and not writing else None
+        )
+    except ReportError as error:
+        raise pytest.UsageError(f"implicit-io baseline: {error}") from None
     if mode is Mode.OFF:
         return
     loads: list[ImplicitLoad] = []
-    guard = ImplicitIOGuard(mode, allow=allow, on_load=loads.append)
+    report = Report()
+    current: list[str] = [""]
+
+    def on_load(load: ImplicitLoad) -> None:
+        report.add(load, current[0] or None)
+        if baseline is None or (load.rule, load.attribute) not in baseline:
+            loads.append(load)  # the loads that fail a test in enforce mode
+
+    guard = ImplicitIOGuard(
+        mode,
+        allow=allow,
+        on_load=on_load,
+        baseline=baseline.keys if baseline is not None else (),
+    )
     guard.install_on_every_session()
     config.stash[_GUARD_KEY] = guard
     config.stash[_LOADS_KEY] = loads
+    config.stash[_REPORT_KEY] = report
+    config.stash[_BASELINE_KEY] = baseline
+    config.stash[_TEST_KEY] = current
 
 
-def _from_rootdir(config: pytest.Config, path: str) -> str:
-    """An ini path is relative to the rootdir; a command-line one to the cwd."""
-    if config.getoption("implicit_io_allow"):
-        return path
-    return str(config.rootpath / path)
+def _path(config: pytest.Config, name: str) -> str:
+    """An option's path as given (relative to the cwd), else the ini's, relative
+    to the rootdir; "" when neither is set."""
+    given = config.getoption(name)
+    if given:
+        return given
+    from_ini = config.getini(name)
+    return str(config.rootpath / from_ini) if from_ini else ""
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workeroutput")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    report = config.stash.get(_REPORT_KEY, None)
+    if report is None:
+        return
+    guard = config.stash[_GUARD_KEY]
+    for key, count in guard.allowed_counts.items():
+        report.allowed[key] = report.allowed.get(key, 0) + count
+    guard.allowed_counts.clear()
+    if _is_worker(config):  # to the controller, which merges every worker's
+        config.workeroutput[WORKER_OUTPUT] = report.to_dict()
+        return
+    if config.getoption("implicit_io_report"):
+        report.write(config.getoption("implicit_io_report"))
+    if config.getoption("implicit_io_baseline_write"):
+        Baseline.of(report).write(_path(config, "implicit_io_baseline"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist: a worker finished; add its report to the controller's."""
+    report = node.config.stash.get(_REPORT_KEY, None)
+    output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
+    if report is not None and output is not None:
+        report.merge(Report.from_dict(output, f"worker {node.gateway.id}"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -108,12 +207,16 @@ def _failing_on_loads(item: pytest.Item, phase: str) -> Iterator[None]:
         return
     loads = item.config.stash[_LOADS_KEY]
     loads.clear()
+    item.config.stash[_TEST_KEY][0] = item.nodeid
     try:
         yield
     except ImplicitIOError:
         loads.clear()
         raise  # the guard's own error names the load already
     except BaseException as error:
+        explained = explain_detached(error)
+        if explained is not None:
+            error.add_note(f"implicit-io: {explained}")
         if guard.mode is Mode.ENFORCE and loads:
             raise _failure(item, phase, loads) from error
         raise
@@ -122,6 +225,7 @@ def _failing_on_loads(item: pytest.Item, phase: str) -> Iterator[None]:
             raise _failure(item, phase, loads)
     finally:
         loads.clear()
+        item.config.stash[_TEST_KEY][0] = ""
 
 
 def _failure(item: pytest.Item, phase: str, loads: list[ImplicitLoad]) -> Exception:
@@ -177,13 +281,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if guard is None:
         return
     terminalreporter.write_sep("=", f"implicit I/O ({guard.mode.value})")
-    if not guard.counts and not guard.allowed_counts:
-        terminalreporter.write_line("no implicit loads")
-    for title, counts in (
-        ("implicit load(s), most frequent first", guard.counts),
-        ("allow-listed load(s) (IO401)", guard.allowed_counts),
+    report = config.stash[_REPORT_KEY]
+    for line in summary(report, config.stash[_BASELINE_KEY]):
+        terminalreporter.write_line(line)
+    for option, what in (
+        ("implicit_io_report", "report"),
+        ("implicit_io_baseline_write", "baseline"),
     ):
-        if counts:
-            terminalreporter.write_line(f"{counts.total()} {title}:")
-        for (rule, attribute), count in counts.most_common():
-            terminalreporter.write_line(f"{count:6d}  {rule}  {attribute}")
+        if config.getoption(option):
+            where = (
+                config.getoption("implicit_io_report")
+                if what == "report"
+                else _path(config, "implicit_io_baseline")
+            )
+            terminalreporter.write_line(f"implicit-io {what} written to {where}")

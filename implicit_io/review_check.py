@@ -5,7 +5,10 @@
 
 prints one finding per line, ``path:line:col: CODE message``, as ruff does. Exit
 status: 0 nothing found, 1 findings (a file it could not check is a finding of
-its own, ``IOE001``), 2 a usage error (a path that does not exist, a bad git ref).
+its own, ``IOE001``), 2 a usage error (a path that does not exist, a bad git ref),
+4 the check itself failed on some file (``IOE002``, one per such file; every other
+file is still checked) and found nothing elsewhere, 5 the same with findings.
+``implicit-io-check --explain IO101`` prints a rule's summary and page.
 Silence one line with ``# noqa: IO104`` (several codes: ``# noqa: IO104, IO201``).
 
 Files are parsed with the interpreter's ``ast``; a file in newer syntax than the
@@ -26,12 +29,14 @@ import sys
 import tokenize
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import IntEnum
 from pathlib import Path
 
 import libcst as cst
 
 from implicit_io import __version__
 from implicit_io.rule_links import KNOWN_RULES, page_url, rule_url
+from implicit_io.rules import RULES
 
 SKIPPED_DIRS = {".git", ".venv", "venv", "__pycache__", "node_modules", "_build"}
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+\d+(?:\s*,\s*[A-Z]+\d+)*))?", re.I)
@@ -44,6 +49,9 @@ MENTIONS = re.compile(
 #: The code of a file the check could not read or parse (not a rule: a gap).
 NOT_CHECKED = "IOE001"
 NOT_CHECKED_PAGE = "guides/review-check.html#files-it-cannot-check"
+#: The code of a file on which the check itself failed: not a finding, a bug.
+INTERNAL_ERROR = "IOE002"
+INTERNAL_ERROR_PAGE = "guides/review-check.html#exit-status"
 
 
 # region findings
@@ -91,6 +99,9 @@ SESSIONS = ASYNC_SESSIONS | {
     "sqlmodel.orm.session.Session",
 }
 RELATIONSHIPS = {"sqlalchemy.orm.relationship"}
+#: SQLModel's ``Relationship()``: its strategy is ``sa_relationship_kwargs={"lazy":
+#: ...}`` or a whole ``sa_relationship=relationship(...)``.
+SQLMODEL_RELATIONSHIPS = {"sqlmodel.Relationship", "sqlmodel.main.Relationship"}
 BACKREFS = {"sqlalchemy.orm.backref"}
 DYNAMIC_MAPPED = {"sqlalchemy.orm.DynamicMapped"}
 #: ``Session.expire(instance, attribute_names=None)``: what its arguments may be.
@@ -137,9 +148,15 @@ class _Scopes(ast.NodeVisitor):
         scope.annotations.setdefault(name, []).append(annotation)
 
     def _scope(self, node: ast.AST, kind: str) -> None:
+        # What a def or class evaluates where it stands (decorators, defaults,
+        # annotations, bases) belongs to the enclosing scope, as in Python.
+        outside, inside = _split(node)
+        for child in outside:
+            self.visit(child)
         self.scopes[node] = _Scope(kind)
         self.stack.append(self.scopes[node])
-        self.generic_visit(node)
+        for child in inside:
+            self.visit(child)
         self.stack.pop()
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
@@ -156,7 +173,22 @@ class _Scopes(ast.NodeVisitor):
         self._scope(node, "class")
 
     def visit_arg(self, node: ast.arg) -> None:
-        self._bind_name(node.arg, node.annotation)
+        self._bind_name(node.arg, node.annotation)  # visited outside by _scope
+
+    # match statements bind names too: ``case Point(x=x)``, ``case [*rest]``.
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        if node.name:
+            self._bind_name(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        if node.name:
+            self._bind_name(node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        if node.rest:
+            self._bind_name(node.rest)
+        self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -242,10 +274,14 @@ class _Checker(ast.NodeVisitor):
 
     # Where we are: which scope, async or sync function, inside a loop or not.
     def _function(self, node: ast.AST, is_async: bool) -> None:
+        outside, inside = _split(node)
+        for child in outside:  # decorators, defaults: run where the def stands
+            self.visit(child)
         saved = self.in_async, self.loop_depth
         self.in_async, self.loop_depth = is_async, 0
         self.stack.append(self.scopes[node])
-        self.generic_visit(node)
+        for child in inside:
+            self.visit(child)
         self.stack.pop()
         self.in_async, self.loop_depth = saved
 
@@ -258,9 +294,16 @@ class _Checker(ast.NodeVisitor):
     def visit_Lambda(self, node: ast.Lambda) -> None:
         self._function(node, is_async=False)
 
+    def visit_arg(self, node: ast.arg) -> None:
+        pass  # its annotation was visited where the def stands (_split)
+
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        outside, inside = _split(node)
+        for child in outside:
+            self.visit(child)
         self.stack.append(self.scopes[node])
-        self.generic_visit(node)
+        for child in inside:
+            self.visit(child)
         self.stack.pop()
 
     def _loop(self, node: ast.AST) -> None:
@@ -301,6 +344,15 @@ class _Checker(ast.NodeVisitor):
                 self.found.append((node, "IO105", 'lazy="dynamic" loads on access.'))
             elif names & RELATIONSHIPS and lazy is None and not splat:
                 message = "relationship() declares no loading strategy (lazy=)."
+                self.found.append((node, "IO104", message))
+        elif names & SQLMODEL_RELATIONSHIPS and not splat:
+            if "sa_relationship" not in keywords and _no_lazy_key(
+                keywords.get("sa_relationship_kwargs")
+            ):
+                message = (
+                    "Relationship() declares no loading strategy "
+                    '(sa_relationship_kwargs={"lazy": ...}).'
+                )
                 self.found.append((node, "IO104", message))
         elif self._makes_async_sessions(names, keywords) and not splat:
             expire = keywords.get("expire_on_commit")
@@ -364,6 +416,41 @@ class _Checker(ast.NodeVisitor):
                 if not types or types & SESSIONS or "Session" in _dotted(named):
                     return True  # a session class, a subclass, or unresolved
         return False
+
+
+def _split(node: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:
+    """A def's, lambda's or class's children: (evaluated outside, inside its scope).
+
+    Decorators, default values, annotations, base classes and keywords are
+    evaluated in the enclosing scope when the statement runs; the parameters and
+    the body belong to the new scope.
+    """
+    if isinstance(node, ast.ClassDef):
+        outside = [*node.decorator_list, *node.bases, *node.keywords]
+        return outside, list(node.body)
+    args: ast.arguments = node.args  # type: ignore[attr-defined]
+    parameters = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    parameters += [arg for arg in (args.vararg, args.kwarg) if arg is not None]
+    outside: list[ast.AST] = [*args.defaults]
+    outside += [default for default in args.kw_defaults if default is not None]
+    outside += [arg.annotation for arg in parameters if arg.annotation is not None]
+    if isinstance(node, ast.Lambda):
+        return outside, [*parameters, node.body]
+    outside = [*node.decorator_list, *outside]  # type: ignore[attr-defined]
+    if node.returns is not None:  # type: ignore[attr-defined]
+        outside.append(node.returns)  # type: ignore[attr-defined]
+    return outside, [*parameters, *node.body]  # type: ignore[attr-defined]
+
+
+def _no_lazy_key(kwargs: ast.expr | None) -> bool:
+    """No ``sa_relationship_kwargs``, or a literal dict without a ``"lazy"`` key."""
+    if kwargs is None:
+        return True
+    if not isinstance(kwargs, ast.Dict) or None in kwargs.keys:
+        return False  # a variable or a ** splat: given the benefit of the doubt
+    return not any(
+        isinstance(key, ast.Constant) and key.value == "lazy" for key in kwargs.keys
+    )
 
 
 def _not_attribute_names(node: ast.expr | None) -> bool:
@@ -450,8 +537,17 @@ def check_source(
     """Findings for one module's source, minus those its ``# noqa`` comments silence.
 
     A module that does not parse is one finding, ``IOE001``, not an exception.
-    One that names nothing the rules are about is not parsed at all.
+    One that names nothing the rules are about is not parsed at all. Whatever
+    the check itself gets wrong on one module is ``IOE002`` for that module: it
+    never stops a run.
     """
+    try:
+        return _check_source(source, path, docs_base_url)
+    except Exception as error:  # a bug of the check: this file only, never the run
+        return [_internal_error(path, error, docs_base_url)]
+
+
+def _check_source(source: str, path: str, docs_base_url: str | None) -> list[Finding]:
     if not MENTIONS.search(source):
         return []
     try:
@@ -461,6 +557,10 @@ def check_source(
         url = page_url(NOT_CHECKED_PAGE, docs_base_url)
         where = error.lineno or 1, error.offset or 1
         return [Finding(path, *where, NOT_CHECKED, reason, url)]
+    except ValueError as error:  # e.g. a null byte: no parser reads the file
+        reason = f"not checked: cannot parse it: {error}."
+        url = page_url(NOT_CHECKED_PAGE, docs_base_url)
+        return [Finding(path, 1, 1, NOT_CHECKED, reason, url)]
     scopes = _Scopes(tree)
     scopes.visit(tree)
     checker = _Checker(scopes.scopes, tree)
@@ -476,6 +576,26 @@ def check_source(
             Finding(path, node.lineno, node.col_offset + 1, code, message, url)
         )
     return sorted(findings, key=lambda f: (f.line, f.col, f.code))
+
+
+def _internal_error(path: str, error: Exception, docs_base_url: str | None) -> Finding:
+    """IOE002 at the construct the check was visiting when ``error`` was raised."""
+    node = None
+    traceback = error.__traceback__
+    while traceback is not None:  # the innermost visit() names the construct
+        candidate = traceback.tb_frame.f_locals.get("node")
+        if isinstance(candidate, ast.AST) and hasattr(candidate, "lineno"):
+            node = candidate
+        traceback = traceback.tb_next
+    line, col = (node.lineno, node.col_offset + 1) if node is not None else (1, 1)
+    construct = type(node).__name__ if node is not None else "module"
+    reason = (
+        f"internal error of the check in this file ({type(error).__name__}: "
+        f"{error}) at a {construct}; this file's findings are missing, every "
+        "other file's are complete. Please report it with this line."
+    )
+    url = page_url(INTERNAL_ERROR_PAGE, docs_base_url)
+    return Finding(path, line, col, INTERNAL_ERROR, reason, url)
 
 
 def _noqa_lines(source: str) -> dict[int, frozenset[str] | None]:
@@ -592,13 +712,19 @@ def as_github(findings: list[Finding]) -> str:
 
 
 def as_sarif(findings: list[Finding]) -> str:
-    """SARIF 2.1.0: one run, the rules it reported, one result per finding."""
+    """SARIF 2.1.0: one run, the rules it reported, one result per finding.
+
+    A file the check itself failed on (``IOE002``) is not a result: it is a tool
+    execution notification of the run's invocation, which then did not succeed.
+    """
+    errors = [f for f in findings if f.code == INTERNAL_ERROR]
+    findings = [f for f in findings if f.code != INTERNAL_ERROR]
     codes = sorted({f.code: f.docs_url for f in findings}.items())
     rules = [
         {
             "id": code,
             "name": KNOWN_RULES.get(code, "file-not-checked"),
-            "shortDescription": {"text": KNOWN_RULES.get(code, "file not checked")},
+            "shortDescription": {"text": _summary(code)},
             "helpUri": url.split("#")[0] if code == NOT_CHECKED else url,
         }
         for code, url in codes
@@ -610,16 +736,18 @@ def as_sarif(findings: list[Finding]) -> str:
             "ruleIndex": index[f.code],
             "level": "error" if f.code == NOT_CHECKED else "warning",
             "message": {"text": f"{f.message} See {f.docs_url}"},
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": Path(f.path).as_posix()},
-                        "region": {"startLine": f.line, "startColumn": f.col},
-                    }
-                }
-            ],
+            "locations": [_location(f)],
         }
         for f in findings
+    ]
+    notifications = [
+        {
+            "descriptor": {"id": INTERNAL_ERROR},
+            "level": "error",
+            "message": {"text": f"{f.message} See {f.docs_url}"},
+            "locations": [_location(f)],
+        }
+        for f in errors
     ]
     log = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -634,6 +762,12 @@ def as_sarif(findings: list[Finding]) -> str:
                         "rules": rules,
                     }
                 },
+                "invocations": [
+                    {
+                        "executionSuccessful": not errors,
+                        "toolExecutionNotifications": notifications,
+                    }
+                ],
                 "results": results,
             }
         ],
@@ -641,24 +775,91 @@ def as_sarif(findings: list[Finding]) -> str:
     return json.dumps(log, indent=2) + "\n"
 
 
+def _summary(code: str) -> str:
+    if code == NOT_CHECKED:
+        return "file not checked"
+    return RULES[code].summary
+
+
+def _location(f: Finding) -> dict:
+    return {
+        "physicalLocation": {
+            "artifactLocation": {"uri": Path(f.path).as_posix()},
+            "region": {"startLine": f.line, "startColumn": f.col},
+        }
+    }
+
+
 FORMATS = {"text": as_text, "github": as_github, "sarif": as_sarif}
+
+
+# region exit_status
+class ExitStatus(IntEnum):
+    """What ``implicit-io-check`` exits with: bit 0 findings, bit 2 internal error."""
+
+    CLEAN = 0  # every file checked, nothing found
+    FINDINGS = 1  # findings (IOE001 included: a file it could not read or parse)
+    USAGE_ERROR = 2  # nothing checked: a bad option, a missing path, a bad git ref
+    INTERNAL_ERROR = 4  # the check failed on some file (IOE002); no other finding
+    INTERNAL_ERROR_AND_FINDINGS = 5  # the check failed on some file, others found
+
+
+def exit_status(findings: list[Finding]) -> ExitStatus:
+    status = 0
+    if any(f.code != INTERNAL_ERROR for f in findings):
+        status |= ExitStatus.FINDINGS
+    if any(f.code == INTERNAL_ERROR for f in findings):
+        status |= ExitStatus.INTERNAL_ERROR
+    return ExitStatus(status)
+
+
+# endregion exit_status
+
+
+def explain(code: str, docs_base_url: str | None = None) -> str:
+    """What ``--explain CODE`` prints: the rule's registry entry and its page."""
+    rule = RULES.get(code.upper())
+    if rule is None:
+        raise UsageError(
+            f"--explain: unknown rule code {code!r}; known codes: {', '.join(RULES)}"
+        )
+    lines = [
+        f"{rule.code} {rule.name}",
+        f"level: {rule.level}, adoption phase {rule.phase}",
+        "",
+        rule.summary,
+        "",
+    ]
+    if rule.retired:
+        lines.append(f"Retired: follow {rule.replaced_by} instead.")
+    lines.append(f"See {rule.url(docs_base_url)}")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="implicit-io-check",
         description="Report implicit-I/O hotspots (rules IO104-IO106, IO201, IO204). "
-        "Exit status: 0 clean, 1 findings, 2 usage error.",
+        "Exit status: 0 clean, 1 findings, 2 usage error, 4 internal error in some "
+        "file (IOE002) and no finding, 5 internal error and findings.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
     parser.add_argument("--docs-url", help="base URL of the rule pages")
     parser.add_argument(
         "--diff", metavar="REF", help="report only lines changed since git ref REF"
     )
     parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument(
+        "--explain", metavar="CODE", help="print a rule's summary and page, and exit"
+    )
     parser.add_argument("--version", action="version", version=__version__)
     arguments = parser.parse_args(argv)  # exits 2 on a usage error
     try:
+        if arguments.explain:
+            sys.stdout.write(explain(arguments.explain, arguments.docs_url))
+            return ExitStatus.CLEAN
+        if not arguments.paths:
+            parser.error("give at least one PATH (or --explain CODE)")
         changed = changed_lines(arguments.diff) if arguments.diff else None
         findings = [
             finding
@@ -668,13 +869,22 @@ def main(argv: list[str] | None = None) -> int:
         ]
     except UsageError as error:
         print(f"implicit-io-check: {error}", file=sys.stderr)
-        return 2
+        return ExitStatus.USAGE_ERROR
     sys.stdout.write(FORMATS[arguments.format](findings))
-    if findings:
+    status = exit_status(findings)
+    failed = sum(f.code == INTERNAL_ERROR for f in findings)
+    found = len(findings) - failed
+    if found:
         skipped = sum(f.code == NOT_CHECKED for f in findings)
         note = f" ({skipped} file(s) not checked, {NOT_CHECKED})" if skipped else ""
-        print(f"Found {len(findings)} finding(s){note}.", file=sys.stderr)
-    return 1 if findings else 0
+        print(f"Found {found} finding(s){note}.", file=sys.stderr)
+    if failed:
+        print(
+            f"The check failed on {failed} file(s) ({INTERNAL_ERROR}, an internal "
+            "error): their findings are missing, every other file's are complete.",
+            file=sys.stderr,
+        )
+    return status
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from implicit_io.rules import RULES
+
 # region rule_links
 #: Where the rule pages are published unless ``IMPLICIT_IO_DOCS_URL`` says otherwise.
 DEFAULT_DOCS_URL = "https://docs.example.internal/orm-io/"
@@ -20,30 +22,16 @@ def docs_base_url() -> str:
     return os.environ.get(DOCS_URL_VARIABLE) or DEFAULT_DOCS_URL
 
 
-#: The rules the toolkit reports, by code (the names the rule pages use).
-KNOWN_RULES = {
-    "IO101": "eager-load-response-data",
-    "IO102": "no-implicit-loads-in-request-paths",
-    "IO104": "declare-loading-strategy",
-    "IO105": "no-dynamic-relationships",
-    "IO106": "no-awaitable-attrs-in-loops",
-    "IO107": "load-deferred-columns-explicitly",
-    "IO201": "disable-expire-on-commit",
-    "IO202": "refresh-named-attributes",
-    "IO203": "fetch-server-generated-values",
-    "IO204": "no-expire-in-async-code",
-    "IO401": "document-known-exceptions",
-    "IO402": "test-statement-counts",
-}
+#: The rules the toolkit reports, by code (the names the rule pages use): the
+#: registry's codes and names (:mod:`implicit_io.rules`).
+KNOWN_RULES = {code: rule.name for code, rule in RULES.items()}
 
 
 def rule_url(code: str, base_url: str | None = None) -> str:
     """The page of rule ``code``, e.g. ``<base>guides/rules/io101.html``."""
-    if code not in KNOWN_RULES:
-        raise ValueError(
-            f"unknown rule code {code!r}; known codes: {', '.join(KNOWN_RULES)}"
-        )
-    return page_url(f"guides/rules/{code.lower()}.html", base_url)
+    if code not in RULES:
+        raise ValueError(f"unknown rule code {code!r}; known codes: {', '.join(RULES)}")
+    return RULES[code].url(base_url)
 
 
 def page_url(page: str, base_url: str | None = None) -> str:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import queryspy
 from pytest_queryguard import NPlusOneDetected, record_queries
-from sqlalchemy import FetchedValue, ForeignKey, String, select, text
+from sqlalchemy import FetchedValue, ForeignKey, String, create_engine, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
+from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload, sessionmaker
 
 from guide_runtime.capture import release_failed_io
 from guide_runtime.database import add_sample_data, fresh_database
@@ -31,9 +31,10 @@ from implicit_io.guard import (
     guard_mode,
 )
 from implicit_io.mapping_check import check_mappings
+from implicit_io.report import Baseline, Report
 from implicit_io.review_check import check_source
 from snippets.mapping_check import LegacyBase
-from snippets.models import Base, Post, User
+from snippets.models import Base, Post, User, sample_users
 from snippets.server_generated_values import count_revisions
 
 
@@ -300,6 +301,53 @@ def review_check_report() -> list[str]:
     path = "snippets/mapping_check.py"
     with open(path, encoding="utf-8") as source:
         return [str(finding) for finding in check_source(source.read(), path)]
+
+
+# region tracked_counts
+def author_digest(session: Session, *, release: int) -> list[str]:
+    """A sync export job, release by release: each loads more of what it reads."""
+    query = select(User).order_by(User.id)
+    if release >= 2:  # release 2: the posts come with their authors
+        posts = selectinload(User.posts)
+        if release >= 3:  # release 3: and the comments with their posts
+            posts = posts.selectinload(Post.comments)
+        query = query.options(posts)
+    return [
+        f"{user.name}: {post.title} ({len(post.comments)} comments)"
+        for user in session.scalars(query)
+        for post in user.posts
+    ]
+
+
+def tracked_loads_by_release() -> list[str]:
+    """Each release's loads in track mode, against the baseline of release 1."""
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all(sample_users())
+        session.commit()
+    reports: list[Report] = []
+    with _log_records("implicit_io"):  # track mode logs each load; not shown here
+        for release in (1, 2, 3):
+            report = Report()  # what --implicit-io-report writes for a test run
+            factory = sessionmaker(engine, expire_on_commit=False)
+            ImplicitIOGuard("track", on_load=report.add).install(factory)
+            with factory() as session:
+                author_digest(session, release=release)
+            reports.append(report)
+    engine.dispose()
+    baseline = Baseline.of(reports[0])
+    lines = ["release  loads  new  baseline entries still seen  removable"]
+    for release, report in enumerate(reports, start=1):
+        seen = len(baseline.counts) - len(baseline.removable(report))
+        lines.append(
+            f"{release:7d}  {report.total:5d}  {len(baseline.new_in(report)):3d}  "
+            f"{seen:28d}  {len(baseline.removable(report)):9d}"
+        )
+    return lines
+
+
+# endregion tracked_counts
 
 
 class _Collector(logging.Handler):

@@ -35,7 +35,10 @@ async def test_the_budgeted_route_returns_the_titles(session: AsyncSession) -> N
 def test_the_package_declares_what_the_page_says_it_installs() -> None:
     project = PYPROJECT["project"]
     assert PYPROJECT["tool"]["setuptools"]["packages"] == ["implicit_io"]
-    assert project["scripts"] == {"implicit-io-check": "implicit_io.review_check:main"}
+    assert project["scripts"] == {
+        "implicit-io-check": "implicit_io.review_check:main",
+        "implicit-io-report": "implicit_io.report:main",
+    }
     assert project["entry-points"]["pytest11"] == {
         "implicit_io": "implicit_io.pytest_plugin"
     }
@@ -64,7 +67,10 @@ def test_the_pre_commit_example_uses_the_shipped_hook() -> None:
     [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     config = yaml.safe_load((ADOPTION / "pre-commit-config.yaml").read_text())
     [repo] = config["repos"]
+    assert repo["repo"] == "local"  # no URL to guess: the installed command
     assert [h["id"] for h in repo["hooks"]] == [hook["id"]]
+    [local] = repo["hooks"]
+    assert (local["entry"], local["types"]) == (hook["entry"], hook["types"])
     assert hook["entry"] in PYPROJECT["project"]["scripts"]
     assert (hook["language"], hook["types"]) == ("python", ["python"])
 
@@ -87,7 +93,12 @@ def test_the_workflow_runs_each_phase() -> None:
     modes = [
         arg.split("=")[1] for c in commands for arg in c if "--implicit-io=" in arg
     ]
-    assert modes == ["enforce", "track"]
+    assert modes == ["enforce", "enforce"]
+    [install] = [c for c in commands if c[0] == "pip"]
+    assert install[-1] == "./orm-io-guide[xdist]"
+    assert "xdist" in PYPROJECT["project"]["optional-dependencies"]
+    phase_2 = commands[-1]
+    assert "--implicit-io-baseline=implicit-io-baseline.json" in phase_2
 
 
 def _git(repo: Path, *args: str) -> None:

@@ -22,6 +22,7 @@ from snippets.enforcement import (
     EnforcedArticle,
     _Case,
     _overhead_rows,
+    author_digest,
     awaitable_attrs_in_a_loop,
     deferred_column,
     eager_loaded,
@@ -44,6 +45,7 @@ from snippets.enforcement import (
     run_with_queryspy,
     server_onupdate_value,
     track_an_n_plus_one,
+    tracked_loads_by_release,
 )
 
 # What each tool says, per scenario: the comparison page's claims.
@@ -274,3 +276,11 @@ def test_the_page_says_when_and_where_it_was_measured(built_site: Path) -> None:
     measurement = load_measurement(OVERHEAD_FILE)
     assert measurement.where() in page
     assert f"{measurement.machine.cpus} CPUs" in page
+
+
+def test_the_tracked_count_falls_release_by_release() -> None:
+    lines = tracked_loads_by_release()
+    rows = [[int(cell) for cell in line.split()] for line in lines[1:]]
+    # release, loads, new, baseline entries still seen, removable
+    assert rows == [[1, 6, 0, 2, 0], [2, 3, 0, 1, 1], [3, 0, 0, 0, 2]]
+    assert author_digest.__name__ == "author_digest"  # run by the line above

@@ -10,6 +10,7 @@ from guide_runtime.database import fresh_database
 from implicit_io.guard import (
     GUARD_RULES,
     MODE_OPTION,
+    AllowedLoadCannotRunError,
     GuardAlreadyInstalledError,
     ImplicitIOError,
     ImplicitIOGuard,
@@ -17,6 +18,7 @@ from implicit_io.guard import (
     KnownException,
     Mode,
     _origin,
+    explain_detached,
     guard_mode,
     parse_mode,
 )
@@ -390,3 +392,17 @@ async def test_orm_update_and_delete_pass_through_the_guard(engine: AsyncEngine)
         names = (await session.scalars(select(User.name).order_by(User.id))).all()
     assert names == ["ada!", "grace!", "linus!"]
     assert guard.counts == {}
+
+
+def test_the_findings_region_names_what_an_accepted_load_cannot_do() -> None:
+    """The full behaviour is in tests/toolkit/test_guard_call_site.py and
+    tests/toolkit/test_guard_more_causes.py; here the names the page shows."""
+    load = ImplicitLoad("IO102", "kind", "User.posts", "app.py:3 in f", "/r/io102")
+    error = AllowedLoadCannotRunError(load, "allow-listed (IO401)")
+    assert isinstance(error, ImplicitIOError)
+    assert str(error).startswith(
+        "IO102 kind: User.posts at app.py:3 in f is allow-listed (IO401), but "
+        "cannot run here"
+    )
+    assert explain_detached(error) is None
+    assert load.location == "app.py:3"

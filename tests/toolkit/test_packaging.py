@@ -17,7 +17,7 @@ import implicit_io
 from guide_runtime.configurations import ROOT
 
 #: What the build reads: pyproject.toml, the README it names, and the package.
-BUILD_INPUTS = ("pyproject.toml", "README.md", "implicit_io")
+BUILD_INPUTS = ("pyproject.toml", "README-implicit-io.md", "implicit_io")
 #: pyproject.toml's [build-system] table: the backend and what it requires.
 BUILD_SYSTEM = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
 
@@ -65,7 +65,23 @@ def test_the_wheel_holds_the_package_its_command_and_its_plugin(tmp_path: Path):
     shipped = {Path(name).name for name in names if name.startswith("implicit_io/")}
     assert shipped == {p.name for p in (ROOT / "implicit_io").glob("*.py")}
     assert "implicit-io-check = implicit_io.review_check:main" in entry_points
+    assert "implicit-io-report = implicit_io.report:main" in entry_points
     assert "implicit_io = implicit_io.pytest_plugin" in entry_points
     requires = metadata.get_all("Requires-Dist")
     assert any(r.startswith("sqlalchemy[asyncio]") and "<2.2" in r for r in requires)
     assert any(r.startswith("libcst") for r in requires)
+    # The package explains itself: its own README, its extras.
+    assert metadata.get_payload() == (ROOT / "README-implicit-io.md").read_text()
+    assert metadata["Description-Content-Type"] == "text/markdown"
+    assert set(metadata.get_all("Provides-Extra")) == {"pytest", "xdist"}
+    assert any("pytest-asyncio" in r and 'extra == "pytest"' in r for r in requires)
+    assert any("pytest-xdist" in r and 'extra == "xdist"' in r for r in requires)
+
+
+def test_the_top_level_names_the_public_api() -> None:
+    from implicit_io import guard, report, rules
+
+    assert implicit_io.ImplicitIOGuard is guard.ImplicitIOGuard
+    assert implicit_io.Report is report.Report
+    assert implicit_io.rule is rules.rule
+    assert all(hasattr(implicit_io, name) for name in implicit_io.__all__)

@@ -78,8 +78,8 @@ def test_track_passes_and_summarizes_most_frequent_first(
         [
             "*= implicit I/O (track) =*",
             "5 implicit load(s), most frequent first:",
-            "     3  IO102  Customer.orders",
-            "     2  IO102  Order.customer",
+            "     3  IO102  Customer.orders  first at test_more.py:8",
+            "     2  IO102  Order.customer  first at orders.py:53",
         ]
     )
 

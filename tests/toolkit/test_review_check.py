@@ -23,6 +23,8 @@ from implicit_io.review_check import (
     RELATIONSHIPS,
     SESSIONMAKERS,
     SESSIONS,
+    SQLMODEL_RELATIONSHIPS,
+    ExitStatus,
     Finding,
     UsageError,
     as_github,
@@ -31,6 +33,7 @@ from implicit_io.review_check import (
     changed_lines,
     check_file,
     check_source,
+    exit_status,
     in_diff,
     main,
     python_files,
@@ -507,3 +510,27 @@ def test_command_line_prints_findings_and_exits_non_zero(
     with pytest.raises(SystemExit) as usage_error:
         main(["--format", "xml", str(tmp_path)])
     assert usage_error.value.code == 2
+
+
+def test_sqlmodels_relationship_is_named_as_sqlmodel_exports_it() -> None:
+    # sqlmodel pins SQLAlchemy below 2.1, so it is not in this suite's lock: the
+    # names are the two sqlmodel documents (``from sqlmodel import Relationship``).
+    assert {
+        "sqlmodel.Relationship",
+        "sqlmodel.main.Relationship",
+    } == SQLMODEL_RELATIONSHIPS
+    source = "from sqlmodel import Relationship\nheroes = Relationship()\n"
+    assert [f.code for f in check_source(source)] == ["IO104"]
+
+
+def test_the_exit_status_reads_findings_from_bit_0() -> None:
+    """Bit 0: findings; bit 2: the check failed on some file (IOE002)."""
+    findings = _findings()
+    internal = Finding("app/x.py", 1, 1, "IOE002", "internal error", "/r")
+    assert exit_status([]) is ExitStatus.CLEAN
+    assert exit_status(findings) is ExitStatus.FINDINGS
+    assert exit_status([internal]) is ExitStatus.INTERNAL_ERROR
+    assert exit_status([*findings, internal]) is (
+        ExitStatus.INTERNAL_ERROR_AND_FINDINGS
+    )
+    assert [status & 1 for status in ExitStatus] == [0, 1, 0, 0, 1]

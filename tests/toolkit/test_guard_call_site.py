@@ -1,0 +1,172 @@
+"""Where the guard says a load happened, and what allowing a load means.
+
+A load inside a library the application called (pydantic reading attributes in
+``model_validate(..., from_attributes=True)``) is reported at the application's
+line, with the library's frame as context. An allow-listed or baselined load runs
+where a load can run, and is refused by name where none can: plain attribute
+access in async code.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import warnings
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import create_engine, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
+
+from implicit_io.guard import (
+    AllowedLoadCannotRunError,
+    ImplicitIOError,
+    ImplicitIOGuard,
+    KnownException,
+)
+from tests.harness import private_engine
+from tests.toolkit.test_guard_more_causes import Book, MoreBase, Shelf
+
+
+class ItemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    title: str
+
+
+class ShelfOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    label: str
+    items: list[ItemOut]
+
+
+@pytest.fixture
+def sync_factory() -> Iterator[sessionmaker[Session]]:
+    engine = create_engine("sqlite://")
+    MoreBase.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(Shelf(label="new", items=[Book(title="Notes", pages=1)]))
+        session.commit()
+    yield sessionmaker(engine, expire_on_commit=False)
+    engine.dispose()
+
+
+def test_a_load_inside_a_library_is_reported_at_the_applications_line(
+    sync_factory: sessionmaker[Session],
+) -> None:
+    loads = []
+    ImplicitIOGuard("track", on_load=loads.append).install(sync_factory)
+    with sync_factory() as session:
+        shelf = session.scalar(select(Shelf))
+        line = inspect.currentframe().f_lineno + 1
+        out = ShelfOut.model_validate(shelf, from_attributes=True)
+    assert out.items == [ItemOut(title="Notes")]
+    [load] = loads
+    here = "tests/toolkit/test_guard_call_site.py"
+    function = test_a_load_inside_a_library_is_reported_at_the_applications_line
+    assert load.call_site == f"{here}:{line} in {function.__name__}"
+    # pydantic's frame, from the folder it is installed in, as context.
+    assert load.via.startswith("pydantic/main.py:")
+    assert load.via.endswith(" in model_validate")
+    assert f"at {load.call_site} (through {load.via})." in str(load)
+    assert load.location == f"{here}:{line}"
+
+
+# --- What allowing a load means -------------------------------------------------
+
+
+ALLOW_ITEMS = KnownException(
+    "IO102", "Shelf.items", "nightly export, sync worker; SHELF-1 removes it", "team"
+)
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[AsyncEngine]:
+    async with private_engine() as engine:
+        async with engine.begin() as conn:
+            await conn.run_sync(MoreBase.metadata.create_all)
+        async with async_sessionmaker(engine)() as session:
+            session.add(Shelf(label="new", items=[Book(title="Notes", pages=1)]))
+            await session.commit()
+        yield engine
+
+
+def test_an_allowed_load_passes_where_a_load_can_run(sync_factory) -> None:
+    guard = ImplicitIOGuard("enforce", allow=[ALLOW_ITEMS])
+    guard.install(sync_factory)
+    with sync_factory() as session:
+        assert [item.title for item in session.scalar(select(Shelf)).items] == ["Notes"]
+    assert guard.allowed_counts == {("IO102", "Shelf.items"): 1}
+    assert guard.counts == {}
+
+
+async def test_an_allowed_load_passes_inside_run_sync(engine: AsyncEngine) -> None:
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    guard = ImplicitIOGuard("enforce", allow=[ALLOW_ITEMS])
+    guard.install(factory)
+    async with factory() as session:
+        shelf = await session.scalar(select(Shelf))
+        titles = await session.run_sync(lambda _: [i.title for i in shelf.items])
+    assert titles == ["Notes"]
+
+
+@pytest.mark.parametrize("mode", ["track", "enforce"])
+async def test_an_allowed_load_in_async_code_is_refused_by_name(
+    engine: AsyncEngine, mode: str
+) -> None:
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    guard = ImplicitIOGuard(mode, allow=[ALLOW_ITEMS])
+    guard.install(factory)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with factory() as session:
+            shelf = await session.scalar(select(Shelf))
+            with pytest.raises(AllowedLoadCannotRunError) as raised:
+                shelf.items  # noqa: B018  (the read is the point)
+        gc.collect()  # a coroutine never awaited would warn when collected
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    error = raised.value
+    assert isinstance(error, ImplicitIOError)
+    assert (error.rule, error.attribute, error.accepted_by) == (
+        "IO102",
+        "Shelf.items",
+        "allow-listed (IO401)",
+    )
+    assert "cannot run here: plain attribute access in async code" in str(error)
+    assert guard.allowed_counts == {("IO102", "Shelf.items"): 1}
+
+
+def test_a_baselined_load_is_reported_and_passes_in_enforce_mode(
+    sync_factory,
+) -> None:
+    loads = []
+    guard = ImplicitIOGuard(
+        "enforce", baseline={("IO102", "Shelf.items")}, on_load=loads.append
+    )
+    guard.install(sync_factory)
+    with sync_factory() as session:
+        shelf = session.scalar(select(Shelf))
+        assert len(shelf.items) == 1  # in the baseline: passes
+    with sync_factory() as session:
+        book = session.scalar(select(Book))
+        with pytest.raises(ImplicitIOError):
+            book.shelf  # noqa: B018  (a load the baseline does not hold)
+    assert [(load.rule, load.attribute) for load in loads] == [
+        ("IO102", "Shelf.items"),
+        ("IO102", "Book.shelf"),
+    ]
+    assert guard.counts == {("IO102", "Shelf.items"): 1, ("IO102", "Book.shelf"): 1}
+
+
+async def test_a_baselined_load_in_async_code_is_refused_by_name(
+    engine: AsyncEngine,
+) -> None:
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    ImplicitIOGuard("enforce", baseline={("IO102", "Shelf.items")}).install(factory)
+    async with factory() as session:
+        shelf = await session.scalar(select(Shelf))
+        with pytest.raises(AllowedLoadCannotRunError, match="is in the baseline"):
+            shelf.items  # noqa: B018

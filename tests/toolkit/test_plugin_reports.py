@@ -1,0 +1,307 @@
+"""The plugin under pytest-xdist and across CI shards: reports and baselines.
+
+Real pytest runs of the sample service, in processes of their own (as CI runs
+them), with ``-n 2``: each worker guards its tests and the controller's summary
+and report count every worker's loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from implicit_io import report as report_module
+from implicit_io.report import Baseline, Report
+from tests.conftest import ROOT
+
+SAMPLE = ROOT / "tests" / "sample_service"
+PLUGIN = ["-p", "no:implicit_io", "-p", "implicit_io.pytest_plugin"]
+PLUGIN += ["-p", "no:queryguard", "-p", "no:queryspy", "-p", "no:randomly"]
+LAZY_TEST = "test_orders.py::test_invoice_lines"
+
+MORE_LOADS = """
+from orders import Customer
+from sqlalchemy import select
+
+
+def test_customer_orders(sync_session):
+    customers = sync_session.scalars(select(Customer).order_by(Customer.id))
+    assert [len(customer.orders) for customer in customers] == [2, 1]
+"""
+
+FIXED_EXPORT = '''
+
+def invoice_lines(session: Session) -> list[str]:
+    """The nightly invoice export, its customers loaded with the orders."""
+    query = select(Order).options(selectinload(Order.customer)).order_by(Order.id)
+    return [f"{order.customer.name}: {order.total}" for order in session.scalars(query)]
+'''
+
+
+@pytest.fixture
+def service(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    for path in SAMPLE.iterdir():
+        if path.is_file():
+            shutil.copy(path, pytester.path / path.name)
+    # The subprocesses import the plugin from this checkout.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), str(pytester.path)]))
+    return pytester
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(*PLUGIN, "-rf", *args)
+
+
+def report_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", report_module.__name__, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+# --- pytest-xdist ----------------------------------------------------------------
+
+
+def test_track_under_xdist_counts_every_workers_loads(service) -> None:
+    result = run(service, "-n", "2", "--implicit-io=track")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*= implicit I/O (track) =*",
+            "2 implicit load(s), most frequent first:",
+            "     2  IO102  Order.customer  first at orders.py:53",
+        ]
+    )
+    assert "no implicit loads" not in result.stdout.str()
+
+
+def test_enforce_under_xdist_fails_the_test_and_counts_its_load(service) -> None:
+    result = run(service, "-n", "2", "--implicit-io=enforce")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= implicit I/O (enforce) =*",
+            "1 implicit load(s), most frequent first:",
+            "     1  IO102  Order.customer  first at orders.py:53",
+            f"FAILED {LAZY_TEST} - implicit_io.guard.ImplicitIOError*",
+        ]
+    )
+
+
+def test_the_report_of_an_xdist_run_holds_every_load(service) -> None:
+    service.makepyfile(test_more=MORE_LOADS)
+    result = run(
+        service, "-n", "2", "--implicit-io=track", "--implicit-io-report=r.json"
+    )
+    result.assert_outcomes(passed=4)
+    data = json.loads((service.path / "r.json").read_text())
+    assert data["total"] == 4
+    assert data["loads"] == [
+        {
+            "rule": "IO102",
+            "attribute": "Customer.orders",
+            "kind": "implicit lazy load of a relationship",
+            "count": 2,
+            "first": "test_more.py:7",
+            "tests": ["test_more.py::test_customer_orders"],
+        },
+        {
+            "rule": "IO102",
+            "attribute": "Order.customer",
+            "kind": "implicit lazy load of a relationship",
+            "count": 2,
+            "first": "orders.py:53",
+            "tests": [LAZY_TEST],
+        },
+    ]
+    result.stdout.fnmatch_lines(["implicit-io report written to r.json"])
+
+
+# --- CI shards ---------------------------------------------------------------------
+
+
+def test_two_shards_merge_into_the_report_of_the_whole_suite(service) -> None:
+    service.makepyfile(test_more=MORE_LOADS)
+    whole = run(
+        service, "-n", "2", "--implicit-io=track", "--implicit-io-report=all.json"
+    )
+    whole.assert_outcomes(passed=4)
+    # Two CI machines, each running half of the suite.
+    for shard, selection in (("1", "test_orders.py"), ("2", "test_more.py")):
+        part = run(
+            service,
+            "-n",
+            "2",
+            selection,
+            "--implicit-io=track",
+            f"--implicit-io-report=shard-{shard}.json",
+        )
+        part.assert_outcomes(passed=3 if shard == "1" else 1)
+    merged = report_cli(
+        "merge", "shard-1.json", "shard-2.json", "-o", "merged.json", cwd=service.path
+    )
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stdout == "merged.json: 4 load(s) from 2 report(s)\n"
+    assert Report.read(service.path / "merged.json").to_dict() == (
+        Report.read(service.path / "all.json").to_dict()
+    )
+    shown = report_cli("show", "shard-1.json", "shard-2.json", cwd=service.path)
+    assert shown.stdout.splitlines() == [
+        "4 implicit load(s), most frequent first:",
+        "     2  IO102  Customer.orders  first at test_more.py:7",
+        "     2  IO102  Order.customer  first at orders.py:53",
+    ]
+
+
+def test_a_report_that_is_not_one_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('{"loads": []}')
+    done = report_cli("show", "bad.json", "missing.json", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "implicit-io-report: bad.json: not an implicit-io report (format 1)\n"
+    )
+
+
+# --- The baseline ratchets ----------------------------------------------------------
+
+
+def test_the_baseline_passes_old_loads_fails_new_ones_and_shrinks(service) -> None:
+    # Phase 2: record today's loads.
+    written = run(
+        service,
+        "-n",
+        "2",
+        "--implicit-io=track",
+        "--implicit-io-baseline=baseline.json",
+        "--implicit-io-baseline-write",
+    )
+    written.assert_outcomes(passed=3)
+    written.stdout.fnmatch_lines(["implicit-io baseline written to baseline.json"])
+    baseline = Baseline.read(service.path / "baseline.json")
+    assert baseline.counts == {("IO102", "Order.customer"): 2}
+
+    # Enforce: the baselined load is reported and passes.
+    enforced = run(
+        service,
+        "-n",
+        "2",
+        "--implicit-io=enforce",
+        "--implicit-io-baseline=baseline.json",
+    )
+    enforced.assert_outcomes(passed=3)
+    enforced.stdout.fnmatch_lines(
+        [
+            "     2  IO102  Order.customer  first at orders.py:53  (baseline)",
+            "baseline: 1 entr(ies), 1 still seen, 0 new",
+        ]
+    )
+
+    # A new lazy load fails it.
+    service.makepyfile(test_more=MORE_LOADS)
+    new = run(
+        service,
+        "-n",
+        "2",
+        "--implicit-io=enforce",
+        "--implicit-io-baseline=baseline.json",
+    )
+    new.assert_outcomes(passed=3, failed=1)
+    new.stdout.fnmatch_lines(
+        [
+            "     1  IO102  Customer.orders  first at test_more.py:7  NEW",
+            "baseline: 1 entr(ies), 1 still seen, 1 new",
+            "FAILED test_more.py::test_customer_orders - *ImplicitIOError*",
+        ]
+    )
+    (service.path / "test_more.py").unlink()
+
+    # The baselined load, fixed: reported as removable, and pruned away.
+    orders = service.path / "orders.py"
+    source = orders.read_text()
+    orders.write_text(source[: source.index("\n\ndef invoice_lines")] + FIXED_EXPORT)
+    fixed = run(
+        service,
+        "-n",
+        "2",
+        "--implicit-io=enforce",
+        "--implicit-io-baseline=baseline.json",
+        "--implicit-io-report=report.json",
+    )
+    fixed.assert_outcomes(passed=3)
+    fixed.stdout.fnmatch_lines(
+        [
+            "no implicit loads",
+            "baseline: 1 entr(ies), 0 still seen, 0 new",
+            "1 baseline entr(ies) no longer seen: removable (implicit-io-report "
+            "prune, after a run of the whole suite):",
+            "        IO102  Order.customer",
+        ]
+    )
+    pruned = report_cli("prune", "baseline.json", "report.json", cwd=service.path)
+    assert pruned.stdout == "baseline.json: 1 entr(ies) removed, 0 left\n"
+    assert Baseline.read(service.path / "baseline.json").counts == {}
+
+
+def test_the_ini_key_names_the_baseline(service) -> None:
+    ini = service.path / "pytest.ini"
+    ini.write_text(ini.read_text() + "implicit_io_baseline = debt.json\n")
+    run(service, "--implicit-io=track", "--implicit-io-baseline-write")
+    assert Baseline.read(service.path / "debt.json").counts == {
+        ("IO102", "Order.customer"): 2
+    }
+    run(service, "--implicit-io=enforce").assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--implicit-io-baseline-write"],
+            "*--implicit-io-baseline-write: say where, with --implicit-io-baseline=*",
+        ),
+        (
+            ["--implicit-io-baseline=nowhere.json"],
+            "*implicit-io baseline: nowhere.json: cannot read it*",
+        ),
+    ],
+)
+def test_a_bad_baseline_is_a_usage_error(service, args, message) -> None:
+    result = run(service, "--implicit-io=track", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+# --- DetachedInstanceError ----------------------------------------------------------
+
+
+def test_a_detached_read_is_explained_in_the_failure(service) -> None:
+    service.makepyfile(
+        test_detached="""
+        from orders import Order
+        from sqlalchemy import select
+
+        def test_export_after_expunge(sync_session):
+            order = sync_session.scalar(select(Order))
+            sync_session.expunge(order)
+            assert order.customer.name == "ada"
+        """
+    )
+    result = run(service, "--implicit-io=track", "test_detached.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E *sqlalchemy.orm.exc.DetachedInstanceError: *",
+            "E *implicit-io: Order.customer was read after the object was detached "
+            "from its session by expunge(): nothing can load it any more.*",
+        ]
+    )

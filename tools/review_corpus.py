@@ -1,0 +1,216 @@
+"""Run the review check on real async SQLAlchemy code bases and print the table.
+
+    python tools/review_corpus.py [--work DIR] [--findings DIR] [NAME ...]
+
+Each code base is a public repository at a pinned commit (``CORPUS``). Its git
+directory is read from ``$IMPLICIT_IO_MIRRORS/<owner>+<name>/repo`` (default
+``/work/.mirror``: a bare clone, e.g. ``git clone --bare URL
+/work/.mirror/owner+name/repo``); the script extracts the commit's Python files
+into ``--work`` (default: a new temporary folder) and runs ``implicit-io-check``
+on them in a process of its own, as a reviewer would, with ``--format sarif``.
+
+It prints one row per code base: files, seconds, exit status, findings per rule,
+and internal errors (IOE002). It fails (exit 1) if the check exits with anything
+but 0 or 1 on any code base, or prints a traceback. ``--findings DIR`` writes each
+code base's findings as text, for reading them (the precision the review-check
+page reports comes from reading these).
+
+The fetched code is never committed: only this list of repositories and commits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CodeBase:
+    repo: str  # owner/name
+    commit: str
+    style: str
+
+
+# region corpus
+CORPUS = [
+    CodeBase(
+        "litestar-org/advanced-alchemy",
+        "2accd6e10661c5e0ed5e13e2149020879b71bbda",
+        "library: repositories and services over async and sync sessions",
+    ),
+    CodeBase(
+        "fastapi-users/fastapi-users-db-sqlalchemy",
+        "6397ace506d829a2ee12786da5d724c3f4c6b634",
+        "library: a small async user database adapter",
+    ),
+    CodeBase(
+        "aminalaee/sqladmin",
+        "5ec2360f9d17e40414f4bcda24b2dac0fcda8f9c",
+        "library: an admin interface for sync and async engines",
+    ),
+    CodeBase(
+        "uriyyo/fastapi-pagination",
+        "112bb00cafaa6448ff49b2a65363f18383913f6e",
+        "library: pagination with SQLAlchemy and SQLModel integrations",
+    ),
+    CodeBase(
+        "fief-dev/fief",
+        "a77e7fb65fc54d7994740619684a87e85d1293ed",
+        "app: an identity server, repository pattern over AsyncSession",
+    ),
+    CodeBase(
+        "litestar-org/litestar-fullstack",
+        "8b637ce4232a407142ae94ec95d7eb268f8fd765",
+        "app: Litestar reference app, advanced-alchemy services",
+    ),
+    CodeBase(
+        "igorbenav/FastAPI-boilerplate",
+        "61d84fa0d5b550ca35561114d0173c764da8a1e1",
+        "app: FastAPI template, async SQLAlchemy 2.0 with fastcrud",
+    ),
+    CodeBase(
+        "testdrivenio/fastapi-sqlmodel-alembic",
+        "b9f78641513d78ec89954b140efc7ba16a50d1de",
+        "app: SQLModel with an async engine (tutorial)",
+    ),
+    CodeBase(
+        "fastapi/full-stack-fastapi-template",
+        "68adb40d37425f6f8668ec7e5a054500d045e43e",
+        "app: SQLModel full-stack template (sync sessions)",
+    ),
+    CodeBase(
+        "polarsource/polar",
+        "c6c3645e639ee8eeaa05aa0835cf8e39e330382f",
+        "app: a large async SQLAlchemy service (repositories, workers)",
+    ),
+]
+# endregion corpus
+
+
+def mirrors() -> Path:
+    return Path(os.environ.get("IMPLICIT_IO_MIRRORS", "/work/.mirror"))
+
+
+def git_dir(code_base: CodeBase) -> Path:
+    return mirrors() / code_base.repo.replace("/", "+") / "repo"
+
+
+def extract(code_base: CodeBase, into: Path) -> int:
+    """Write the commit's ``*.py`` files under ``into``; return how many.
+
+    Blob by blob (``git cat-file --batch``): a snapshot may lack a large binary
+    blob, which ``git archive`` would stop at; Python files are all the check reads.
+    """
+    repo = ["git", f"--git-dir={git_dir(code_base)}"]
+    listing = subprocess.run(
+        [*repo, "ls-tree", "-r", "-z", code_base.commit],
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    blobs = []
+    for entry in listing:
+        if not entry:
+            continue
+        meta, _, name = entry.partition(b"\t")
+        mode, kind, sha = meta.split()
+        if kind == b"blob" and name.endswith(b".py") and mode != b"120000":
+            blobs.append((sha.decode(), os.fsdecode(name)))
+    request = "".join(f"{sha}\n" for sha, _ in blobs).encode()
+    out = subprocess.run(
+        [*repo, "cat-file", "--batch"], input=request, capture_output=True, check=True
+    ).stdout
+    position = 0
+    written = 0
+    for _, name in blobs:
+        header_end = out.index(b"\n", position)
+        header = out[position:header_end].split()
+        position = header_end + 1
+        if header[-1] == b"missing":
+            continue
+        size = int(header[2])
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(out[position : position + size])
+        position += size + 1
+        written += 1
+    return written
+
+
+def run_check(folder: Path) -> tuple[float, subprocess.CompletedProcess]:
+    command = [sys.executable, "-m", "implicit_io.review_check", "--format", "sarif"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*command, str(folder)], capture_output=True, text=True, check=False
+    )
+    return time.perf_counter() - started, done
+
+
+def findings_of(sarif: str) -> tuple[list[str], list[str]]:
+    """(one line per finding, one line per internal error) of a SARIF log."""
+    [run] = json.loads(sarif)["runs"]
+
+    def line(entry: dict, code: str) -> str:
+        location = entry["locations"][0]["physicalLocation"]
+        region = location["region"]
+        where = f"{location['artifactLocation']['uri']}:{region['startLine']}"
+        return f"{where}:{region['startColumn']}: {code} {entry['message']['text']}"
+
+    found = [line(result, result["ruleId"]) for result in run["results"]]
+    errors = [
+        line(note, note["descriptor"]["id"])
+        for invocation in run.get("invocations", [])
+        for note in invocation["toolExecutionNotifications"]
+    ]
+    return found, errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="owner/name of code bases to run")
+    parser.add_argument("--work", type=Path, help="where to extract (default: temp)")
+    parser.add_argument("--findings", type=Path, help="write each one's findings here")
+    arguments = parser.parse_args(argv)
+    chosen = [c for c in CORPUS if not arguments.names or c.repo in arguments.names]
+    work = arguments.work or Path(tempfile.mkdtemp(prefix="implicit-io-corpus-"))
+    failed = False
+    print("| code base | commit | files | seconds | exit | findings | IOE002 |")
+    print("| --- | --- | ---: | ---: | ---: | --- | ---: |")
+    for code_base in chosen:
+        if not git_dir(code_base).is_dir():
+            print(f"| {code_base.repo} | not fetched: {git_dir(code_base)} |||||")
+            failed = True
+            continue
+        folder = work / code_base.repo.replace("/", "+")
+        files = extract(code_base, folder)
+        seconds, done = run_check(folder)
+        broken = done.returncode not in (0, 1) or "Traceback" in done.stderr
+        failed |= broken
+        found, errors = findings_of(done.stdout) if done.stdout else ([], [])
+        per_rule = Counter(line.split(": ")[1].split()[0] for line in found)
+        rules = ", ".join(f"{code} {n}" for code, n in sorted(per_rule.items()))
+        print(
+            f"| {code_base.repo} | {code_base.commit[:10]} | {files} | "
+            f"{seconds:.2f} | {done.returncode} | {rules or 'none'} | {len(errors)} |"
+        )
+        if broken:
+            print(done.stderr, file=sys.stderr)
+        if arguments.findings:
+            arguments.findings.mkdir(parents=True, exist_ok=True)
+            text = "".join(
+                f"{line.removeprefix(str(folder) + '/')}\n" for line in found + errors
+            )
+            name = code_base.repo.replace("/", "+")
+            (arguments.findings / f"{name}.txt").write_text(text, encoding="utf-8")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
