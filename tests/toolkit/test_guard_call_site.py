@@ -20,13 +20,13 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
+from guide_runtime.database import private_engine
 from implicit_io.guard import (
     AllowedLoadCannotRunError,
     ImplicitIOError,
     ImplicitIOGuard,
     KnownException,
 )
-from tests.harness import private_engine
 from tests.toolkit.test_guard_more_causes import Book, MoreBase, Shelf
 
 

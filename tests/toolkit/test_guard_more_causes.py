@@ -34,8 +34,8 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.exc import DetachedInstanceError
 
+from guide_runtime.database import private_engine
 from implicit_io.guard import ImplicitIOError, ImplicitIOGuard, explain_detached
-from tests.harness import private_engine
 
 
 class MoreBase(AsyncAttrs, DeclarativeBase):

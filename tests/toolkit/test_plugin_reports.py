@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from guide_runtime.configurations import ROOT
 from implicit_io import report as report_module
 from implicit_io.report import Baseline, Report
-from tests.conftest import ROOT
 
-SAMPLE = ROOT / "tests" / "sample_service"
+SAMPLE = ROOT / "tests" / "toolkit" / "sample_service"
 PLUGIN = ["-p", "no:implicit_io", "-p", "implicit_io.pytest_plugin"]
 PLUGIN += ["-p", "no:queryguard", "-p", "no:queryspy", "-p", "no:randomly"]
 LAZY_TEST = "test_orders.py::test_invoice_lines"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from guide_runtime.configurations import ROOT
 from implicit_io.rules import RULES, Rule, rule
-from tests.conftest import ROOT
 
 PAGES = sorted((ROOT / "guides" / "rules").glob("io*.md"))
 
