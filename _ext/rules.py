@@ -1,28 +1,27 @@
-"""Rules with stable codes: a registry read from rule pages, and the ``{rule}`` role.
+"""Rules with stable codes, from the toolkit's registry, and the ``{rule}`` role.
 
-Each rule is one page, ``guides/rules/<code>.md`` (lower-case code), whose front
-matter holds a ``rule:`` mapping::
+The rules are ``implicit_io.rules.RULES`` (code, name, level, phase, summary,
+``replaced_by`` for a retired one): the one list the toolkit's messages,
+``implicit-io-check --explain`` and these pages share (``rule_registry`` in
+conf.py names it). Each rule has one page, ``guides/rules/<code>.md`` (lower-case
+code), whose front matter names its code and its tested examples::
 
     ---
     rule:
       code: IO101
-      name: eager-load-response-data
-      level: advisory          # or: mandatory
-      phase: 1                 # the enforcement phase it belongs to (1, 2 or 3)
-      summary: One line, what the rule requires.
       example: module:function      # the failing snippet (see rule_examples.py)
       use_instead: module:function  # the passing one
       seed: module:_function        # optional: data both run on (default: sample)
-      replaced_by: IO104            # only on a retired rule (a tombstone)
     ---
 
-Anywhere on the site, ``{rule}`IO101``` links to that page; an unknown code fails the
-build with the list of known codes. ``{{ rule_count }}`` is the number of rules in
-force, counted from the pages.
+A rule without a page, or a page without a rule, fails the build. Anywhere on the
+site, ``{rule}`IO101``` links to that page; an unknown code fails the build with
+the list of known codes. ``{{ rule_count }}`` is the number of rules in force.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,8 @@ RULES_DIR = "guides/rules"
 
 @dataclass(frozen=True)
 class Rule:
+    """A rule of the registry, with its page and the examples the page shows."""
+
     code: str
     name: str
     level: str
@@ -55,9 +56,21 @@ class Rule:
         return self.replaced_by is not None
 
 
-def load_rules(srcdir: Path) -> dict[str, Rule]:
-    """Every rule page's metadata, validated. Raises ConfigError naming the file."""
-    rules: dict[str, Rule] = {}
+def registry(location: str) -> dict:
+    """The registry ``module:NAME`` names (conf.py's ``rule_registry``)."""
+    module, _, name = location.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(
+            f"rule_registry = {location!r}: {error}. Name the rules' dict as "
+            "'module:NAME', like implicit_io.rules:RULES."
+        ) from None
+
+
+def load_rules(srcdir: Path, rules: dict) -> dict[str, Rule]:
+    """Each rule of the registry with its page. Raises ConfigError naming the file."""
+    pages = {}
     for path in sorted((srcdir / RULES_DIR).glob("io*.md")):
         where = path.relative_to(srcdir).as_posix()
         try:
@@ -66,38 +79,57 @@ def load_rules(srcdir: Path) -> dict[str, Rule]:
             raise ConfigError(str(error)) from None
         if page is None:
             raise ConfigError(
-                f"{where}: add a 'rule:' mapping to the front matter (code, name, "
-                "level, phase, summary)."
+                f"{where}: add a 'rule:' mapping to the front matter (its code, "
+                "example and use_instead)."
             )
-        if page.code in rules:
+        if page.code not in rules:
+            raise ConfigError(
+                f"{where}: rule {page.code} is not in the registry (implicit_io/"
+                f"rules.py; known: {', '.join(sorted(rules))}). Add it there first."
+            )
+        if page.code in pages:
             raise ConfigError(
                 f"{where}: rule code {page.code} is already used by "
-                f"{rules[page.code].docname}.md. Codes are never reused; pick the next "
-                "free one."
+                f"{pages[page.code][0]}. Codes are never reused; pick the next free one."
             )
         if path.stem != page.code.lower():
             raise ConfigError(
                 f"{where}: holds rule {page.code}; rename the file to "
                 f"{page.code.lower()}.md so its URL is stable."
             )
-        if page.summary.count("`") % 2:
+        pages[page.code] = (where, page)
+    found: dict[str, Rule] = {}
+    for code, rule in sorted(rules.items()):
+        if code not in pages:
             raise ConfigError(
-                f"{where}: the summary has an unbalanced backtick; mark code as `lazy=`."
+                f"{RULES_DIR}/{code.lower()}.md does not exist: every rule of the "
+                f"registry has a page, and a retired one keeps it. Write {code}'s page."
             )
-        rules[page.code] = Rule(**page.model_dump(), docname=where.removesuffix(".md"))
-    for rule in rules.values():
-        if rule.replaced_by == rule.code:
+        where, page = pages[code]
+        if rule.summary.count("`") % 2:
             raise ConfigError(
-                f"{rule.docname}.md: replaced_by names the rule itself. Name the rule "
-                "that replaces it."
+                f"implicit_io/rules.py: {code}'s summary has an unbalanced backtick; "
+                "mark code as `lazy=`."
             )
-        if rule.replaced_by and rule.replaced_by not in rules:
+        found[code] = Rule(
+            code,
+            rule.name,
+            rule.level,
+            rule.phase,
+            rule.summary,
+            where.removesuffix(".md"),
+            rule.replaced_by,
+            page.example,
+            page.use_instead,
+            page.seed,
+        )
+    for rule in found.values():
+        if rule.replaced_by is not None and rule.replaced_by not in found:
             raise ConfigError(
-                f"{rule.docname}.md: replaced_by names unknown rule "
-                f"{rule.replaced_by}. Name the code of the rule that replaces it "
-                f"(known: {', '.join(sorted(rules))})."
+                f"implicit_io/rules.py: {rule.code} is replaced_by unknown rule "
+                f"{rule.replaced_by}. Name the code of the rule that replaces it."
             )
-    return rules
+    return found
 
 
 def rule_link(
@@ -138,9 +170,6 @@ class RuleRole(SphinxRole):
 
 
 def _load(app) -> None:
-    # Read once per build: _count_substitutions read them when the config was.
-    if not hasattr(app, "guide_rules"):
-        app.guide_rules = load_rules(Path(app.srcdir))
     # Where directives and roles find it (Sphinx 11 removes env.app).
     app.env.guide_rules = app.guide_rules
 
@@ -151,13 +180,15 @@ def _count_substitutions(app, config) -> None:
     Set when the configuration is read, so an unchanged rule set leaves the
     configuration unchanged and incremental builds stay incremental.
     """
-    rules = app.guide_rules = load_rules(Path(app.srcdir))
+    rules = load_rules(Path(app.srcdir), registry(config.rule_registry))
+    app.guide_rules = rules
     substitutions = dict(getattr(config, "myst_substitutions", None) or {})
     substitutions["rule_count"] = sum(not rule.retired for rule in rules.values())
     config.myst_substitutions = substitutions
 
 
 def setup(app):
+    app.add_config_value("rule_registry", "implicit_io.rules:RULES", "env", types=[str])
     app.connect("config-inited", _count_substitutions)
     app.connect("builder-inited", _load)
     app.add_role("rule", RuleRole())

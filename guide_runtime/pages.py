@@ -60,16 +60,6 @@ class RulePage(_Strict):
     use_instead: SnippetTarget | None = pydantic.Field(None, description=TARGET)
     #: The data both run on, instead of the sample users.
     seed: SnippetTarget | None = pydantic.Field(None, description=TARGET)
-    # Until the toolkit's registry holds them: the rule's own description.
-    name: Annotated[
-        str,
-        pydantic.StringConstraints(pattern=r"^[a-z]+(-[a-z]+)*$"),
-        pydantic.Field(description="a kebab-case name, like eager-load-response-data"),
-    ]
-    level: Literal["advisory", "mandatory"]
-    phase: Literal[1, 2, 3]
-    summary: str
-    replaced_by: str | None = None
 
 
 Audience = Literal["api-runtime", "workers", "tests"]

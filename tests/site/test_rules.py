@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from _ext.snippet_contract import check_project
 from guide_runtime.configurations import ROOT
 from implicit_io.guard import KnownException
 from implicit_io.rule_links import KNOWN_RULES, docs_base_url
+from implicit_io.rules import RULES, Rule
 from implicit_io.statement_budgets import StatementBudgetExceeded
 from snippets.rules import (
     EventLoopBlocked,
@@ -97,14 +98,14 @@ def test_removing_a_rule_breaks_the_promise(built_site: Path, tmp_path: Path) ->
 
 
 def test_the_registry_holds_exactly_the_published_codes() -> None:
-    rules = load_rules(ROOT)
+    rules = load_rules(ROOT, RULES)
     assert sorted(rules) == sorted(PUBLISHED)
     for code, rule in rules.items():
         assert f"{rule.docname}.html" == PUBLISHED[code]
 
 
 def test_rules_json_describes_every_rule(built_site: Path) -> None:
-    rules = load_rules(ROOT)
+    rules = load_rules(ROOT, RULES)
     listed = json.loads((built_site / "rules.json").read_text())["rules"]
     assert [rule["code"] for rule in listed] == sorted(PUBLISHED)
     for entry in listed:
@@ -138,7 +139,7 @@ def test_the_rules_index_links_every_rule(built_site: Path) -> None:
 def test_every_rule_page_shows_level_phase_and_review_link(built_site: Path) -> None:
     for code, url in PUBLISHED.items():
         html = (built_site / url).read_text()
-        rule = load_rules(ROOT)[code]
+        rule = load_rules(ROOT, RULES)[code]
         assert f"Decision level: {rule.level}" in html
         assert f"Phase {rule.phase}:" in html
         assert f'data-label="{code} {rule.name}"' in html
@@ -168,15 +169,13 @@ GOOD_RULE = """\
 ---
 rule:
   code: {code}
-  name: demo-rule
-  level: advisory
-  phase: 1
-  summary: A demo.
 ---
 
 # {code} · demo-rule
 
 """ + "".join(f"## {section}\n\nText.\n\n" for section in SECTIONS)
+#: A registry of one rule, for pages of a small site.
+DEMO = {"IO101": Rule("IO101", "demo-rule", "advisory", 1, "A demo.")}
 
 
 @pytest.fixture
@@ -187,11 +186,15 @@ def rules_dir(tmp_path: Path) -> Path:
     return folder
 
 
+def _refusal(rules_dir: Path, registry: dict = DEMO) -> str:
+    with pytest.raises(ConfigError) as raised:
+        load_rules(rules_dir.parent.parent, registry)
+    return str(raised.value)
+
+
 def test_a_duplicate_code_is_refused(rules_dir: Path) -> None:
     (rules_dir / "io102.md").write_text(GOOD_RULE.format(code="IO101"))
-    with pytest.raises(ConfigError) as raised:
-        load_rules(rules_dir.parent.parent)
-    assert str(raised.value) == (
+    assert _refusal(rules_dir) == (
         "guides/rules/io102.md: rule code IO101 is already used by "
         "guides/rules/io101.md. Codes are never reused; pick the next free one."
     )
@@ -200,33 +203,48 @@ def test_a_duplicate_code_is_refused(rules_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("level: advisory", "level: sometimes", "rule.level: Input should be 'advis"),
-        ("phase: 1", "phase: 4", "rule.phase: Input should be 1, 2 or 3, not 4"),
-        ("name: demo-rule", "name: Demo Rule", "(a kebab-case name, like eager-load"),
         ("code: IO101", "code: X1", "(the rule's code, like IO101), not 'X1'"),
-        ("summary: A demo.", "", "rule.summary is missing: add it"),
-        ("phase: 1", "phase: 1\n  example: eager_loading", "as 'module:function'"),
-        ("phase: 1", "phase: 1\n  replaced_by: IO999", "unknown rule IO999. Name"),
-        ("phase: 1", "phase: 1\n  replaced_by: IO101", "names the rule itself"),
+        (
+            "code: IO101",
+            "code: IO101\n  example: eager_loading",
+            "as 'module:function'",
+        ),
+        # The rule's own description lives in the registry only.
+        ("code: IO101", "code: IO101\n  name: demo", "unknown field 'rule.name'"),
+        ("code: IO101", "code: IO109", "rule IO109 is not in the registry"),
     ],
-    ids=["level", "phase", "name", "code", "missing", "example", "replaced", "self"],
+    ids=["code", "example", "copied", "unregistered"],
 )
-def test_a_bad_front_matter_field_is_refused(
+def test_a_bad_rule_page_is_refused(
     rules_dir: Path, old: str, new: str, message: str
 ) -> None:
-    (rules_dir / "io101.md").write_text(
-        GOOD_RULE.format(code="IO101").replace(old, new)
-    )
-    with pytest.raises(ConfigError) as raised:
-        load_rules(rules_dir.parent.parent)
-    assert str(raised.value).startswith("guides/rules/io101.md: ")
-    assert message in str(raised.value)
+    page = rules_dir / "io101.md"
+    page.write_text(GOOD_RULE.format(code="IO101").replace(old, new))
+    refusal = _refusal(rules_dir)
+    assert refusal.startswith("guides/rules/io101.md: ")
+    assert message in refusal
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"code": "IO102", "name": "other"}, "guides/rules/io102.md does not exist"),
+        ({"replaced_by": "IO199"}, "IO101 is replaced_by unknown rule IO199"),
+        ({"summary": "Use `lazy= always."}, "summary has an unbalanced backtick"),
+    ],
+    ids=["no-page", "replaced", "backtick"],
+)
+def test_a_registry_rule_the_site_cannot_show_is_refused(
+    rules_dir: Path, change: dict, message: str
+) -> None:
+    changed = replace(DEMO["IO101"], **change)
+    assert message in _refusal(rules_dir, {**DEMO, changed.code: changed})
 
 
 def _skeleton_problems(rules_dir: Path, text: str) -> list[str]:
     page = rules_dir / "io101.md"
     page.write_text(text)
-    rule = load_rules(rules_dir.parent.parent)["IO101"]
+    rule = load_rules(rules_dir.parent.parent, DEMO)["IO101"]
     return check_page(page, "guides/rules/io101.md", rule)
 
 
@@ -237,7 +255,7 @@ def test_a_complete_skeleton_passes(rules_dir: Path) -> None:
 def test_a_missing_section_is_refused(rules_dir: Path) -> None:
     text = GOOD_RULE.format(code="IO101").replace("## Exceptions\n\nText.\n\n", "")
     [problem] = _skeleton_problems(rules_dir, text)
-    assert problem.startswith("guides/rules/io101.md:32: section '## Exceptions'")
+    assert problem.startswith("guides/rules/io101.md:28: section '## Exceptions'")
     assert "is missing. Add it after '## How it is enforced'" in problem
 
 
@@ -246,7 +264,7 @@ def test_an_out_of_order_section_is_refused(rules_dir: Path) -> None:
     text = text.replace("## Example", "## Why", 1).replace("## Tmp", "## Example", 1)
     [problem] = _skeleton_problems(rules_dir, text)
     assert problem.startswith(
-        "guides/rules/io101.md:20: section '## Why' is out of order: move it "
+        "guides/rules/io101.md:16: section '## Why' is out of order: move it "
         "after '## What it requires'."
     )
 
@@ -272,7 +290,7 @@ def test_a_wrong_title_is_refused(rules_dir: Path) -> None:
     text = GOOD_RULE.format(code="IO101").replace("# IO101 · demo-rule", "# Demo")
     [problem] = _skeleton_problems(rules_dir, text)
     assert problem == (
-        "guides/rules/io101.md:10: the page must have one title, '# IO101 · demo-rule'."
+        "guides/rules/io101.md:6: the page must have one title, '# IO101 · demo-rule'."
     )
 
 
@@ -283,11 +301,11 @@ def test_examples_must_name_existing_snippet_functions(rules_dir: Path) -> None:
     page = rules_dir / "io101.md"
     page.write_text(
         GOOD_RULE.format(code="IO101").replace(
-            "phase: 1",
-            "phase: 1\n  example: demo:fails\n  use_instead: gone:works",
+            "code: IO101",
+            "code: IO101\n  example: demo:fails\n  use_instead: gone:works",
         )
     )
-    problems = check_examples(root, load_rules(root))
+    problems = check_examples(root, load_rules(root, DEMO))
     assert problems == [
         "guides/rules/io101.md: example 'demo:fails': snippets/demo.py defines no "
         "public top-level function 'fails'. Fix the name.",
@@ -302,7 +320,7 @@ def test_examples_must_name_existing_snippet_functions(rules_dir: Path) -> None:
 
 def test_a_live_rule_without_examples_is_refused(rules_dir: Path) -> None:
     root = rules_dir.parent.parent
-    problems = check_examples(root, load_rules(root))
+    problems = check_examples(root, load_rules(root, DEMO))
     assert [p.split(". Add")[0] for p in problems] == [
         "guides/rules/io101.md: the rule front matter names no example",
         "guides/rules/io101.md: the rule front matter names no use_instead",
@@ -335,12 +353,19 @@ def _duplicate_a_code(site: Path) -> None:
     _edit(site / "guides" / "rules" / "io104.md", "code: IO104", "code: IO103")
 
 
+RETIRED_REGISTRY = """\
+from dataclasses import replace
+
+from implicit_io.rules import RULES as LIVE
+
+RULES = {**LIVE, "IO105": replace(LIVE["IO105"], replaced_by="IO104")}
+"""
+
+
 def _retire_a_rule(site: Path) -> None:
-    _edit(
-        site / "guides" / "rules" / "io105.md",
-        "  phase: 3\n",
-        "  phase: 3\n  replaced_by: IO104\n",
-    )
+    # The registry a service's toolkit would ship with IO105 retired; the copy's
+    # conf.py puts its own folder first on the path.
+    (site / "registry_with_io105_retired.py").write_text(RETIRED_REGISTRY)
 
 
 # name: (change, builder). Each variant copies only the rule pages; only the
@@ -357,6 +382,11 @@ VARIANTS = {
 }
 ELSEWHERE = "https://wiki.corp.test/platform/orm-io/"
 VARIANT_ENV = {"retired_and_published_elsewhere": {"IMPLICIT_IO_DOCS_URL": ELSEWHERE}}
+VARIANT_OPTIONS = {
+    "retired_and_published_elsewhere": [
+        "-Drule_registry=registry_with_io105_retired:RULES"
+    ]
+}
 PARTIAL_SITE = (
     "-Dsuppress_warnings=myst.xref_missing,ref.doc,ref.ref,ref.term,snippets.contract"
 )
@@ -390,7 +420,12 @@ def variant_build(tmp_path_factory: pytest.TempPathFactory):
             change(site)
             with _environment(VARIANT_ENV.get(name, {})):
                 build = build_small_site(
-                    site, site / "_build" / "html", "-b", builder, PARTIAL_SITE
+                    site,
+                    site / "_build" / "html",
+                    "-b",
+                    builder,
+                    PARTIAL_SITE,
+                    *VARIANT_OPTIONS.get(name, []),
                 )
             done[name] = VariantBuild(site, build.returncode, build.stderr)
         return done[name]
@@ -510,7 +545,7 @@ def test_the_snippet_contract_counts_rule_examples_as_shown(tmp_path: Path) -> N
         "from snippets.demo import fails, works\n\nfails, works\n"
     )
     page = GOOD_RULE.format(code="IO101").replace(
-        "phase: 1", "phase: 1\n  example: demo:fails\n  use_instead: demo:works"
+        "code: IO101", "code: IO101\n  example: demo:fails\n  use_instead: demo:works"
     )
     (tmp_path / "guides" / "rules" / "io101.md").write_text(
         page + "```{rule-example} example\n```\n"
