@@ -49,10 +49,8 @@ def test_requests_are_found_as_myst_reads_the_pages(tmp_path: Path) -> None:
 
 def test_rule_examples_come_from_the_front_matter(tmp_path: Path) -> None:
     (tmp_path / "guides" / "rules").mkdir(parents=True)
-    front = (
-        "---\nrule:\n  code: IO999\n  name: demo\n  level: advisory\n  phase: 1\n"
-        "  summary: s\n  example: demo:bad\n  use_instead: demo:good\n---\n"
-    )
+    rule = "  code: IO999\n  example: demo:bad\n  use_instead: demo:good\n"
+    front = f"---\nrule:\n{rule}---\n"
     body = "# IO999 · demo\n\n```{rule-example} example\n```\n"
     (tmp_path / "guides" / "rules" / "io999.md").write_text(front + body)
     (tmp_path / "index.md").write_text("# Home\n")
