@@ -191,7 +191,10 @@ def uncovered(
     for place in places:
         for combination in wanted:
             covered = any(
-                (place is None and case.configurations or place in case.configurations)
+                (
+                    (place is None and bool(case.configurations))
+                    or place in case.configurations
+                )
                 and all(case.dimensions.get(k) == v for k, v in combination.items())
                 for case in found
             )
@@ -288,7 +291,8 @@ e.g. `session.commit()`.
 x = "{proof}`test_x::test_in_code`. Always."
 ```
 
-- On both lines the read fails, as {proof}`test_x::test_item` shows (see it; {proof}`test_x::test_see`).
+- On both lines the read fails, as {proof}`test_x::test_item` shows
+  (see it; {proof}`test_x::test_see`).
 - Four things expire `all_attributes()`.
 
 | Case | Proof |
@@ -303,7 +307,7 @@ def test_the_generator_reads_each_citing_sentence_of_a_page() -> None:
         (8, ("test_x::test_rollback",), ("every",)),
         (9, ("test_x::test_commit", "test_x::test_other"), ()),
         (17, ("test_x::test_item", "test_x::test_see"), ("both",)),
-        (22, ("test_x::test_row",), ("whatever",)),
+        (23, ("test_x::test_row",), ("whatever",)),
     ]
     assert found[0].sentence == "Rollback expires every object."
     # A citation in parentheses is left out; one the sentence reads is named.
