@@ -1,11 +1,20 @@
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from guide_runtime.configurations import sqlalchemy_line
 from implicit_io.statement_budgets import record_statements
 from snippets.counting_statements import user_names_and_statement_count
 from snippets.models import User
-from tests.support import expect_missing_greenlet
+from tests.support import (
+    POOLS,
+    engine_with_pool,
+    expect_missing_greenlet,
+    pool_as,
+    pool_ids,
+)
 
 # The recorder's own tests are in tests/test_statement_budgets.py, with its code.
 
@@ -60,6 +69,36 @@ async def test_on_asyncpg_a_refused_load_is_recorded_though_never_sent(
 ) -> None:
     [sql] = await _lazy_load_refused(engine, session)
     assert "FROM post" in sql
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=pool_ids)
+async def test_after_a_commit_a_refused_load_is_recorded_only_on_an_open_connection(
+    tmp_path: Path, pool: str
+) -> None:
+    async with (
+        engine_with_pool(pool, tmp_path) as engine,
+        async_sessionmaker(engine)() as session,  # expire_on_commit=True
+    ):
+        ada = await session.scalar(select(User).where(User.name == "ada"))
+        await session.commit()  # the session gives its connection back
+        async with pool_as(engine, pool) as opens:
+            with (
+                record_statements(engine) as log,
+                expect_missing_greenlet(engine, opens_connection=opens) as failed,
+            ):
+                ada.name  # noqa: B018
+    recorded = [statement.sql for statement in log.statements]
+    refused_before_the_event = (
+        engine.dialect.driver == "aiosqlite" and sqlalchemy_line() == "2.1"
+    )
+    if opens or refused_before_the_event:
+        # Refused while connecting (or, on 2.1's aiosqlite, before the cursor).
+        assert recorded == []
+    else:
+        # The pool handed back an idle connection: the event saw the reload.
+        [sql] = recorded
+        assert "FROM user_account" in sql
+    assert failed.log.count == 0  # and nothing reached the database
 
 
 async def test_begin_and_commit_are_not_recorded(engine: AsyncEngine) -> None:
