@@ -1,7 +1,20 @@
-import pytest
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+import warnings
+from dataclasses import dataclass
+from typing import Any
 
+import pytest
+from sqlalchemy import ForeignKey, select, update
+from sqlalchemy.exc import SADeprecationWarning
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    lazyload,
+    mapped_column,
+    relationship,
+)
+
+from guide_runtime.configurations import sqlalchemy_line
 from snippets.counting_statements import record_statements
 from snippets.expiry_and_refresh import (
     load_posts_by_refresh,
@@ -125,6 +138,136 @@ async def test_refresh_named_lazy_relationship_loads_it(
     # The user query, then refresh's two: the row itself, and the posts.
     assert log.count == 3
     assert "FROM post" in log.statements[2].sql
+
+
+# --- A relationship named in refresh(), for each lazy= strategy ---------------------
+
+#: The strategies whose relationship a named refresh loads, and those it does not.
+LOADED_BY_REFRESH = (
+    "select",
+    "selectin",
+    "joined",
+    "subquery",
+    "immediate",
+    "raise",
+    "raise_on_sql",
+)
+NOT_LOADED_BY_REFRESH = ("noload", "dynamic", "write_only")
+
+
+def _parent_with(lazy: str) -> type[DeclarativeBase]:
+    """A parent class whose ``children`` is mapped ``lazy=lazy``, in a registry of
+    its own (so these tables join no other test's database). A new one per call:
+    configuring it is what warns about a deprecated strategy."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Child(Base):
+        __tablename__ = "refresh_child"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        parent_id: Mapped[int] = mapped_column(ForeignKey("refresh_parent.id"))
+
+    class Parent(Base):
+        __tablename__ = "refresh_parent"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        children = relationship(Child, lazy=lazy, order_by=Child.id)
+
+    return Parent
+
+
+@dataclass
+class Refreshed:
+    parent: Any  # as the refresh left it
+    statements: int  # what the refresh sent
+    deprecations: list[str]  # what SQLAlchemy said of the mapping
+
+
+async def _refresh_children(engine: AsyncEngine, lazy: str) -> Refreshed:
+    """A parent with two children, refreshed with ``["children"]``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SADeprecationWarning)
+        parent, count = await _refresh_new_parent(engine, _parent_with(lazy))
+    deprecations = []
+    for warning in caught:
+        if issubclass(warning.category, SADeprecationWarning):
+            deprecations.append(str(warning.message))
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return Refreshed(parent, count, deprecations)
+
+
+async def _refresh_new_parent(
+    engine: AsyncEngine, parent_class: type[DeclarativeBase]
+) -> tuple[Any, int]:
+    metadata = parent_class.metadata
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        await conn.execute(metadata.tables["refresh_parent"].insert(), [{"id": 1}])
+        await conn.execute(
+            metadata.tables["refresh_child"].insert(),
+            [{"id": 1, "parent_id": 1}, {"id": 2, "parent_id": 1}],
+        )
+    session = AsyncSession(engine, expire_on_commit=False)
+    parent = await session.get(parent_class, 1, options=[lazyload("*")])
+    assert "children" not in parent.__dict__  # nothing loaded them yet
+    with record_statements(engine) as log:
+        await session.refresh(parent, ["children"])
+    await session.close()
+    return parent, log.count
+
+
+def _lazy_cases() -> list:
+    reason = "{}: a named refresh does not load this relationship"
+    return [pytest.param(lazy, id=f"lazy={lazy}") for lazy in LOADED_BY_REFRESH] + [
+        pytest.param(
+            lazy,
+            id=f"lazy={lazy}",
+            marks=pytest.mark.xfail(
+                raises=AssertionError, strict=True, reason=reason.format(lazy)
+            ),
+        )
+        for lazy in NOT_LOADED_BY_REFRESH
+    ]
+
+
+@pytest.mark.parametrize("lazy", _lazy_cases())
+async def test_a_relationship_named_in_refresh_is_loaded(
+    empty_engine: AsyncEngine, lazy: str
+) -> None:
+    refreshed = await _refresh_children(empty_engine, lazy)
+    parent, count = refreshed.parent, refreshed.statements
+    loaded = parent.__dict__.get("children", [])
+    assert [child.id for child in loaded] == [1, 2]
+    # The row's SELECT and the children's; joined folds them into one.
+    assert count == (1 if lazy == "joined" else 2)
+    with record_statements(empty_engine) as log:
+        assert [child.id for child in parent.children] == [1, 2]
+    assert log.count == 0  # in memory: reading sends nothing
+
+
+@pytest.mark.parametrize(
+    "lazy", [pytest.param(lazy, id=f"lazy={lazy}") for lazy in NOT_LOADED_BY_REFRESH]
+)
+async def test_a_named_refresh_loads_no_noload_dynamic_or_write_only_relationship(
+    empty_engine: AsyncEngine, lazy: str
+) -> None:
+    refreshed = await _refresh_children(empty_engine, lazy)
+    parent = refreshed.parent
+    assert refreshed.statements == 1  # the row's own SELECT, none for the children
+    if lazy == "noload":
+        # An empty list stands in for the two children the row has.
+        assert parent.__dict__["children"] == []
+    else:
+        # No loaded state at all: the collection is a query, read explicitly.
+        assert "children" not in parent.__dict__
+    # 2.1 deprecates noload when the mapping is configured; 2.0 says nothing.
+    deprecated = lazy == "noload" and sqlalchemy_line() == "2.1"
+    assert [
+        "loader strategy is deprecated" in message for message in refreshed.deprecations
+    ] == ([True] if deprecated else [])
 
 
 async def _rename_elsewhere_then_refresh(
