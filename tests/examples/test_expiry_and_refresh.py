@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import ForeignKey, select, update
+from sqlalchemy import ForeignKey, func, inspect, select, update
 from sqlalchemy.exc import SADeprecationWarning
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import (
@@ -12,6 +12,7 @@ from sqlalchemy.orm import (
     lazyload,
     mapped_column,
     relationship,
+    selectinload,
 )
 
 from guide_runtime.configurations import sqlalchemy_line
@@ -29,6 +30,8 @@ from snippets.expiry_and_refresh import (
     rename_user_default_session,
 )
 from snippets.models import User
+from snippets.new_objects_and_collections import CascadeAllInvoice
+from snippets.troubleshooting import TroubleshootingTicket
 from tests.support import expect_missing_greenlet, without_labels
 
 
@@ -138,6 +141,112 @@ async def test_refresh_named_lazy_relationship_loads_it(
     # The user query, then refresh's two: the row itself, and the posts.
     assert log.count == 3
     assert "FROM post" in log.statements[2].sql
+
+
+# --- What expires an attribute ---------------------------------------------------
+
+
+async def _ada(session: AsyncSession) -> User:
+    return await session.scalar(select(User).where(User.name == "ada"))
+
+
+async def _by_commit(session: AsyncSession) -> tuple[object, str]:
+    ada = await _ada(session)
+    await session.commit()  # this session: expire_on_commit=True
+    return ada, "name"
+
+
+async def _by_rollback(session: AsyncSession) -> tuple[object, str]:
+    ada = await _ada(session)
+    await session.rollback()
+    return ada, "name"
+
+
+async def _by_expire(session: AsyncSession) -> tuple[object, str]:
+    ada = await _ada(session)
+    session.expire(ada)
+    return ada, "name"
+
+
+async def _by_expire_all(session: AsyncSession) -> tuple[object, str]:
+    ada = await _ada(session)
+    session.expire_all()
+    return ada, "name"
+
+
+async def _by_flushing_a_sql_expression(session: AsyncSession) -> tuple[object, str]:
+    ada = await _ada(session)
+    ada.name = func.upper(User.name)  # the database computes the new value
+    await session.flush()
+    return ada, "name"
+
+
+async def _by_orm_update(session: AsyncSession) -> tuple[object, str]:
+    ada = await _ada(session)
+    # synchronize_session="auto": a value Python cannot evaluate is expired.
+    await session.execute(
+        update(User).where(User.id == ada.id).values(name=func.upper(User.name))
+    )
+    return ada, "name"
+
+
+async def _by_server_onupdate(session: AsyncSession) -> tuple[object, str]:
+    ticket = await session.scalar(select(TroubleshootingTicket))
+    ticket.title = "Printer fixed"
+    await session.flush()  # a trigger sets revision; the UPDATE does not return it
+    return ticket, "revision"
+
+
+async def _by_expiring_the_parent(session: AsyncSession) -> tuple[object, str]:
+    stmt = select(CascadeAllInvoice).options(selectinload(CascadeAllInvoice.lines))
+    invoice = await session.scalar(stmt)
+    line = invoice.lines[0]
+    session.expire(invoice)  # cascade="all" includes refresh-expire
+    return line, "item"
+
+
+async def _by_refreshing_the_parent(session: AsyncSession) -> tuple[object, str]:
+    invoice = await session.scalar(select(CascadeAllInvoice))
+    [line, *_] = await invoice.awaitable_attrs.lines
+    await session.refresh(invoice)  # reloads the invoice, expires its lines
+    return line, "item"
+
+
+INVOICES = pytest.mark.seed("new_objects_and_collections:_seed_invoices")
+EXPIRED_BY = {
+    "commit": (_by_commit, None),
+    "rollback": (_by_rollback, None),
+    "expire": (_by_expire, None),
+    "expire_all": (_by_expire_all, None),
+    "flush_sql_expression": (_by_flushing_a_sql_expression, None),
+    "orm_update": (_by_orm_update, None),
+    "server_onupdate": (
+        _by_server_onupdate,
+        pytest.mark.seed("troubleshooting:_seed_ticket"),
+    ),
+    "expire_cascade": (_by_expiring_the_parent, INVOICES),
+    "refresh_cascade": (_by_refreshing_the_parent, INVOICES),
+}
+
+
+@pytest.mark.parametrize(
+    "cause",
+    [
+        pytest.param(cause, id=f"cause={cause}", marks=[seed] if seed else [])
+        for cause, (_, seed) in EXPIRED_BY.items()
+    ],
+)
+async def test_each_of_these_expires_an_attribute(
+    engine: AsyncEngine, cause: str
+) -> None:
+    expire, _ = EXPIRED_BY[cause]
+    async with AsyncSession(engine, expire_on_commit=cause == "commit") as session:
+        obj, attribute = await expire(session)
+        assert attribute in inspect(obj).expired_attributes
+        # Its next read is a reload, a hidden query, which asyncio refuses.
+        with expect_missing_greenlet(engine) as failed:
+            getattr(obj, attribute)
+    assert attribute in without_labels(failed.attempted)
 
 
 # --- A relationship named in refresh(), for each lazy= strategy ---------------------
