@@ -14,6 +14,7 @@ from tests.support import (
     expect_missing_greenlet,
     pool_as,
     pool_ids,
+    without_labels,
 )
 
 # The recorder's own tests are in tests/test_statement_budgets.py, with its code.
@@ -108,32 +109,58 @@ async def test_begin_and_commit_are_not_recorded(engine: AsyncEngine) -> None:
     assert [statement.sql for statement in log.statements] == ["SELECT 1"]
 
 
-async def _lazy_load_sql(engine: AsyncEngine, session: AsyncSession) -> str:
+#: What a loader's SELECT begins with on 2.0, which labels each column.
+LABELLED = {
+    "lazy": "SELECT post.id AS post_id, post.title AS post_title, "
+    "post.author_id AS post_author_id \nFROM post",
+    "expired": "SELECT user_account.id AS user_account_id, "
+    "user_account.name AS user_account_name \nFROM user_account",
+}
+
+
+async def _loader_sql(engine: AsyncEngine, session: AsyncSession, load: str) -> str:
+    """The one statement a lazy load, an expired reload or a refresh sends."""
     ada = await session.scalar(select(User).where(User.name == "ada"))
+    if load == "expired":
+        session.expire(ada)
     with record_statements(engine) as log:
-        await ada.awaitable_attrs.posts
+        if load == "lazy":
+            await ada.awaitable_attrs.posts
+        elif load == "expired":
+            await ada.awaitable_attrs.name
+        else:
+            await session.refresh(ada)
     [statement] = log.statements
     return statement.sql
+
+
+LOADS = pytest.mark.parametrize("load", LABELLED, ids=lambda load: f"load={load}")
 
 
 @pytest.mark.only_on(
     sqlalchemy="2.1", reason="2.1 sends a loader's columns without labels"
 )
+@LOADS
 async def test_a_lazy_load_sends_its_columns_without_labels(
-    engine: AsyncEngine, session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession, load: str
 ) -> None:
-    sql = await _lazy_load_sql(engine, session)
-    assert sql.startswith("SELECT post.id, post.title, post.author_id \nFROM post")
+    sql = await _loader_sql(engine, session, load)
+    assert sql.startswith(without_labels(LABELLED[load]))
 
 
 @pytest.mark.only_on(
     sqlalchemy="2.0", reason="2.0 labels each column of a loader's SELECT"
 )
+@LOADS
 async def test_a_lazy_load_labels_its_columns_on_20(
+    engine: AsyncEngine, session: AsyncSession, load: str
+) -> None:
+    sql = await _loader_sql(engine, session, load)
+    assert sql.startswith(LABELLED[load])
+
+
+async def test_a_refresh_sends_its_columns_without_labels_on_both_lines(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
-    sql = await _lazy_load_sql(engine, session)
-    assert sql.startswith(
-        "SELECT post.id AS post_id, post.title AS post_title, "
-        "post.author_id AS post_author_id \nFROM post"
-    )
+    sql = await _loader_sql(engine, session, "refresh")
+    assert sql.startswith("SELECT user_account.id, user_account.name \nFROM")
