@@ -258,6 +258,7 @@ async def test_expire_with_listed_cascades_leaves_the_lines(
         (CascadeAllInvoice, CascadeAllInvoiceLine, 3),
         (CascadeListedInvoice, CascadeListedInvoiceLine, 0),
     ],
+    ids=["cascade=all", "cascade=listed"],
 )
 async def test_refresh_cascades_only_with_refresh_expire(
     engine: AsyncEngine, session: AsyncSession, parent, child, cascaded
