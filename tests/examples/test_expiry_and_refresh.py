@@ -59,9 +59,12 @@ async def test_expire_then_read_fails(engine: AsyncEngine, session: AsyncSession
 
 
 async def test_expire_all_then_read_fails(engine: AsyncEngine, session: AsyncSession):
+    everyone = (await session.scalars(select(User))).all()
     with expect_missing_greenlet(engine) as failed:
         await read_after_expire_all(session)
     assert failed.log.count == 1
+    # Not only the object the snippet read: every object in the session.
+    assert all("name" in inspect(user).expired_attributes for user in everyone)
 
 
 async def test_rollback_expires_even_without_expire_on_commit(
