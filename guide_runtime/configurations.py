@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -164,6 +165,27 @@ class Record:
                 return worst
         return "passed"
 
+    def cases(self, test: str) -> dict[str, str]:
+        """Each parametrized case of ``test`` → its outcome, by the case's id.
+
+        ``tests/test_x.py::test_y`` recorded as ``test_y[pool=null]`` and
+        ``test_y[pool=busy]`` gives ``{"pool=null": "passed", "pool=busy": ...}``,
+        in the record's order; a test without parametrized cases gives ``{}``. A
+        case's outcome is ``passed``, ``failed``, ``skipped`` or ``xfailed`` (a
+        strict ``xfail``: the test shows the claim does *not* hold for that case).
+        See :func:`summarize_cases` for what a page says about them.
+        """
+        return dict(self._cases_by_test.get(test, ()))
+
+    @cached_property
+    def _cases_by_test(self) -> dict[str, list[tuple[str, str]]]:
+        by_test: dict[str, list[tuple[str, str]]] = {}
+        for nodeid, outcome in self.outcomes.items():
+            bare, bracket, rest = nodeid.partition("[")
+            if bracket and rest.endswith("]"):
+                by_test.setdefault(bare, []).append((rest[:-1], outcome))
+        return by_test
+
     @cached_property
     def _by_test(self) -> dict[str, list[str]]:
         """Outcomes by test id, a parametrized test's cases under its bare id (a
@@ -172,6 +194,90 @@ class Record:
         for nodeid, outcome in self.outcomes.items():
             by_test.setdefault(nodeid.partition("[")[0], []).append(outcome)
         return by_test
+
+
+def case_dimensions(case: str) -> dict[str, str]:
+    """``"pool=null-lazy=select"`` → ``{"pool": "null", "lazy": "select"}``.
+
+    pytest joins the ids of stacked ``parametrize`` calls with ``-``; a case whose
+    ids are all ``name=value`` (the convention of tests that prove a range) splits
+    into its dimensions. Any other id gives ``{}``.
+    """
+    parts = re.split(r"-(?=[A-Za-z_][\w.]*=)", case)
+    found: dict[str, str] = {}
+    for part in parts:
+        name, equals, value = part.partition("=")
+        if not equals or not re.fullmatch(r"[A-Za-z_][\w.]*", name) or not value:
+            return {}
+        found[name] = value
+    return found
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """What one configuration's record says about a parametrized test's cases."""
+
+    #: Case ids that passed: the claim is proven for them.
+    proven: tuple[str, ...] = ()
+    #: Strict xfails: the test shows the claim does not hold for them.
+    not_holding: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """``proven for: lazy=select, joined · not: lazy=noload`` (empty when the
+        test has no cases). Ids of one dimension are written once:
+        ``pool=default, null`` rather than ``pool=default, pool=null``."""
+        parts = []
+        for label, ids in (
+            ("proven for", self.proven),
+            ("not", self.not_holding),
+            ("failed", self.failed),
+            ("skipped", self.skipped),
+        ):
+            if ids:
+                parts.append(f"{label}: {_compact(ids)}")
+        return " · ".join(parts)
+
+
+def _compact(ids: Iterable[str]) -> str:
+    """Case ids for a reader: a one-dimension run shares its ``name=``."""
+    written: list[str] = []
+    previous: str | None = None
+    for case in ids:
+        dimensions = case_dimensions(case)
+        if len(dimensions) == 1:
+            [(name, value)] = dimensions.items()
+            written.append(value if name == previous else case)
+            previous = name
+        else:
+            written.append(case)
+            previous = None
+    return ", ".join(written)
+
+
+def summarize_cases(cases: Mapping[str, str]) -> CaseSummary:
+    """Group :meth:`Record.cases` by outcome, keeping the record's order.
+
+    The ``{proof}`` badge shows ``summary.text`` beside each configuration's
+    verdict: which cases of the cited test are proven there, which the test shows
+    do not hold (strict xfail), and which failed or were skipped.
+    """
+    groups: dict[str, list[str]] = {
+        "passed": [],
+        "xfailed": [],
+        "failed": [],
+        "skipped": [],
+    }
+    for case, outcome in cases.items():
+        groups.get(outcome, groups["failed"]).append(case)
+    return CaseSummary(
+        proven=tuple(groups["passed"]),
+        not_holding=tuple(groups["xfailed"]),
+        failed=tuple(groups["failed"]),
+        skipped=tuple(groups["skipped"]),
+    )
 
 
 def load_records(root: Path = ROOT) -> dict[Configuration, Record]:

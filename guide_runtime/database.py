@@ -18,7 +18,7 @@ import os
 import secrets
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from importlib import metadata
 from typing import Any
@@ -263,7 +263,9 @@ async def _drop_schema(engine: AsyncEngine, schema: str) -> None:
 
 @asynccontextmanager
 async def private_engine(
-    url: str | None = None, copy_of: sqlite3.Connection | None = None
+    url: str | None = None,
+    copy_of: sqlite3.Connection | None = None,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[AsyncEngine]:
     """An engine on a database space of its own, empty, removed afterwards.
 
@@ -271,12 +273,16 @@ async def private_engine(
     caller made. On PostgreSQL the space is a new schema, the only entry of the
     connections' ``search_path``, dropped with everything in it at the end: the
     tables, rows, functions and triggers of other schemas are never touched.
+    ``engine_options`` go to ``create_async_engine`` (``poolclass=NullPool``: on
+    SQLite, only with a file, since each connection to ``:memory:`` is a new
+    database).
     """
     url = url or database_url()
+    extra = dict(engine_options or {})
     if make_url(url).get_backend_name() != "postgresql":
         # copy_of: an in-memory database to start from (see fresh_database).
         options = {"connect_args": {"factory": _copying(copy_of)}} if copy_of else {}
-        engine = create_async_engine(url, **options)
+        engine = create_async_engine(url, **options, **extra)
         try:
             yield engine
         finally:
@@ -285,7 +291,9 @@ async def private_engine(
     # The pid too: a parallel build forks workers that share the token and counter.
     schema = f"{SCHEMA_PREFIX}{os.getpid()}_{next(_schema_numbers)}"
     settings = {"search_path": schema, "application_name": schema}
-    engine = create_async_engine(url, connect_args={"server_settings": settings})
+    engine = create_async_engine(
+        url, connect_args={"server_settings": settings}, **extra
+    )
     event.listen(
         engine.sync_engine,
         "connect",
@@ -387,13 +395,21 @@ def _copying(template: sqlite3.Connection) -> type[sqlite3.Connection]:
 
 @asynccontextmanager
 async def fresh_database(
-    seed: Seed = add_sample_data, url: str | None = None
+    seed: Seed = add_sample_data,
+    url: str | None = None,
+    engine_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[AsyncEngine]:
-    """An engine on a new, empty database with every mapped table, then seeded."""
+    """An engine on a new, empty database with every mapped table, then seeded
+    (``engine_options``: as for :func:`private_engine`)."""
     url = url or database_url()
     in_memory = (
         make_url(url).get_backend_name() == "sqlite" and not make_url(url).database
     )
+    if in_memory and engine_options:
+        raise ValueError(
+            "engine options such as a pool class need a SQLite file: each "
+            "connection to an in-memory database would be a database of its own"
+        )
     # The tables too: importing a snippet module can map more of them.
     tables = frozenset(Base.metadata.tables)
     key = (os.getpid(), tables, _seed_key(seed)) if in_memory else None
@@ -407,7 +423,7 @@ async def fresh_database(
                 pass
             yield engine
         return
-    async with private_engine(url) as engine:
+    async with private_engine(url, engine_options=engine_options) as engine:
         # A new space holds nothing: create without looking, drop nothing.
         await _create_all_in_one_round_trip(engine)
         async with async_sessionmaker(engine)() as session:

@@ -7,23 +7,36 @@ import os
 import re
 import shutil
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 
 from guide_runtime.capture import describe_error, record_sent, release_failed_io
 from guide_runtime.configurations import sqlalchemy_line
-from guide_runtime.database import database_url
+from guide_runtime.database import (
+    Seed,
+    add_sample_data,
+    database_url,
+    fresh_database,
+)
 from implicit_io.statement_budgets import StatementLog
 
 #: How a refused implicit load arrives (see failed_load_shape()).
 WRAPPED = "StatementError wrapping MissingGreenlet"
 BARE = "bare MissingGreenlet"
+
+
+def _driver(engine: AsyncEngine | Engine | None) -> str:
+    if engine is not None:
+        return engine.dialect.driver
+    return make_url(database_url()).get_driver_name()
 
 
 def failed_load_shape(
@@ -34,23 +47,41 @@ def failed_load_shape(
 
     2.1 runs the load on a connection that is already open (the session's, or an
     idle one from the pool) as far as the cursor, and wraps the refusal in a
-    ``StatementError`` naming the SQL; the abandoned cursor coroutine then warns
-    "never awaited". When the load must first open a connection (``NullPool``
-    after a commit, a pool with no idle connection), opening it is what is
-    refused, and 2.1 raises ``MissingGreenlet`` bare. 2.0 raises it bare in every
-    case, with no warning (tests/test_troubleshooting.py proves each). That is
-    aiosqlite. asyncpg is refused later, in ``cursor.execute`` (after the statement
-    events): bare on both lines, and no warning, because SQLAlchemy closes the
-    refused coroutine.
+    ``StatementError`` naming the SQL. When the load must first open a connection
+    (``NullPool`` after a commit, a pool with no idle connection), opening it is
+    what is refused, and 2.1 raises ``MissingGreenlet`` bare. 2.0 raises it bare
+    in every case (tests/examples/test_troubleshooting.py proves each, on each
+    pool). That is aiosqlite. asyncpg is refused later, in ``cursor.execute``
+    (after the statement events), or while connecting: bare on both lines.
     """
-    if engine is not None:
-        driver = engine.dialect.driver
-    else:
-        driver = make_url(database_url()).get_driver_name()
     wraps = (
-        driver == "aiosqlite" and sqlalchemy_line() == "2.1" and not opens_connection
+        _driver(engine) == "aiosqlite"
+        and sqlalchemy_line() == "2.1"
+        and not opens_connection
     )
     return WRAPPED if wraps else BARE
+
+
+def failed_load_warning(
+    engine: AsyncEngine | Engine | None = None, *, opens_connection: bool = False
+) -> str | None:
+    """The "coroutine ... was never awaited" warning a refused implicit load leaves
+    on this line and driver, as a pattern; None where it leaves none.
+
+    On 2.1 the refused ``await_()`` leaves the driver's coroutine un-awaited:
+    aiosqlite's ``Connection.cursor`` when the load ran on an open connection,
+    asyncpg's ``connect`` when the load had to open one (asyncpg's refused
+    ``cursor.execute`` coroutine is closed by SQLAlchemy, so it leaves none).
+    2.0 leaves none in either case.
+    """
+    if sqlalchemy_line() != "2.1":
+        return None
+    driver = _driver(engine)
+    if driver == "aiosqlite" and not opens_connection:
+        return "coroutine 'Connection.cursor' was never awaited"
+    if driver == "asyncpg" and opens_connection:
+        return "coroutine 'connect' was never awaited"
+    return None
 
 
 @dataclass
@@ -79,15 +110,18 @@ class FailedLoad:
 
 @contextmanager
 def never_awaited_warnings(
-    shape: str | None = None, match: str = "never awaited"
+    expected: str | None = "", match: str | None = None
 ) -> Iterator[list[str]]:
     """The "coroutine ... was never awaited" warnings failed loads leave in the block.
 
-    Where this line wraps a failed load (``shape`` is ``WRAPPED``; by default, this
-    line's shape on an open connection), at least one must match ``match``; where
-    it raises bare, there must be none. Other warnings pass through untouched.
+    ``expected`` is the warning a failed load leaves here (a pattern), or None
+    where it leaves none; by default, this line's on an open connection of the
+    configured driver (``failed_load_warning()``). Where one is expected, at least
+    one warning must match ``match`` (by default ``expected``); where none is,
+    there must be none. Other warnings pass through untouched.
     """
-    shape = shape or failed_load_shape()
+    if expected == "":
+        expected = failed_load_warning()
     messages: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -101,47 +135,106 @@ def never_awaited_warnings(
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-    if shape == WRAPPED:
-        assert any(re.search(match, m) for m in messages), (
-            f"no RuntimeWarning matching {match!r} (warned: {messages})"
+    if expected is not None:
+        pattern = match or expected
+        assert any(re.search(pattern, m) for m in messages), (
+            f"no RuntimeWarning matching {pattern!r} (warned: {messages})"
         )
     else:
-        assert not messages, f"{shape} should leave no warning, got {messages}"
+        assert not messages, f"a failed load here leaves no warning, got {messages}"
 
 
 @contextmanager
 def expect_missing_greenlet(
     engine: AsyncEngine | Engine,
-    match: str = "never awaited",
+    match: str | None = None,
     *,
     opens_connection: bool = False,
 ) -> Iterator[FailedLoad]:
     """Expect the block to fail in an implicit load, in this line's true shape.
 
     ``failed_load_shape(opens_connection=...)`` says which shape: a
-    ``StatementError`` whose ``.orig`` is ``MissingGreenlet`` followed by the
-    "coroutine ... was never awaited" ``RuntimeWarning`` (matching ``match``), or
-    a bare ``MissingGreenlet`` and no such warning. Pass ``opens_connection=True``
-    when the load has to open a connection first. The yielded object's ``.log``
-    records what the block sent, ``.attempted`` the refused SQL where known;
-    ``.error`` is set at the block's end.
+    ``StatementError`` whose ``.orig`` is ``MissingGreenlet``, or a bare
+    ``MissingGreenlet``; ``failed_load_warning(...)`` which "coroutine ... was
+    never awaited" ``RuntimeWarning`` must follow (``match``, where given, narrows
+    it), or that none may. Pass ``opens_connection=True`` when the load has to
+    open a connection first. The yielded object's ``.log`` records what the block
+    sent, ``.attempted`` the refused SQL where known; ``.error`` is set at the
+    block's end.
     """
     shape = failed_load_shape(engine, opens_connection=opens_connection)
-    with never_awaited_warnings(shape, match) as warned:
+    expected = failed_load_warning(engine, opens_connection=opens_connection)
+    with never_awaited_warnings(expected, match if expected else None) as warned:
         with (
             record_sent(engine) as (log, refused),
             pytest.raises((StatementError, MissingGreenlet)) as raised,
         ):
             failed = FailedLoad(log, refused, shape, warned)
             yield failed
-        failed.error = raised.value
-        release_failed_io(raised.value)
-    error = failed.error
-    if shape == WRAPPED:
-        assert type(error) is StatementError, f"expected {shape}, got {error!r}"
-        assert isinstance(error.orig, MissingGreenlet), repr(error.orig)
-    else:
-        assert type(error) is MissingGreenlet, f"expected {shape}, got {error!r}"
+        error = failed.error = raised.value
+        release_failed_io(error)
+        # The shape first: where it is wrong, so is the warning, and it says more.
+        if shape == WRAPPED:
+            assert type(error) is StatementError, f"expected {shape}, got {error!r}"
+            assert isinstance(error.orig, MissingGreenlet), repr(error.orig)
+        else:
+            assert type(error) is MissingGreenlet, f"expected {shape}, got {error!r}"
+
+
+# --- The pools readers run ----------------------------------------------------------
+
+#: How an engine's pool stands when an implicit load needs a connection, by the id
+#: a parametrized test shows (``pool=null``):
+#:
+#: - ``default``: the engine's own pool (``AsyncAdaptedQueuePool`` on a SQLite file
+#:   and on asyncpg), holding the idle connection the session just gave back;
+#: - ``null``: ``NullPool`` (common behind PgBouncer), which opens a connection for
+#:   every checkout;
+#: - ``fresh``: the default pool with no connection yet (just disposed, as after a
+#:   restart or a deploy);
+#: - ``busy``: the default pool whose every connection is checked out by other
+#:   work, as under load, so a checkout opens a new one.
+POOLS = ("default", "null", "fresh", "busy")
+
+
+def pool_ids(pool: str) -> str:
+    """The parametrize id of a pool case: ``pool=null``."""
+    return f"pool={pool}"
+
+
+@asynccontextmanager
+async def engine_with_pool(
+    pool: str, directory: Path, seed: Seed = add_sample_data
+) -> AsyncIterator[AsyncEngine]:
+    """A new seeded database of this configuration, on an engine with ``pool``'s
+    pool class: a file in ``directory`` on SQLite (a pool of separate connections
+    needs one), a schema of its own on PostgreSQL."""
+    if pool not in POOLS:
+        raise ValueError(f"unknown pool {pool!r}; known: {POOLS}")
+    options = {"poolclass": NullPool} if pool == "null" else {}
+    url = None
+    if make_url(database_url()).get_backend_name() == "sqlite":
+        url = f"sqlite+aiosqlite:///{directory}/pool.db"
+    async with fresh_database(seed, url, engine_options=options) as engine:
+        expected = NullPool if pool == "null" else AsyncAdaptedQueuePool
+        assert type(engine.pool) is expected, engine.pool
+        yield engine
+
+
+@asynccontextmanager
+async def pool_as(engine: AsyncEngine, pool: str) -> AsyncIterator[bool]:
+    """Put ``engine``'s pool in the state ``pool`` names for the block's next
+    checkout; yields whether that checkout must open a connection."""
+    if pool == "fresh":
+        await engine.dispose()
+    idle = engine.pool.checkedin() if pool == "busy" else 0
+    assert idle or pool != "busy", "a busy pool: no idle connection to take"
+    held = [await engine.connect() for _ in range(idle)]
+    try:
+        yield pool != "default"
+    finally:
+        for connection in held:
+            await connection.close()
 
 
 def without_labels(sql: str) -> str:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import raiseload, selectinload
 
 from snippets.counting_statements import record_statements
+from snippets.deferred_columns import Report
 from snippets.detecting_implicit_io import (
     RaiseOnSqlTicket,
     RaiseTicket,
@@ -124,11 +125,31 @@ async def test_raiseload_star_after_explicit_loads(
         user.roles  # noqa: B018
 
 
+async def _deferred_column_under_raiseload(session: AsyncSession) -> str:
+    report = await session.scalar(select(Report).options(raiseload("*")))
+    return report.body  # deferred in the mapping: raiseload("*") does not cover it
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pytest.param("expired", id="column=expired"),
+        pytest.param(
+            "deferred",
+            id="column=deferred",
+            marks=pytest.mark.seed("deferred_columns:_add_reports"),
+        ),
+    ],
+)
 async def test_raiseload_star_misses_expired_columns(
-    engine: AsyncEngine, session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession, column: str
 ) -> None:
+    read = {
+        "expired": expired_column_under_raiseload,
+        "deferred": _deferred_column_under_raiseload,
+    }[column]
     with expect_missing_greenlet(engine) as failed:
-        await expired_column_under_raiseload(session)
+        await read(session)
     # Not the clear raiseload error (a bare MissingGreenlet is itself an
     # InvalidRequestError, so the type alone does not tell them apart).
     assert "lazy='raise'" not in str(failed.error)

@@ -107,16 +107,22 @@ async def test_nested_chain_sends_one_statement_per_level(
     assert "FROM comment" in log.statements[2].sql
 
 
+async def _album_by_get(session: AsyncSession) -> dict[str, list[str]]:
+    album = await session.get(Album, 1)
+    return {album.title: [track.title for track in album.tracks]}
+
+
 @pytest.mark.seed("eager_loading:_add_albums")
+@pytest.mark.parametrize("query", ["select", "get"], ids=lambda query: f"query={query}")
 async def test_selectin_on_the_mapping_needs_no_option(
-    engine: AsyncEngine, session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession, query: str
 ) -> None:
+    load = {"select": track_listing, "get": _album_by_get}[query]
     with record_statements(engine) as log:
-        listing = await track_listing(session)
-    assert listing == {
-        "Blue Train": ["Blue Train", "Moment's Notice"],
-        "Kind of Blue": ["So What"],
-    }
+        listing = await load(session)
+    blue_train = {"Blue Train": ["Blue Train", "Moment's Notice"]}
+    everything = {**blue_train, "Kind of Blue": ["So What"]}
+    assert listing == (everything if query == "select" else blue_train)
     assert log.count == 2
     assert "FROM album_track" in log.statements[1].sql
     assert Album.tracks.property.lazy == "selectin"
@@ -210,10 +216,17 @@ def _expected_counts(parents: int) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("parents", [10, 100])
+@pytest.mark.parametrize("parents", [10, 100], ids=lambda n: f"parents={n}")
 async def test_round_trips_as_the_parents_grow(parents: int) -> None:
     counts = await _statements_per_strategy(parents)
     assert counts == _expected_counts(parents)
+
+
+@pytest.mark.parametrize("parents", [3, 500, 501, 1001], ids=lambda n: f"parents={n}")
+async def test_selectinload_sends_one_in_list_per_500_parents(parents: int) -> None:
+    counts = await _statements_per_strategy(parents, names=["selectinload"])
+    # The parents' query, then one SELECT ... IN per batch of 500 primary keys.
+    assert counts == {"selectinload": 1 + math.ceil(parents / 500)}
 
 
 def test_the_pages_round_trip_table_follows_the_same_counts(built_site: Path) -> None:

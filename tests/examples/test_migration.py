@@ -161,10 +161,22 @@ async def test_async_execute_returns_a_buffered_result_not_an_async_result(
 ) -> None:
     # The 1.4-era blog post calls it an AsyncResult; on 2.1 AsyncSession.execute()
     # returns an ordinary, fully fetched Result (AsyncResult is what stream() gives).
-    result = await session.execute(select(User))
+    result = await session.execute(select(User).order_by(User.id))
     assert isinstance(result, Result)
     assert not isinstance(result, AsyncResult)
     assert type(result).__name__ == "ChunkedIteratorResult"
+    # What stream() gives is the AsyncResult, whose rows are fetched by awaiting.
+    streamed = await session.stream(select(User).order_by(User.id))
+    assert isinstance(streamed, AsyncResult)
+    assert [user.name for user in await streamed.scalars().all()] == [
+        "ada",
+        "grace",
+        "linus",
+    ]
+    # execute()'s rows were all fetched before its await returned: with the
+    # session closed and its connection given back, they are still there.
+    await session.close()
+    assert [user.name for user in result.scalars()] == ["ada", "grace", "linus"]
 
 
 @ON_PYSQLITE

@@ -1,7 +1,13 @@
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import ForeignKey, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    mapped_column,
+    relationship,
+    selectinload,
+)
 
 from guide_runtime.capture import capture
 from snippets.counting_statements import record_statements
@@ -252,6 +258,7 @@ async def test_expire_with_listed_cascades_leaves_the_lines(
         (CascadeAllInvoice, CascadeAllInvoiceLine, 3),
         (CascadeListedInvoice, CascadeListedInvoiceLine, 0),
     ],
+    ids=["cascade=all", "cascade=listed"],
 )
 async def test_refresh_cascades_only_with_refresh_expire(
     engine: AsyncEngine, session: AsyncSession, parent, child, cascaded
@@ -303,6 +310,27 @@ def _unloaded(obj: object) -> set[str]:
 def test_cascade_all_means_five_cascades() -> None:
     from sqlalchemy import inspect
 
+    class Base(DeclarativeBase):  # a registry of its own: no table in the guide's
+        pass
+
+    class Parent(Base):
+        __tablename__ = "cascade_parent"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        children = relationship("Child", cascade="all")
+
+    class Child(Base):
+        __tablename__ = "cascade_child"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        parent_id: Mapped[int] = mapped_column(ForeignKey("cascade_parent.id"))
+
+    assert set(inspect(Parent).relationships["children"].cascade) == {
+        "save-update",
+        "merge",
+        "refresh-expire",
+        "expunge",
+        "delete",
+    }
+    # The page's mappings: "all, delete-orphan", and the cascades listed by name.
     all_lines = inspect(CascadeAllInvoice).relationships["lines"]
     listed_lines = inspect(CascadeListedInvoice).relationships["lines"]
     assert set(all_lines.cascade) == {

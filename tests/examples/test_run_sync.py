@@ -50,7 +50,7 @@ async def test_run_sync_works_but_sends_one_statement_per_user(
     )
 
 
-@pytest.mark.parametrize("extra_users", [0, 5, 20])
+@pytest.mark.parametrize("extra_users", [0, 5, 20], ids=lambda n: f"users={3 + n}")
 async def test_run_sync_lazy_loads_grow_with_n(
     engine: AsyncEngine, session: AsyncSession, extra_users: int
 ) -> None:

@@ -9,14 +9,11 @@ from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
-    create_async_engine,
 )
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import DetachedInstanceError
-from sqlalchemy.pool import NullPool
 
 from guide_runtime.configurations import sqlalchemy_line
-from guide_runtime.database import add_sample_data, fresh_database
 from snippets.counting_statements import record_statements
 from snippets.models import User
 from snippets.troubleshooting import (
@@ -37,7 +34,15 @@ from snippets.troubleshooting import (
     revision_after_update_refreshed,
     revision_of_new_ticket,
 )
-from tests.support import WRAPPED, FailedLoad, expect_missing_greenlet
+from tests.support import (
+    POOLS,
+    WRAPPED,
+    FailedLoad,
+    engine_with_pool,
+    expect_missing_greenlet,
+    pool_as,
+    pool_ids,
+)
 
 CURSOR_NEVER_AWAITED = "'Connection.cursor' was never awaited"
 #: The sentence MissingGreenlet says on each line: 2.0 names await_only().
@@ -90,55 +95,30 @@ async def test_server_onupdate_value_raises_missing_greenlet(
 
 # --- The same failed load, on each kind of pool -----------------------------------
 
-#: How the engine's pool stands when the read after commit needs a connection.
-POOLS = {
-    # The session's connection went back to the pool at commit; the load reuses it.
-    "default-pool": {},
-    # A pool with no idle connection (here: just disposed, as after a restart), so
-    # the failed load is what opens its first connection.
-    "fresh-pool": {"dispose": True},
-    # A pool whose idle connection another task holds, as under load.
-    "busy-pool": {"hold": True},
-    # NullPool (common behind PgBouncer) opens a connection for every checkout.
-    "null-pool": {"poolclass": NullPool},
-}
 
-
-@pytest.mark.only_on(
-    engine="sqlite",
-    reason="the pools are shown on a SQLite file; on asyncpg a failed load is bare "
-    "whatever the pool (test_on_asyncpg_a_failed_load_raises_a_bare_missing_greenlet)",
-)
-@pytest.mark.parametrize("pool", POOLS)
+@pytest.mark.parametrize("pool", POOLS, ids=pool_ids)
 async def test_a_failed_load_has_this_shape_on_each_pool(
     tmp_path: Path, pool: str, record_capture
 ) -> None:
-    options = dict(POOLS[pool])
-    dispose, hold = options.pop("dispose", False), options.pop("hold", False)
-    url = f"sqlite+aiosqlite:///{tmp_path}/pool.db"
-    async with fresh_database(add_sample_data, url):
-        pass
-    engine = create_async_engine(url, **options)
-    try:
-        async with async_sessionmaker(engine)() as session:  # expire_on_commit=True
-            ada = await session.scalar(select(User).where(User.name == "ada"))
-            await session.commit()
-            if dispose:
-                await engine.dispose()
-            held = await engine.connect() if hold else None
-            opens = pool != "default-pool"
+    async with (
+        engine_with_pool(pool, tmp_path) as engine,
+        async_sessionmaker(engine)() as session,  # expire_on_commit=True
+    ):
+        ada = await session.scalar(select(User).where(User.name == "ada"))
+        await session.commit()
+        async with pool_as(engine, pool) as opens:
             with expect_missing_greenlet(engine, opens_connection=opens) as failed:
                 ada.name  # noqa: B018
-            if held is not None:
-                await held.close()
-    finally:
-        await engine.dispose()
     # One check recognises every shape: the advice on the page works on all pools.
     assert is_missing_greenlet(failed.error)
     assert not is_missing_greenlet(StatementError("other", None, {}, ValueError()))
     # A bare MissingGreenlet is an InvalidRequestError; the wrapped one is not.
     assert isinstance(failed.error, InvalidRequestError) == (failed.shape != WRAPPED)
-    record_capture(f"troubleshooting-failed-load-{pool}", str(failed))
+    # Only a load on an open connection builds its SQL: the wrapped shape names it.
+    assert ("FROM user_account" in str(failed.error)) == (failed.shape == WRAPPED)
+    assert failed.log.count == 0  # nothing reached the database
+    # The capture names keep the page's: troubleshooting-failed-load-null-pool.
+    record_capture(f"troubleshooting-failed-load-{pool}-pool", str(failed))
 
 
 @pytest.mark.only_on(

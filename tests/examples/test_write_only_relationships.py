@@ -2,6 +2,7 @@ import re
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
@@ -29,16 +30,26 @@ async def test_iterating_a_dynamic_relationship_fails(
     assert failed.log.count == 1
 
 
+#: Every way of getting rows out of a dynamic relationship's Query.
+DYNAMIC_READS = {
+    "iterate": lambda query: [entry.title for entry in query],
+    "all": lambda query: query.all(),
+    "first": lambda query: query.first(),
+    "count": lambda query: query.count(),
+}
+
+
+@pytest.mark.parametrize("read", DYNAMIC_READS, ids=lambda read: f"read={read}")
 async def test_every_dynamic_read_fails_but_touching_it_does_not(
-    engine: AsyncEngine, session: AsyncSession
+    engine: AsyncEngine, session: AsyncSession, read: str
 ) -> None:
     feed = await session.scalar(select(Feed))
     with record_statements(engine) as log:
         query = feed.entries  # a legacy Query object; nothing sent yet
     assert log.count == 0
-    for read in (query.all, query.count, query.first):
-        with expect_missing_greenlet(engine):
-            read()
+    with expect_missing_greenlet(engine) as failed:
+        DYNAMIC_READS[read](query)
+    assert "FROM feed_entry" in failed.attempted
 
 
 async def test_dynamic_relationship_works_only_inside_run_sync(
@@ -74,6 +85,50 @@ async def test_write_only_add_inserts_without_loading(
     assert log.statements[1].sql.startswith("INSERT INTO inbox_message")
     stored = await session.get(InboxMessage, message_id)
     assert stored.subject == "Deploy finished"
+
+
+@pytest.mark.parametrize(
+    "method", ["add", "add_all", "remove"], ids=lambda method: f"method={method}"
+)
+async def test_write_only_changes_are_queued_without_loading(
+    engine: AsyncEngine, session: AsyncSession, method: str
+) -> None:
+    inbox = await session.scalar(select(Inbox).where(Inbox.owner == "ada"))
+    # The message to remove, read the write-only way: an explicit, awaited select.
+    oldest = await session.scalar(inbox.messages.select().limit(1))
+    with record_statements(engine) as log:
+        if method == "add":
+            inbox.messages.add(InboxMessage(subject="Deploy finished"))
+        elif method == "add_all":
+            inbox.messages.add_all(
+                [
+                    InboxMessage(subject="Deploy finished"),
+                    InboxMessage(subject="On call"),
+                ]
+            )
+        else:
+            inbox.messages.remove(oldest)
+        assert log.count == 0  # queued for the flush: nothing sent, nothing loaded
+        if method == "remove":
+            # remove() detaches the row: it sets inbox_id to NULL, which this
+            # mapping's NOT NULL column refuses. It never deletes the message.
+            with pytest.raises(IntegrityError):
+                await session.flush()
+        else:
+            await session.flush()
+    sent = [statement.sql for statement in log.statements]
+    assert not any(sql.startswith("SELECT") for sql in sent)  # nothing loaded
+    if method == "remove":
+        [sql] = sent
+        assert sql.startswith("UPDATE inbox_message SET inbox_id=")
+        [parameters] = [statement.parameters for statement in log.statements]
+        assert None in tuple(parameters)
+        await session.rollback()
+        return
+    assert all(sql.startswith("INSERT INTO inbox_message") for sql in sent)
+    messages = await session.scalars(inbox.messages.select())
+    added = ["Deploy finished", "On call"][: 1 if method == "add" else 2]
+    assert [message.subject for message in messages][3:] == added
 
 
 async def test_a_write_only_collection_cannot_be_iterated(

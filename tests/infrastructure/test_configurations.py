@@ -105,6 +105,64 @@ def test_an_outcome_covers_every_parametrized_case() -> None:
     assert record.outcome("t.py::a[1]") == "passed"  # one case, by its own id
 
 
+def test_cases_map_each_parametrized_id_to_its_outcome() -> None:
+    record = Record(
+        Configuration("postgresql", "2.0"),
+        {},
+        {
+            "t.py::a[lazy=select]": "passed",
+            "t.py::a[lazy=noload]": "xfailed",
+            "t.py::a[lazy=dynamic-pool=null]": "skipped",
+            "t.py::ab[lazy=joined]": "failed",
+            "t.py::b": "passed",
+        },
+        stale=None,
+    )
+    assert record.cases("t.py::a") == {
+        "lazy=select": "passed",
+        "lazy=noload": "xfailed",
+        "lazy=dynamic-pool=null": "skipped",
+    }
+    assert record.cases("t.py::b") == {}  # not parametrized
+    assert record.cases("t.py::c") == {}  # not recorded
+
+
+@pytest.mark.parametrize(
+    ("case", "dimensions"),
+    [
+        ("pool=null", {"pool": "null"}),
+        ("lazy=raise_on_sql-pool=busy", {"lazy": "raise_on_sql", "pool": "busy"}),
+        # A value may hold a dash; only "-name=" starts the next dimension.
+        ("mode=track-only", {"mode": "track-only"}),
+        ("null-pool", {}),
+        ("reproduce0-FROM post", {}),
+        ("pool=", {}),
+    ],
+)
+def test_a_case_id_splits_into_its_dimensions(case: str, dimensions: dict) -> None:
+    assert configurations.case_dimensions(case) == dimensions
+
+
+def test_a_summary_says_where_the_claim_is_proven_and_where_it_is_not() -> None:
+    summary = configurations.summarize_cases(
+        {
+            "lazy=select": "passed",
+            "lazy=joined": "passed",
+            "lazy=noload": "xfailed",
+            "lazy=dynamic": "xfailed",
+            "pool=null": "failed",
+            "odd": "skipped",
+        }
+    )
+    assert summary.proven == ("lazy=select", "lazy=joined")
+    assert summary.not_holding == ("lazy=noload", "lazy=dynamic")
+    assert summary.text == (
+        "proven for: lazy=select, joined · not: lazy=noload, dynamic"
+        " · failed: pool=null · skipped: odd"
+    )
+    assert configurations.summarize_cases({}).text == ""
+
+
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     """A copy of what a record depends on, to change without touching the repo."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -82,6 +83,58 @@ def test_track_passes_and_summarizes_most_frequent_first(
             "     2  IO102  Order.customer  first at orders.py:53",
         ]
     )
+
+
+OWN_GUARD_TEST = """
+import json
+from pathlib import Path
+
+from orders import Order
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from implicit_io.guard import ImplicitIOError, ImplicitIOGuard
+
+
+def test_a_service_that_guards_its_own_factory(sync_session):
+    factory = sessionmaker(sync_session.get_bind(), expire_on_commit=False)
+    own = ImplicitIOGuard("{mode}")
+    own.install(factory)
+    with factory() as session:
+        order = session.scalars(select(Order).order_by(Order.id)).first()
+        try:
+            order.customer.name
+            outcome = "loaded"
+        except ImplicitIOError as error:
+            outcome = str(error)
+    report = {{"outcome": outcome, "counted": sum(own.counts.values())}}
+    Path("own_guard.json").write_text(json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("own", ["track", "enforce"], ids=lambda m: f"factory={m}")
+@pytest.mark.parametrize("plugin", ["track", "enforce"], ids=lambda m: f"plugin={m}")
+def test_a_guard_on_the_service_factory_reports_only_behind_a_tracking_plugin(
+    service: pytest.Pytester, plugin: str, own: str
+) -> None:
+    service.makepyfile(test_own_guard=OWN_GUARD_TEST.format(mode=own))
+    result = run(service, f"--implicit-io={plugin}", "test_own_guard.py")
+    report = json.loads((service.path / "own_guard.json").read_text())
+    # The plugin's guard watches every Session, and runs first.
+    if plugin == "enforce":
+        # It refuses the load: the service's guard never sees it, and the
+        # plugin fails the test although the service caught the error.
+        result.assert_outcomes(failed=1)
+        assert report["counted"] == 0
+        assert report["outcome"].startswith("IO102 implicit lazy load")
+    else:
+        # It only counts: the service's guard then reports the load as well,
+        # and refuses it in its own enforce mode.
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["1 implicit load(s), most frequent first:"])
+        assert report["counted"] == 1
+        refused = report["outcome"].startswith("IO102 implicit lazy load")
+        assert refused == (own == "enforce")
 
 
 def test_the_ini_key_sets_the_mode(service: pytest.Pytester) -> None:

@@ -1,3 +1,6 @@
+import asyncio
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -77,6 +80,86 @@ async def test_sync_session_and_engine(engine: AsyncEngine) -> None:
 
     async with AsyncSession(engine) as session:
         assert await session.run_sync(work) == ["ada", "grace", "linus"]
+
+
+def _budgets_hold(bind: object, run: Callable[[], object]) -> None:
+    """One statement through ``bind``: exactly one passes, at most zero fails."""
+    with assert_statements(bind, 1) as log:
+        run()
+    assert [statement.sql for statement in log.statements] == ["SELECT 1"]
+    with (
+        pytest.raises(
+            StatementBudgetExceeded, match=r"at most 0 statement\(s\), 1 sent"
+        ),
+        max_statements(bind, 0),
+    ):
+        run()
+
+
+BINDS = ["AsyncSession", "AsyncEngine", "AsyncConnection", "Session", "Engine"]
+BINDS += ["Connection"]
+
+
+@pytest.mark.parametrize("kind", BINDS, ids=lambda kind: f"bind={kind}")
+async def test_a_budget_takes_whatever_bind_the_test_has(
+    engine: AsyncEngine, kind: str
+) -> None:
+    one = text("SELECT 1")
+    if kind == "AsyncEngine":
+        async with engine.connect() as conn:
+            with assert_statements(engine, 1):
+                await conn.execute(one)
+        return
+    async with AsyncSession(engine) as session:
+        if kind == "AsyncSession":
+            with assert_statements(session, 1):
+                await session.execute(one)
+            with (
+                pytest.raises(
+                    StatementBudgetExceeded, match=r"at most 0 statement\(s\), 1 sent"
+                ),
+                max_statements(session, 0),
+            ):
+                await session.execute(one)
+            return
+        conn = await session.connection()
+        if kind == "AsyncConnection":
+            with assert_statements(conn, 1):
+                await conn.execute(one)
+            return
+
+        def sync_side(sync_session: Session) -> None:
+            sync_conn = sync_session.connection()
+            bind = {
+                "Session": sync_session,
+                "Engine": sync_conn.engine,
+                "Connection": sync_conn,
+            }[kind]
+            _budgets_hold(bind, lambda: sync_conn.execute(one))
+
+        await session.run_sync(sync_side)
+
+
+async def test_a_budget_counts_every_session_and_task_on_its_engine(
+    engine: AsyncEngine,
+) -> None:
+    async def other_task() -> None:
+        async with AsyncSession(engine) as other:
+            await other.execute(text("SELECT 2"))
+
+    async with fresh_database() as elsewhere, AsyncSession(engine) as session:
+        with assert_statements(session, 3) as log:
+            await session.execute(text("SELECT 1"))
+            await asyncio.gather(other_task())  # another session, in its own task
+            async with elsewhere.connect() as conn:  # another engine: not counted
+                await conn.execute(text("SELECT 4"))
+            async with engine.connect() as conn:  # this engine, not the session
+                await conn.execute(text("SELECT 3"))
+    assert [statement.sql for statement in log.statements] == [
+        "SELECT 1",
+        "SELECT 2",
+        "SELECT 3",
+    ]
 
 
 async def test_fixture_gives_budgets_on_the_test_engine(
