@@ -24,7 +24,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -120,8 +120,10 @@ def write_record(
     outcomes: Mapping[str, str],
     versions: Mapping[str, str],
     root: Path = ROOT,
+    skips: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write the suite's proof record (deterministic: no dates or timings)."""
+    """Write the suite's proof record (deterministic: no dates or timings), with
+    why each skipped test was skipped."""
     name = lock_file()
     record = {
         "configuration": {
@@ -133,6 +135,7 @@ def write_record(
         "code_sha256": code_fingerprint(root),
         "versions": dict(sorted(versions.items())),
         "outcomes": dict(sorted(outcomes.items())),
+        "skips": dict(sorted((skips or {}).items())),
     }
     path = root / "proofs" / f"{configuration.key}.json"
     path.parent.mkdir(exist_ok=True)
@@ -149,6 +152,21 @@ class Record:
     outcomes: dict[str, str]
     #: Why the record no longer proves anything for this checkout, or None.
     stale: str | None
+    #: Why each skipped test (or case) was skipped.
+    skips: dict[str, str] = field(default_factory=dict)
+
+    def skip_reason(self, test: str) -> str | None:
+        """Why ``test`` (or its first skipped case) was skipped, if it was."""
+        if test in self.skips:
+            return self.skips[test]
+        return next(
+            (
+                why
+                for nodeid, why in self.skips.items()
+                if nodeid.startswith(test + "[")
+            ),
+            None,
+        )
 
     def outcome(self, test: str) -> str:
         """``passed``, ``failed``, ``skipped`` or ``not run`` for a test id.
@@ -297,7 +315,11 @@ def load_records(root: Path = ROOT) -> dict[Configuration, Record]:
         else:
             stale = None
         records[configuration] = Record(
-            configuration, data["versions"], data["outcomes"], stale
+            configuration,
+            data["versions"],
+            data["outcomes"],
+            stale,
+            data.get("skips", {}),
         )
     return records
 

@@ -27,6 +27,8 @@ class _ProofRecorder:
 
     def __init__(self) -> None:
         self.outcomes: dict[str, str] = {}
+        #: Why each skipped test was skipped, as pytest reports it.
+        self.skips: dict[str, str] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if hasattr(report, "wasxfail"):
@@ -38,6 +40,8 @@ class _ProofRecorder:
         # The worst phase wins: a teardown error fails a test whose call passed.
         if self.outcomes.get(report.nodeid) not in ("failed", "skipped"):
             self.outcomes[report.nodeid] = outcome
+        if outcome == "skipped" and isinstance(report.longrepr, tuple):
+            self.skips[report.nodeid] = report.longrepr[2].removeprefix("Skipped: ")
 
 
 #: The user property a ``record_capture`` call adds to its test's report.
@@ -130,7 +134,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 "name in record_capture(name, text)."
             )
         return
-    path = configurations.write_record(here, recorder.outcomes, database_versions())
+    path = configurations.write_record(
+        here, recorder.outcomes, database_versions(), skips=recorder.skips
+    )
     captured = capture_recorder.captures
     configurations.write_captures(
         here,
