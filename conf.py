@@ -5,11 +5,13 @@ import sqlite3
 import sys
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).parent
 sys.path[:0] = [str(ROOT), str(ROOT / "_ext")]
 
 from implicit_io.rule_links import docs_base_url  # noqa: E402  (the path above first)
+from tools.published import moved_pages, sphinx_redirects  # noqa: E402
 
 project = "Preventing implicit ORM I/O in async SQLAlchemy"
 author = "Platform engineering"
@@ -19,6 +21,8 @@ extensions = [
     "myst_parser",
     "sphinx_copybutton",
     "sphinx_design",
+    "notfound.extension",  # 404.html: the theme's page for any unknown URL
+    "sphinx_reredirects",  # a moved page's old address redirects (deploy/moved-pages.toml)
     "captured_run",  # runs a snippet at build time and shows its SQL or error
     "captured_variants",  # output that differs per configuration, as tests recorded it
     "snippet_contract",  # every example is a tested snippet, included by region
@@ -39,6 +43,7 @@ extensions = [
     "generated_pages",  # test-code and module pages: one nav tree, rewritten if changed
     "template_cache",  # compiled theme templates kept between builds
     "search_stems",  # the search index stems each distinct word once
+    "sitemap",  # sitemap.xml: every page at its canonical URL
     "frozen_heap",  # forked readers and writers skip the main process's heap in gc
 ]
 
@@ -69,6 +74,20 @@ html_search_scorer = (
     "_static/search-scorer.js"  # glossary second to the explaining page
 )
 html_last_updated_fmt = None
+
+# Publishing (make dist). The 404 page is served for any unknown URL below the
+# published path, so its links are absolute under that path.
+notfound_urls_prefix = urlsplit(html_baseurl).path
+notfound_context = {
+    "title": "Page not found",
+    "body": (ROOT / "deploy" / "404-body.html")
+    .read_text()
+    .replace("{prefix}", notfound_urls_prefix),
+}
+sitemap_excludes = ["404.html", "search.html", "genindex.html"]
+# A moved page's old address redirects to its new one (deploy/moved-pages.toml).
+redirects = sphinx_redirects(moved_pages())
+redirect_html_template_file = "deploy/redirect.html"
 
 # Copy only runnable code: no prompts, no output lines, no line numbers.
 copybutton_exclude = ".linenos, .gp, .go"
