@@ -69,6 +69,10 @@ html_title = "Implicit ORM I/O policy"
 html_baseurl = docs_base_url()
 html_static_path = ["_static"]
 html_css_files = ["guide.css"]
+html_js_files = [  # each does one thing; see its first lines
+    ("phone-nav.js", {"defer": "defer"}),  # named menu toggles, search on every page
+    ("responsive-tables.js", {"defer": "defer"}),  # wide tables stack on a phone
+]
 html_favicon = "_static/favicon.svg"
 html_search_scorer = (
     "_static/search-scorer.js"  # glossary second to the explaining page
