@@ -1,16 +1,15 @@
-// Tables reflow on narrow screens. A table that does not fit its column, or whose
-// prose is squeezed into narrow columns, is shown as one block per row, each cell
-// labelled with its column's header (guide.css: table.table-stacked). Roles keep
-// it a table for screen readers. Re-checked whenever the page's width changes.
+// Tables reflow on narrow screens. A table that does not fit its column first gets
+// closer columns (table-compact); if it still does not fit, or its prose is squeezed
+// into narrow columns, it is shown as one block per row, each cell labelled with its
+// column's header (table-stacked, guide.css). Roles keep it a table for screen
+// readers. Re-checked whenever the page's width changes.
 (() => {
   const SELECTOR = "article table.docutils:not(.highlighttable):not(.rule-index)";
   //: Narrowest readable column for prose, in px.
   const MIN_PROSE_COLUMN = 96;
   const ROLES = [
-    ["", "table"],
-    ["thead, tbody", "rowgroup"],
-    ["tr", "row"],
-    ["th", "columnheader"],
+    ["tbody", "rowgroup"],
+    ["tbody > tr", "row"],
     ["td", "cell"],
   ];
 
@@ -24,14 +23,22 @@
       });
     }
     table.setAttribute("role", "table");
-    for (const [selector, role] of ROLES.slice(1)) {
+    for (const [selector, role] of ROLES) {
       table.querySelectorAll(selector).forEach((e) => e.setAttribute("role", role));
     }
   }
 
-  function tooNarrow(table) {
+  function overflows(table) {
     const box = table.parentElement;
-    if (table.offsetWidth > box.clientWidth + 1) return true;
+    return (
+      table.offsetWidth > box.clientWidth + 1 ||
+      box.scrollWidth > box.clientWidth + 1 ||
+      table.scrollWidth > table.clientWidth + 1
+    );
+  }
+
+  function tooNarrow(table) {
+    if (overflows(table)) return true;
     const columns = table.querySelectorAll("thead tr:last-child th").length || 1;
     const prose = [...table.querySelectorAll("td")].some(
       (cell) => cell.textContent.trim().length > 40,
@@ -45,8 +52,13 @@
         label(table);
         table.dataset.labelled = "true";
       }
-      table.classList.remove("table-stacked");
-      if (tooNarrow(table)) table.classList.add("table-stacked");
+      table.classList.remove("table-stacked", "table-compact");
+      if (!tooNarrow(table)) continue;
+      table.classList.add("table-compact");
+      if (tooNarrow(table)) {
+        table.classList.remove("table-compact");
+        table.classList.add("table-stacked");
+      }
     }
   }
 
