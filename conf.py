@@ -72,6 +72,7 @@ html_css_files = ["guide.css"]
 html_js_files = [  # each does one thing; see its first lines
     ("phone-nav.js", {"defer": "defer"}),  # named menu toggles, search on every page
     ("responsive-tables.js", {"defer": "defer"}),  # wide tables stack on a phone
+    ("proof-marks.js", {"defer": "defer"}),  # a proof mark opens its detail
 ]
 html_favicon = "_static/favicon.svg"
 html_search_scorer = (
