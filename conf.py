@@ -22,7 +22,7 @@ extensions = [
     "sphinx_copybutton",
     "sphinx_design",
     "notfound.extension",  # 404.html: the theme's page for any unknown URL
-    "sphinx_reredirects",  # a moved page's old address redirects (deploy/moved-pages.toml)
+    "sphinx_reredirects",  # moved pages redirect (deploy/moved-pages.toml)
     "captured_run",  # runs a snippet at build time and shows its SQL or error
     "captured_variants",  # output that differs per configuration, as tests recorded it
     "snippet_contract",  # every example is a tested snippet, included by region

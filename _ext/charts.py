@@ -60,19 +60,26 @@ def round_trip_chart(
         raise ValueError("every row needs one count per size in the header")
     largest = max(max(counts) for _, counts in rows) or 1
     summary = "; ".join(
-        f"{name}: " + ", ".join(f"{count} at {size}" for size, count in zip(sizes, counts))
+        f"{name}: "
+        + ", ".join(
+            f"{count} at {size}" for size, count in zip(sizes, counts, strict=True)
+        )
         for name, counts in rows
     )
     parts: list[str] = []
     y = 0
     for column, size in enumerate(sizes):
         y += 18
-        parts.append(f'<text class="chart-group" x="{LEFT}" y="{y}">{escape(size)}</text>')
+        parts.append(
+            f'<text class="chart-group" x="{LEFT}" y="{y}">{escape(size)}</text>'
+        )
         y += 6
         for name, counts in rows:
             count = counts[column]
             length = _log_length(count, largest)
-            parts.append(f'<text class="chart-label" x="{LEFT}" y="{y + 11}">{escape(name)}</text>')
+            parts.append(
+                f'<text class="chart-label" x="{LEFT}" y="{y + 11}">{escape(name)}</text>'
+            )
             parts.append(
                 f'<rect class="chart-bar" x="{LEFT}" y="{y + 15}" '
                 f'width="{length:.1f}" height="{BAR_HEIGHT}" rx="2"/>'
@@ -145,7 +152,9 @@ class EnforcementPhases(SphinxDirective):
             if rule.retired:
                 continue
             if rule.phase not in by_phase:
-                raise self.error(f"enforcement-phases: {rule.code}'s phase {rule.phase} has no name")
+                raise self.error(
+                    f"enforcement-phases: {rule.code}'s phase {rule.phase} has no name"
+                )
             by_phase[rule.phase].append((rule.code, rule.name))
         html = phases_diagram([(n, names[n], by_phase[n]) for n in sorted(names)])
         # The page's text already names every rule: keep the search index as it was.

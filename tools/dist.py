@@ -118,16 +118,18 @@ def build_artifact(site: Path, out: Path) -> Path:
     top = f"{NAME}-{data['version']}"
     out.mkdir(parents=True, exist_ok=True)
     archive = out / f"{top}.tar.gz"
-    with archive.open("wb") as raw:
-        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as zipped:
-            with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for path in files:
-                    name = f"{top}/site/{path.relative_to(site).as_posix()}"
-                    _add(tar, name, path.read_bytes(), commit_time)
-                text = json.dumps(data, indent=2) + "\n"
-                _add(tar, f"{top}/manifest.json", text.encode(), commit_time)
-                config = nginx.render_config(base_path=str(data["base_path"]))
-                _add(tar, f"{top}/nginx.conf", config.encode(), commit_time)
+    with (
+        archive.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path in files:
+            name = f"{top}/site/{path.relative_to(site).as_posix()}"
+            _add(tar, name, path.read_bytes(), commit_time)
+        text = json.dumps(data, indent=2) + "\n"
+        _add(tar, f"{top}/manifest.json", text.encode(), commit_time)
+        config = nginx.render_config(base_path=str(data["base_path"]))
+        _add(tar, f"{top}/nginx.conf", config.encode(), commit_time)
     return archive
 
 
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     archive = build_artifact(options.site, options.out)
     size = archive.stat().st_size
-    print(f"dist: {archive.relative_to(ROOT) if archive.is_relative_to(ROOT) else archive} ({size / 1e6:.1f} MB)")
+    shown = archive.relative_to(ROOT) if archive.is_relative_to(ROOT) else archive
+    print(f"dist: {shown} ({size / 1e6:.1f} MB)")
     return 0
 
 

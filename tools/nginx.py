@@ -36,7 +36,11 @@ from tools.published import moved_pages  # noqa: E402
 
 TEMPLATE = ROOT / "deploy" / "nginx.conf"
 #: Where the artifact's nginx.conf expects things unless rendered otherwise.
-DEPLOYED = {"site": "/srv/orm-io-docs/site", "listen": "80", "runtime": "/run/orm-io-docs"}
+DEPLOYED = {
+    "site": "/srv/orm-io-docs/site",
+    "listen": "80",
+    "runtime": "/run/orm-io-docs",
+}
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 PR_SET_PDEATHSIG = 1
@@ -59,9 +63,13 @@ def binary() -> str:
 def _moved_locations(base_path: str, moved: dict[str, str]) -> str:
     lines = []
     if base_path != "/":
-        lines.append(f"        location = {base_path.rstrip('/')} {{ return 301 {base_path}; }}")
+        lines.append(
+            f"        location = {base_path.rstrip('/')} {{ return 301 {base_path}; }}"
+        )
     for old, new in sorted(moved.items()):
-        lines.append(f"        location = {base_path}{old} {{ return 301 {base_path}{new}; }}")
+        lines.append(
+            f"        location = {base_path}{old} {{ return 301 {base_path}{new}; }}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -76,7 +84,9 @@ def render_config(
     if not (base_path.startswith("/") and base_path.endswith("/")):
         raise ValueError(f"the base path starts and ends with '/': {base_path!r}")
     values = {
-        "@MOVED@\n": _moved_locations(base_path, moved_pages() if moved is None else moved),
+        "@MOVED@\n": _moved_locations(
+            base_path, moved_pages() if moved is None else moved
+        ),
         "@BASE_PATH@": base_path,
         "@SITE@": str(site).rstrip("/"),
         "@LISTEN@": listen,
@@ -141,11 +151,22 @@ def serving(
             port = free_port()
             config = runtime / "nginx.conf"
             config.write_text(
-                render_config(base_path, site.resolve(), f"127.0.0.1:{port}", runtime, moved)
+                render_config(
+                    base_path, site.resolve(), f"127.0.0.1:{port}", runtime, moved
+                )
             )
             process = subprocess.Popen(
-                [nginx, "-p", str(runtime), "-c", str(config), "-e", str(runtime / "error.log"),
-                 "-g", "daemon off;"],
+                [
+                    nginx,
+                    "-p",
+                    str(runtime),
+                    "-c",
+                    str(config),
+                    "-e",
+                    str(runtime / "error.log"),
+                    "-g",
+                    "daemon off;",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
@@ -161,7 +182,9 @@ def serving(
             _stop(process)  # most likely another server took the port: retry
         else:
             log = runtime / "error.log"
-            raise NginxError(f"nginx did not start:\n{log.read_text() if log.exists() else ''}")
+            raise NginxError(
+                f"nginx did not start:\n{log.read_text() if log.exists() else ''}"
+            )
         yield f"http://127.0.0.1:{port}{base_path}"
     finally:
         if process is not None:

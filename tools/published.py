@@ -41,7 +41,7 @@ def sphinx_redirects(moved: dict[str, str]) -> dict[str, str]:
 
 
 def page_addresses(root: Path = ROOT) -> set[str]:
-    """The address of every page the sources make (``guides/x.md`` → ``guides/x.html``)."""
+    """Every page the sources make (``guides/x.md`` is ``guides/x.html``)."""
     return {
         path.relative_to(root).with_suffix(".html").as_posix()
         for pattern in PAGE_SOURCES

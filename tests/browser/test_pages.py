@@ -78,7 +78,8 @@ HIDDEN_IN_SCROLL = """() => {
       if ((overflow === "auto" || overflow === "scroll")
           && up.scrollWidth > up.clientWidth + 1) {
         const shown = Math.round(100 * up.clientWidth / up.scrollWidth);
-        const name = `${element.tagName.toLowerCase()}.${element.className.baseVal ?? element.className}`;
+        const classes = element.className.baseVal ?? element.className;
+        const name = `${element.tagName.toLowerCase()}.${classes}`;
         found.push(`${name} shows ${shown} % of its width`);
         break;
       }

@@ -52,7 +52,9 @@ def page(browser: Browser) -> Iterator[Page]:
 
 def _state(page: Page, number: int) -> tuple[str | None, bool]:
     mark = page.locator(f'button[aria-controls="proof-{number}"]')
-    return mark.get_attribute("aria-expanded"), page.locator(f"#proof-{number}").is_visible()
+    return mark.get_attribute("aria-expanded"), page.locator(
+        f"#proof-{number}"
+    ).is_visible()
 
 
 def test_the_mark_says_what_it_proves_without_hover(page: Page) -> None:
@@ -78,14 +80,20 @@ def test_a_tap_opens_and_closes_the_detail(page: Page) -> None:
 
 def test_the_keyboard_opens_it_and_escape_closes_it(page: Page) -> None:
     page.keyboard.press("Tab")
-    assert page.evaluate("() => document.activeElement.getAttribute('aria-controls')") == "proof-1"
+    assert (
+        page.evaluate("() => document.activeElement.getAttribute('aria-controls')")
+        == "proof-1"
+    )
     page.keyboard.press("Enter")
     assert _state(page, 1) == ("true", True)
     page.keyboard.press("Tab")  # into the detail: its test link
     assert page.evaluate("() => document.activeElement.tagName") == "A"
     page.keyboard.press("Escape")
     assert _state(page, 1) == ("false", False)
-    assert page.evaluate("() => document.activeElement.getAttribute('aria-controls')") == "proof-1"
+    assert (
+        page.evaluate("() => document.activeElement.getAttribute('aria-controls')")
+        == "proof-1"
+    )
     page.keyboard.press("Space")
     assert _state(page, 1) == ("true", True)
 
@@ -98,13 +106,17 @@ def test_an_open_detail_fits_a_phone(page: Page) -> None:
     assert width <= 360
 
 
-def test_the_sites_proof_marks_follow_the_contract(browser: Browser, site_url: str) -> None:
+def test_the_sites_proof_marks_follow_the_contract(
+    browser: Browser, site_url: str
+) -> None:
     page = browser.new_page()
     try:
         page.goto(site_url + "guides/eager-loading.html")
         marks = page.locator("article button.proof-mark")
         if marks.count() == 0:
-            pytest.skip("the {proof} role does not emit proof marks yet (lead's rewrite)")
+            pytest.skip(
+                "the {proof} role does not emit proof marks yet (lead's rewrite)"
+            )
         for index in range(marks.count()):
             mark = marks.nth(index)
             detail = page.locator(f"#{mark.get_attribute('aria-controls')}")

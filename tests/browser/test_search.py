@@ -133,7 +133,9 @@ def test_the_explaining_page_ranks_first(
 
 
 @pytest.mark.parametrize("query", FORGIVING)
-def test_search_forgives_the_reader(browser: Browser, site_url: str, query: str) -> None:
+def test_search_forgives_the_reader(
+    browser: Browser, site_url: str, query: str
+) -> None:
     ranked = ranked_pages(browser, site_url, query)
     expected = FORGIVING[query]
     best = ranked[:1] if query in FIRST else ranked[:3]
@@ -158,4 +160,6 @@ def test_excerpts_leave_out_proof_marks(browser: Browser, site_url: str) -> None
         page.close()
     assert excerpts
     for excerpt in excerpts:
-        assert not re.search(r"SQLite · 2\.\d|PostgreSQL · 2\.\d|proven on", excerpt), excerpt
+        assert not re.search(r"SQLite · 2\.\d|PostgreSQL · 2\.\d|proven on", excerpt), (
+            excerpt
+        )

@@ -11,7 +11,7 @@ import re
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser
@@ -21,6 +21,9 @@ from tools import nginx
 from tools.published import moved_pages, page_addresses
 
 YEAR = 365 * 24 * 3600
+SEARCH_DONE = (
+    "() => document.querySelector('#search-results .search-summary')?.innerText"
+)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -68,17 +71,18 @@ def test_the_404_page_is_themed_with_search_and_a_link_home(
         page.goto(site_url + "guides/deep/mistyped-link.html")
         # The theme's stylesheet applied: Furo's page layout, not a bare document.
         assert page.locator("link[href*='furo.css']").count() == 1
-        assert page.evaluate(
-            "() => getComputedStyle(document.querySelector('.page')).display"
-        ) == "flex"
+        assert (
+            page.evaluate(
+                "() => getComputedStyle(document.querySelector('.page')).display"
+            )
+            == "flex"
+        )
         box = page.locator("article").get_by_role("searchbox", name="Search the guide")
         assert box.is_visible()
         box.fill("MissingGreenlet")
         box.press("Enter")
         page.wait_for_url("**/search.html?q=MissingGreenlet")
-        page.wait_for_function(
-            "() => document.querySelector('#search-results .search-summary')?.innerText"
-        )
+        page.wait_for_function(SEARCH_DONE)
         assert page.locator("#search-results ul.search > li").count() > 0
         page.go_back()
         page.get_by_role("link", name="the guide's home page").click()
@@ -117,7 +121,9 @@ def test_fingerprinted_assets_are_kept_and_pages_revalidated(site_url: str) -> N
     status, headers, body = fetch(site_url + "guides/eager-loading.html")
     assert status == 200
     assert headers["cache-control"] == "no-cache" and "etag" in headers
-    again, _, _ = fetch(site_url + "guides/eager-loading.html", **{"If-None-Match": headers["etag"]})
+    again, _, _ = fetch(
+        site_url + "guides/eager-loading.html", **{"If-None-Match": headers["etag"]}
+    )
     assert again == 304
     assets = re.findall(r'(?:href|src)="([^"]+\?v=[0-9a-f]+)"', body.decode())
     assert len(assets) >= 5, assets
@@ -134,20 +140,29 @@ def test_fingerprinted_assets_are_kept_and_pages_revalidated(site_url: str) -> N
 
 @pytest.mark.parametrize(
     "address",
-    ["index.html", "_static/guide.css", "searchindex.js", "rules.json", "sitemap.xml",
-     "_images/concepts-bridge.svg", "_static/scripts/furo.js"],
+    [
+        "index.html",
+        "_static/guide.css",
+        "searchindex.js",
+        "rules.json",
+        "sitemap.xml",
+        "_images/concepts-bridge.svg",
+        "_static/scripts/furo.js",
+    ],
 )
 def test_text_is_sent_compressed(site_url: str, address: str) -> None:
-    status, headers, body = fetch(site_url + address, **{"Accept-Encoding": "gzip"})
+    status, headers, _ = fetch(site_url + address, **{"Accept-Encoding": "gzip"})
     assert status == 200
     assert headers.get("content-encoding") == "gzip", headers
     assert "Accept-Encoding" in headers.get("vary", "")
 
 
-# --- Moved pages -----------------------------------------------------------------------
+# --- Moved pages ---------------------------------------------------------------
 
 #: A page renamed after it was published (as deploy/moved-pages.toml declares one).
-RENAMED = {"guides/eager-loading-strategies.html": "guides/eager-loading.html#which-one-to-use"}
+RENAMED = {
+    "guides/eager-loading-strategies.html": "guides/eager-loading.html#which-one-to-use"
+}
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +175,7 @@ def with_a_renamed_page(site_dir: Path, base_path: str):
 def test_a_renamed_pages_old_address_redirects(
     browser: Browser, with_a_renamed_page: str, base_path: str
 ) -> None:
-    (old, new), = RENAMED.items()
+    ((old, new),) = RENAMED.items()
     status, headers, _ = fetch(with_a_renamed_page + old)
     assert status == 301
     assert headers["location"] == base_path + new
@@ -179,12 +194,14 @@ def test_every_moved_page_redirects(site_url: str, base_path: str) -> None:
         assert (status, headers.get("location")) == (301, base_path + new), old
 
 
-def test_the_sub_path_without_its_slash_redirects(site_url: str, base_path: str) -> None:
+def test_the_sub_path_without_its_slash_redirects(
+    site_url: str, base_path: str
+) -> None:
     status, headers, _ = fetch(site_url.rstrip("/"))
     assert (status, headers["location"]) == (301, base_path)
 
 
-# --- The same artifact at a server's root -----------------------------------------------
+# --- The same artifact at a server's root ---------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +210,9 @@ def at_root(site_dir: Path):
         yield url
 
 
-@pytest.mark.parametrize("address", ["index.html", "guides/rules/io101.html", "search.html?q=selectinload"])
+@pytest.mark.parametrize(
+    "address", ["index.html", "guides/rules/io101.html", "search.html?q=selectinload"]
+)
 def test_the_artifact_also_serves_from_the_root(
     browser: Browser, at_root: str, address: str
 ) -> None:
@@ -201,19 +220,32 @@ def test_the_artifact_also_serves_from_the_root(
     page = browser.new_page()
     problems: list[str] = []
     page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
-    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"))
-    page.on("request", lambda r: r.url.startswith(at_root) or problems.append(f"outside: {r.url}"))
+    page.on(
+        "response",
+        lambda r: r.status >= 400 and problems.append(f"{r.status}: {r.url}"),
+    )
+    page.on(
+        "request",
+        lambda r: r.url.startswith(at_root) or problems.append(f"outside: {r.url}"),
+    )
     try:
         page.goto(at_root + address)
-        assert page.evaluate("() => getComputedStyle(document.querySelector('.page')).display") == "flex"
-        if address.startswith("search.html"):
-            page.wait_for_function(
-                "() => document.querySelector('#search-results .search-summary')?.innerText"
+        assert (
+            page.evaluate(
+                "() => getComputedStyle(document.querySelector('.page')).display"
             )
+            == "flex"
+        )
+        if address.startswith("search.html"):
+            page.wait_for_function(SEARCH_DONE)
             first = page.locator("#search-results ul.search > li > a").first
             assert first.get_attribute("href").startswith("guides/eager-loading.html")
         else:
-            assert page.locator("button.copybtn").count() + page.locator("a.next-page").count() > 0
+            assert (
+                page.locator("button.copybtn").count()
+                + page.locator("a.next-page").count()
+                > 0
+            )
             canonical = page.locator("link[rel=canonical]").get_attribute("href")
             assert canonical == docs_base_url() + address
     finally:

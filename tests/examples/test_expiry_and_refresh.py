@@ -4,15 +4,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from snippets.counting_statements import record_statements
 from snippets.expiry_and_refresh import (
+    _query_again_without_populate_existing,
     load_posts_by_refresh,
     make_session_factory,
-    _query_again_without_populate_existing,
     read_after_expire,
     read_after_expire_all,
     read_after_rollback,
     refresh_user_name,
-    reload_whole_report,
     reload_users_in_one_query,
+    reload_whole_report,
     reload_whole_user,
     rename_user,
     rename_user_default_session,

@@ -38,11 +38,20 @@ def test_the_round_trip_chart_is_an_accessible_svg() -> None:
 def test_each_count_is_a_bar_and_more_statements_a_longer_one() -> None:
     svg = ET.fromstring(round_trip_chart(HEADER, ROWS))
     bars = [float(bar.get("width")) for bar in svg.iter(f"{SVG}rect")]
-    values = [int(text.text) for text in svg.iter(f"{SVG}text") if "chart-value" in text.get("class")]
+    values = [
+        int(text.text)
+        for text in svg.iter(f"{SVG}text")
+        if "chart-value" in text.get("class")
+    ]
     assert len(bars) == len(values) == len(ROWS) * (len(HEADER) - 1)
-    assert values == [count for column in range(3) for _, counts in ROWS for count in [counts[column]]]
-    for (bar, value), (other, other_value) in zip(zip(bars, values), zip(bars[1:], values[1:])):
-        assert (bar > other) == (value > other_value) or value == other_value
+    assert values == [
+        count for column in range(3) for _, counts in ROWS for count in [counts[column]]
+    ]
+    pairs = list(zip(bars, values, strict=True))
+    for bar, value in pairs:
+        for other, other_value in pairs:
+            if value > other_value:
+                assert bar > other, (value, other_value)
 
 
 def test_the_chart_scales_to_a_phone_and_follows_the_theme() -> None:
@@ -61,8 +70,18 @@ def test_a_row_without_a_count_per_size_is_refused() -> None:
 
 
 def test_the_phases_diagram_lists_each_phase_with_its_rules_in_order() -> None:
-    html = phases_diagram([(1, "first", [("IO101", "a")]), (2, "second", [("IO201", "b"), ("IO202", "c")])])
-    assert html.index("Phase 1") < html.index("IO101") < html.index("Phase 2") < html.index("IO202")
+    html = phases_diagram(
+        [
+            (1, "first", [("IO101", "a")]),
+            (2, "second", [("IO201", "b"), ("IO202", "c")]),
+        ]
+    )
+    assert (
+        html.index("Phase 1")
+        < html.index("IO101")
+        < html.index("Phase 2")
+        < html.index("IO202")
+    )
     assert "phase 1: 1 rules, phase 2: 2 rules" in html
 
 
@@ -76,4 +95,6 @@ def test_the_policy_pages_diagram_is_the_rule_registry(built_site: Path) -> None
     for number, step in enumerate(steps, start=1):
         assert f"Phase {number}</span> {PHASE_NAMES[number]}" in step
         codes = re.findall(r'phase-rule-code">(IO\d+)<', step)
-        assert codes == sorted(r.code for r in rules.values() if r.phase == number and not r.retired)
+        assert codes == sorted(
+            r.code for r in rules.values() if r.phase == number and not r.retired
+        )

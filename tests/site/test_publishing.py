@@ -115,7 +115,9 @@ def test_next_follows_the_new_engineers_reading_path(built_site: Path) -> None:
     ]
     assert len(path) >= 8, path  # concepts, policy, eager loading, counting, 4 rules
     walked = [path[0]]
-    while len(walked) < len(path) + 2 and (following := _next_page(built_site, walked[-1])):
+    while len(walked) < len(path) + 2 and (
+        following := _next_page(built_site, walked[-1])
+    ):
         walked.append(following)
     # Each step of the path comes next, or after its section's index page.
     position = 0
