@@ -83,10 +83,11 @@ dist: html  ## the site as a versioned tarball any static web server serves (_bu
 	$(BIN)/python tools/dist.py
 
 # The artifact served by nginx under its published sub-path, in Debian's Chromium.
+BROWSER_TESTS ?= tests/browser
 test-browser: dist  ## every page in Chromium, served by nginx: axe, layout, search, 404
 	.ci/install-chromium
 	.ci/install-nginx
-	$(BIN)/python -m pytest tests/browser -n 2 -p no:randomly
+	$(BIN)/python -m pytest $(BROWSER_TESTS) -n 2 -p no:randomly
 
 bench: $(STAMP)  ## measure the guard's overhead into guides/measured/ (commit it)
 	$(BIN)/python tests/benchmarks/bench_guard.py
