@@ -21,9 +21,13 @@
       checkbox.checked = !checkbox.checked;
       checkbox.dispatchEvent(new Event("change"));
       if (checkbox.checked) {
-        const first = drawer.querySelector("input.sidebar-search, a[href]");
-        // The drawer becomes visible when the checkbox is checked (guide.css).
-        requestAnimationFrame(() => first && first.focus());
+        // The drawer is visible once the checkbox is checked (guide.css): focus
+        // its first control a reader can see (the theme hides some of its links).
+        requestAnimationFrame(() => {
+          const first = [...drawer.querySelectorAll("input.sidebar-search, a[href]")]
+            .find((element) => element.getClientRects().length > 0);
+          if (first) first.focus();
+        });
       }
     });
   }
