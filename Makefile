@@ -79,7 +79,10 @@ test-postgres-sqlalchemy-2.0: $(STAMP_2_0)  ## the same on the newest SQLAlchemy
 	GUIDE_LOCK_FILE=$(LOCK_2_0) $(VENV_2_0)/bin/python tools/postgres.py -- \
 		$(VENV_2_0)/bin/python -m pytest --record-proofs
 # The published artifact: the built site, its manifest and nginx config, one tarball.
-dist: html  ## the site as a versioned tarball any static web server serves (_build/dist/)
+# Every page is written again (-a, from the stored environment): a page an incremental
+# build did not rewrite would name an edited stylesheet by its old fingerprint.
+dist: $(STAMP)  ## the site as a versioned tarball any static web server serves (_build/dist/)
+	$(BIN)/python -m sphinx -b html -a $(SPHINX_STRICT) . _build/html
 	$(BIN)/python tools/dist.py
 
 # The artifact served by nginx under its published sub-path, in Debian's Chromium.

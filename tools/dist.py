@@ -21,10 +21,12 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -57,6 +59,50 @@ def published_files(site: Path) -> list[Path]:
         if path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(site).parts)
     )
+
+
+#: A fingerprinted asset link: Sphinx writes ?v=<crc32 of the file> after its path.
+FINGERPRINTED = re.compile(
+    rb'<(?:link|script)\b[^>]*?\b(?:href|src)="([^"?#]+)\?v=([0-9a-f]{8})"'
+)
+#: Furo rewrites pygments.css when the build finishes (adding its dark-mode styles),
+#: after Sphinx fingerprinted Sphinx's own version: its fingerprint follows the
+#: highlighting style, not the file's bytes.
+REWRITTEN_AFTER_FINGERPRINTING = {"pygments.css"}
+
+
+def stale_fingerprints(
+    site: Path, files: list[Path], base_path: str = "/"
+) -> list[str]:
+    """Asset links whose fingerprint is not their file's checksum (Sphinx computes
+    it when it writes a page: after an incremental build, a page it did not rewrite
+    still names an edited stylesheet or script by its old checksum, which a cache
+    that keeps fingerprinted files a year would serve forever)."""
+    stale = []
+    checksums: dict[Path, str] = {}
+    for page in files:
+        if page.suffix != ".html":
+            continue
+        for link, fingerprint in FINGERPRINTED.findall(page.read_bytes()):
+            path = link.decode()
+            if path.rsplit("/", 1)[-1] in REWRITTEN_AFTER_FINGERPRINTING:
+                continue
+            if path.startswith("/"):  # the 404 page's, under the published path
+                asset = (site / path.removeprefix(base_path)).resolve()
+            else:
+                asset = (page.parent / path).resolve()
+            if asset not in checksums:
+                data = (
+                    asset.read_bytes().translate(None, b"\r")
+                    if asset.is_file()
+                    else b""
+                )
+                checksums[asset] = f"{zlib.crc32(data):08x}" if data else "missing"
+            if checksums[asset] != fingerprint.decode():
+                stale.append(
+                    f"{page.relative_to(site)}: {path}?v={fingerprint.decode()}"
+                )
+    return stale
 
 
 def tested_configurations() -> list[dict[str, object]]:
@@ -114,6 +160,12 @@ def build_artifact(site: Path, out: Path) -> Path:
         raise SystemExit(f"dist: no built site in {site}: run `make html` first")
     commit_time = int(_git("log", "-1", "--format=%ct") or time.time())
     files = published_files(site)
+    stale = stale_fingerprints(site, files, urlsplit(docs_base_url()).path)
+    if stale:
+        raise SystemExit(
+            "dist: pages name assets by an old fingerprint (rebuild with "
+            "`sphinx-build -a`, as `make dist` does):\n  " + "\n  ".join(stale[:10])
+        )
     data = manifest(site, files, commit_time)
     top = f"{NAME}-{data['version']}"
     out.mkdir(parents=True, exist_ok=True)

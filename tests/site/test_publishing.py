@@ -3,13 +3,17 @@ is the Next/Previous order, and the 404 page and sitemap are built."""
 
 from __future__ import annotations
 
+import json
 import re
+import tarfile
+import zlib
 from pathlib import Path
 from urllib.parse import urljoin
 
 from guide_runtime.configurations import ROOT
 from implicit_io.rule_links import docs_base_url
 from tests.site.small_sites import build_small_site, small_conf
+from tools.dist import build_artifact, stale_fingerprints
 from tools.published import (
     moved_pages,
     page_addresses,
@@ -125,3 +129,53 @@ def test_next_follows_the_new_engineers_reading_path(built_site: Path) -> None:
         step = walked.index(address)
         assert step - position <= 2, (address, walked)
         position = step
+
+
+# --- The artifact (make dist) ------------------------------------------------
+
+
+def test_the_artifact_holds_only_what_a_server_publishes(
+    built_site: Path, tmp_path: Path
+) -> None:
+    archive = build_artifact(built_site, tmp_path)
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        (top,) = {name.split("/")[0] for name in names}
+        manifest = json.load(tar.extractfile(f"{top}/manifest.json"))
+        config = tar.extractfile(f"{top}/nginx.conf").read().decode()
+    assert top == f"orm-io-docs-{manifest['version']}"
+    site = [name.removeprefix(f"{top}/site/") for name in names if "/site/" in name]
+    assert "index.html" in site and "404.html" in site and "sitemap.xml" in site
+    assert not [
+        name for name in site if any(p.startswith(".") for p in name.split("/"))
+    ]
+    assert (
+        manifest["base_path"]
+        == "/orm-io/"
+        == re.sub(r"^https?://[^/]+", "", docs_base_url())
+    )
+    assert manifest["files"] == len(site)
+    engines = {
+        (c["engine"], c["sqlalchemy"]) for c in manifest["tested_configurations"]
+    }
+    assert ("sqlite", "2.1") in engines
+    assert (
+        "location /orm-io/ {" in config and "error_page 404 /orm-io/404.html;" in config
+    )
+    # The same commit makes the same archive (but for the build date it records).
+    again = build_artifact(built_site, tmp_path / "again")
+    with tarfile.open(again) as tar:
+        assert tar.getnames() == names
+
+
+def test_a_page_naming_an_asset_by_an_old_fingerprint_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_static" / "a.css").write_text("body {}")
+    fresh = f"{zlib.crc32(b'body {}'):08x}"
+    page = tmp_path / "index.html"
+    page.write_text(
+        f'<link href="_static/a.css?v={fresh}"><script src="_static/a.css?v=0badf00d">'
+    )
+    assert stale_fingerprints(tmp_path, [page]) == [
+        "index.html: _static/a.css?v=0badf00d"
+    ]
