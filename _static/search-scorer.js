@@ -52,6 +52,24 @@ function guideOneEditApart(a, b) {
   return longer.slice(i + 1) === shorter.slice(i); // insertion or deletion
 }
 
+// The correction written in the reader's capitals (the index holds lower case):
+// MisingGreenlet → MissingGreenlet. The two words are one edit apart: letters before
+// the edit take the case of the typed letter at the same place, letters after it the
+// case of the typed letter as far from the end.
+function guideTypedCase(typed, correction) {
+  var lower = typed.toLowerCase();
+  var i = 0;
+  while (i < lower.length && lower[i] === correction[i]) i++;
+  var shift = typed.length - correction.length;
+  return correction
+    .split("")
+    .map(function (letter, k) {
+      var from = k < i ? typed[k] : typed[k + shift] || typed[k] || "";
+      return from && from !== from.toLowerCase() ? letter.toUpperCase() : letter;
+    })
+    .join("");
+}
+
 // The index's vocabulary: words of index entries (as written, lower case) and the
 // stems of the text and titles.
 function guideVocabulary(index) {
@@ -103,7 +121,8 @@ function guideForgivingQuery(query, index) {
   query = query.replace(/\b([A-Za-z_]\w*)=([A-Za-z_]\w*)\b(?!')/g, function (all, key, value) {
     return /^(True|False|None)$/.test(value) ? all : key + "='" + value + "'";
   });
-  if (!index) return { query: query, boost: {} };
+  if (!index) return { query: query, boost: {}, corrected: [] };
+  var corrected = [];
   var vocabulary = guideVocabulary(index);
   var stemmer = new Stemmer();
   var words = splitQuery(query);
@@ -113,7 +132,10 @@ function guideForgivingQuery(query, index) {
     var stem = stemmer.stemWord(word);
     if (guideKnown(index, vocabulary, word, stem)) return;
     var correction = guideCorrection(index, vocabulary, word, stem);
-    if (correction) query = query.split(original).join(correction);
+    if (!correction) return;
+    correction = guideTypedCase(original, correction);
+    query = query.split(original).join(correction);
+    corrected.push([original, correction]);
   });
   // Words that are index entries of their own lift their main pages (the glossary,
   // which defines every term, only when no other page has the entry).
@@ -131,7 +153,25 @@ function guideForgivingQuery(query, index) {
       });
     });
   }
-  return { query: query, boost: boost };
+  return { query: query, boost: boost, corrected: corrected };
+}
+
+// Say which words were searched for instead of the ones typed, above the results.
+function guideSayCorrections(corrected) {
+  var results = document.getElementById("search-results");
+  var note = document.getElementById("guide-search-corrected");
+  if (note) note.remove();
+  if (!results || !corrected.length) return;
+  note = document.createElement("p");
+  note.id = "guide-search-corrected";
+  note.className = "search-corrected";
+  note.textContent =
+    "Searched for " +
+    corrected
+      .map(function (pair) { return pair[1] + " (you typed " + pair[0] + ")"; })
+      .join(", ") +
+    ".";
+  results.before(note);
 }
 
 // Sphinx puts this file into language_data.js, which loads before searchtools.js
@@ -143,6 +183,7 @@ function guideInstall() {
   Search.query = function (query) {
     var forgiving = guideForgivingQuery(query, Search._index);
     Search.guideEntryBoost = forgiving.boost;
+    guideSayCorrections(forgiving.corrected);
     return originalQuery(forgiving.query);
   };
   var originalHtmlToText = Search.htmlToText;

@@ -163,3 +163,25 @@ def test_excerpts_leave_out_proof_marks(browser: Browser, site_url: str) -> None
         assert not re.search(r"SQLite · 2\.\d|PostgreSQL · 2\.\d|proven on", excerpt), (
             excerpt
         )
+
+
+@pytest.mark.parametrize(
+    ("typed", "searched"),
+    [("MisingGreenlet", "MissingGreenlet"), ("StatmentError", "StatementError")],
+)
+def test_a_corrected_word_is_shown_with_what_was_typed(
+    browser: Browser, site_url: str, typed: str, searched: str
+) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(f"{site_url}search.html?q={typed}")
+        note = page.locator("#guide-search-corrected")
+        note.wait_for()
+        assert note.inner_text() == f"Searched for {searched} (you typed {typed})."
+        page.goto(f"{site_url}search.html?q=MissingGreenlet")
+        page.wait_for_function(
+            "() => document.querySelector('#search-results .search-summary')?.innerText"
+        )
+        assert page.locator("#guide-search-corrected").count() == 0
+    finally:
+        page.close()
