@@ -15,6 +15,10 @@ the theme's CSS variables, guide.css), with a text alternative (the SVG's
 ``{enforcement-phases}`` takes the phases' names as its content, one ``N: name`` a
 line, and the rules of each phase from the rule registry the rules extension keeps
 (``env.guide_rules``); a rule whose phase has no name fails the build.
+
+Every table of class ``round-trips`` (the round-trips directive's) gets its chart
+right after it, drawn from the table's own cells once references are resolved:
+whatever fills the table, the chart shows the same numbers.
 """
 
 from __future__ import annotations
@@ -161,6 +165,36 @@ class EnforcementPhases(SphinxDirective):
         return [nodes.raw("", html, format="html", classes=["no-search"])]
 
 
+def _table_rows(table: nodes.table) -> tuple[list[str], list[tuple[str, list[int]]]]:
+    """A round-trips table's header and rows, read from its cells."""
+    header = [
+        entry.astext().strip()
+        for entry in next(table.findall(nodes.thead)).findall(nodes.entry)
+    ]
+    rows = []
+    for row in next(table.findall(nodes.tbody)).findall(nodes.row):
+        cells = [entry.astext().strip() for entry in row.findall(nodes.entry)]
+        rows.append((cells[0], [int(cell) for cell in cells[1:]]))
+    return header, rows
+
+
+def _chart_round_trip_tables(app, doctree: nodes.document, docname: str) -> None:
+    tables = [t for t in doctree.findall(nodes.table) if "round-trips" in t["classes"]]
+    for number, table in enumerate(tables, start=1):
+        header, rows = _table_rows(table)
+        svg = round_trip_chart(header, rows, chart_id=f"round-trips-{number}")
+        html = (
+            f'<figure class="chart-figure">{svg}<figcaption>The table above as a '
+            "chart: one bar per strategy and size, on a log scale.</figcaption></figure>"
+        )
+        # The table holds the same words and numbers: the search index has them.
+        table.parent.insert(
+            table.parent.index(table) + 1,
+            nodes.raw("", html, format="html", classes=["no-search"]),
+        )
+
+
 def setup(app):
     app.add_directive("enforcement-phases", EnforcementPhases)
+    app.connect("doctree-resolved", _chart_round_trip_tables)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

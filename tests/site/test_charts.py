@@ -98,3 +98,18 @@ def test_the_policy_pages_diagram_is_the_rule_registry(built_site: Path) -> None
         assert codes == sorted(
             r.code for r in rules.values() if r.phase == number and not r.retired
         )
+
+
+def test_each_round_trip_table_has_its_chart_with_the_same_numbers(
+    built_site: Path,
+) -> None:
+    page = (built_site / "guides" / "eager-loading.html").read_text()
+    table_at = page.index('class="round-trips')
+    table = page[table_at : page.index("</table>", table_at)]
+    after = page[page.index("</table>", table_at) :]
+    chart = after[after.index("<svg") : after.index("</svg>") + len("</svg>")]
+    # Right after the table: before the page's next paragraph.
+    assert after.index("<svg") < after.index("<p>")
+    numbers = [int(n) for n in re.findall(r"<p>(\d+)</p>", table)]
+    shown = [int(n) for n in re.findall(r'class="chart-value"[^>]*>(\d+)<', chart)]
+    assert numbers and sorted(shown) == sorted(numbers)
