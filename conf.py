@@ -44,6 +44,7 @@ extensions = [
     "template_cache",  # compiled theme templates kept between builds
     "search_stems",  # the search index stems each distinct word once
     "sitemap",  # sitemap.xml: every page at its canonical URL
+    "asset_fingerprints",  # an edited stylesheet or script rewrites every page
     "charts",  # charts and diagrams drawn from the tables' data: {enforcement-phases}
     "frozen_heap",  # forked readers and writers skip the main process's heap in gc
 ]

@@ -10,6 +10,8 @@ import zlib
 from pathlib import Path
 from urllib.parse import urljoin
 
+from sphinx.builders.html._assets import _file_checksum_inner
+
 from guide_runtime.configurations import ROOT
 from implicit_io.rule_links import docs_base_url
 from tests.site.small_sites import build_small_site, small_conf
@@ -179,3 +181,34 @@ def test_a_page_naming_an_asset_by_an_old_fingerprint_is_caught(tmp_path: Path) 
     assert stale_fingerprints(tmp_path, [page]) == [
         "index.html: _static/a.css?v=0badf00d"
     ]
+
+
+def test_an_edited_stylesheet_is_linked_by_its_new_fingerprint_everywhere(
+    tmp_path: Path,
+) -> None:
+    """After an incremental build, no page names the old file (asset_fingerprints)."""
+    site = tmp_path / "site"
+    (site / "_static").mkdir(parents=True)
+    conf = small_conf(
+        "myst_parser",
+        "asset_fingerprints",
+        html_static_path=["_static"],
+        html_css_files=["site.css"],
+    )
+    (site / "conf.py").write_text(conf)
+    (site / "index.md").write_text("# Home\n\n```{toctree}\nother\n```\n")
+    (site / "other.md").write_text("# Other\n\nText.\n")
+    stylesheet = site / "_static" / "site.css"
+    stylesheet.write_text("body { color: black; }\n")
+    assert build_small_site(site).returncode == 0
+    stylesheet.write_text("body { color: navy; }\n")
+    # Sphinx remembers each file's checksum for its process; `make html` is a new
+    # process every time, this test's builds share one.
+    _file_checksum_inner.cache_clear()
+    build = build_small_site(site)
+    assert build.returncode == 0, build.stderr
+    out = site / "_build"
+    pages = [out / "index.html", out / "other.html"]
+    assert stale_fingerprints(out, pages) == []
+    fresh = f"{zlib.crc32(stylesheet.read_bytes()):08x}"
+    assert all(f"site.css?v={fresh}" in page.read_text() for page in pages)
