@@ -20,7 +20,8 @@ LOCK_2_0 := requirements-sqlalchemy-2.0.txt
 VENV_2_0 := .venv-sqlalchemy-2.0
 STAMP_2_0 := $(VENV_2_0)/.installed-$(shell cksum < $(LOCK_2_0) | cut -d' ' -f1)
 
-.PHONY: serve record record-stale record-all html test test-sqlalchemy-2.0 test-postgres test-postgres-sqlalchemy-2.0 test-browser \
+.PHONY: serve record record-stale record-all html dist test test-sqlalchemy-2.0 \
+	test-postgres test-postgres-sqlalchemy-2.0 test-browser \
 	lint linkcheck clean lock bench
 
 # $(call install,VENV,LOCK): a virtualenv with exactly the pins of LOCK, from a
@@ -96,9 +97,19 @@ test-postgres: $(STAMP)  ## the whole suite on a throwaway PostgreSQL server
 test-postgres-sqlalchemy-2.0: $(STAMP_2_0)  ## the same on the newest SQLAlchemy 2.0
 	GUIDE_LOCK_FILE=$(LOCK_2_0) $(VENV_2_0)/bin/python tools/postgres.py -- \
 		$(VENV_2_0)/bin/python -m pytest --record-proofs
-test-browser: html  ## every page in Debian's Chromium: axe, layout, search, copy buttons
+# The published artifact: the built site, its manifest and nginx config, one tarball.
+# Every page is written again (-a, from the stored environment): a page an incremental
+# build did not rewrite would name an edited stylesheet by its old fingerprint.
+dist: $(STAMP)  ## the site as a versioned tarball any static web server serves (_build/dist/)
+	$(BIN)/python -m sphinx -b html -a $(SPHINX_STRICT) . _build/html
+	$(BIN)/python tools/dist.py
+
+# The artifact served by nginx under its published sub-path, in Debian's Chromium.
+BROWSER_TESTS ?= tests/browser
+test-browser: dist  ## every page in Chromium, served by nginx: axe, layout, search, 404
 	.ci/install-chromium
-	$(BIN)/python -m pytest tests/browser -n 2 -p no:randomly
+	.ci/install-nginx
+	$(BIN)/python -m pytest $(BROWSER_TESTS) -n 2 -p no:randomly
 
 bench: $(STAMP)  ## measure the guard's overhead into guides/measured/ (commit it)
 	$(BIN)/python tests/benchmarks/bench_guard.py

@@ -5,11 +5,13 @@ import sqlite3
 import sys
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 
 from implicit_io.rule_links import docs_base_url  # noqa: E402  (the path above first)
+from tools.published import moved_pages, sphinx_redirects  # noqa: E402
 
 project = "Preventing implicit ORM I/O in async SQLAlchemy"
 author = "Platform engineering"
@@ -21,6 +23,8 @@ extensions = [
     "myst_parser",
     "sphinx_copybutton",
     "sphinx_design",
+    "notfound.extension",  # 404.html: the theme's page for any unknown URL
+    "sphinx_reredirects",  # moved pages redirect (deploy/moved-pages.toml)
     "_ext.recorded_output",  # captured runs and tables, as the suite recorded them
     "_ext.captured_variants",  # output a test recorded per configuration
     "_ext.snippet_contract",  # every example is a tested snippet, shown by region
@@ -39,6 +43,9 @@ extensions = [
     "_ext.generated_pages",  # test-code and module pages: written only if changed
     "_ext.template_cache",  # compiled theme templates kept between builds
     "_ext.search_stems",  # the search index stems each distinct word once
+    "_ext.sitemap",  # sitemap.xml: every page at its canonical URL
+    "_ext.asset_fingerprints",  # an edited stylesheet or script rewrites every page
+    "_ext.charts",  # charts and diagrams drawn from the tables' data
 ]
 
 include_patterns = ["index.md", "guides/**"]
@@ -63,11 +70,30 @@ html_title = "Implicit ORM I/O policy"
 html_baseurl = docs_base_url()
 html_static_path = ["_static"]
 html_css_files = ["guide.css"]
+html_js_files = [  # each does one thing; see its first lines
+    ("phone-nav.js", {"defer": "defer"}),  # named menu toggles, search on every page
+    ("responsive-tables.js", {"defer": "defer"}),  # wide tables stack on a phone
+    ("proof-marks.js", {"defer": "defer"}),  # a proof mark opens its detail
+]
 html_favicon = "_static/favicon.svg"
 html_search_scorer = (
     "_static/search-scorer.js"  # glossary second to the explaining page
 )
 html_last_updated_fmt = None
+
+# Publishing (make dist). The 404 page is served for any unknown URL below the
+# published path, so its links are absolute under that path.
+notfound_urls_prefix = urlsplit(html_baseurl).path
+notfound_context = {
+    "title": "Page not found",
+    "body": (ROOT / "deploy" / "404-body.html")
+    .read_text()
+    .replace("{prefix}", notfound_urls_prefix),
+}
+sitemap_excludes = ["404.html", "search.html", "genindex.html"]
+# A moved page's old address redirects to its new one (deploy/moved-pages.toml).
+redirects = sphinx_redirects(moved_pages())
+redirect_html_template_file = "deploy/redirect.html"
 
 # Copy only runnable code: no prompts, no output lines, no line numbers.
 copybutton_exclude = ".linenos, .gp, .go"

@@ -99,3 +99,30 @@ async def load_posts_by_refresh(session: AsyncSession) -> list[str]:
     # Naming a lazy relationship makes refresh() load it, in the awaited call.
     await session.refresh(user, ["posts"])
     return [post.title for post in user.posts]
+
+
+async def _rename_behind_the_session(session: AsyncSession) -> None:
+    """Another process renames every user: an UPDATE the session does not apply."""
+    await session.execute(
+        update(User)
+        .values(name=User.name + " (renamed)")
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def reload_users_in_one_query(session: AsyncSession) -> list[str]:
+    users = (await session.scalars(select(User).order_by(User.id))).all()
+    await _rename_behind_the_session(session)
+    # The same query again would hand back the objects it holds, unchanged.
+    # populate_existing overwrites their loaded attributes from the new rows,
+    # all in this one awaited SELECT.
+    stmt = select(User).order_by(User.id).execution_options(populate_existing=True)
+    users = (await session.scalars(stmt)).all()
+    return [user.name for user in users]
+
+
+async def _query_again_without_populate_existing(session: AsyncSession) -> list[str]:
+    users = (await session.scalars(select(User).order_by(User.id))).all()
+    await _rename_behind_the_session(session)
+    users = (await session.scalars(select(User).order_by(User.id))).all()
+    return [user.name for user in users]

@@ -1,26 +1,41 @@
-"""The built site in a real browser: Debian's Chromium, driven by Playwright.
+"""The published artifact in a real browser: nginx serving it, Debian's Chromium.
 
-``make test-browser`` builds the site strictly (``make html``) and runs this folder
-(``make test`` leaves it out, to stay fast). The built site is served by a local
-``http.server`` on a free port; the browser is the ``chromium`` on this machine
-(``apt-get install -y chromium``), never a download of Playwright's own.
+``make test-browser`` builds the site and its artifact (``make dist``) and runs this
+folder (``make test`` leaves it out, to stay fast). The artifact is unpacked into a
+new folder and served by Debian's nginx with the config the repository ships
+(``deploy/nginx.conf``, rendered by ``tools/nginx.py``), on a free loopback port,
+under the published address's sub-path (``/orm-io/``): a non-canonical host, as a
+preview is. The browser is the ``chromium`` on this machine (``apt-get install -y
+chromium``), never a download of Playwright's own.
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import shutil
-import threading
+import tempfile
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.plugins.site import SITE_DIR
+from guide_runtime.configurations import ROOT
+from tools import nginx
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
+#: What the artifact says it was built for (manifest.json's base_path).
+DIST = ROOT / "_build" / "dist"
+#: A quiet, private browser: no network of its own, no GPU, no first-run pages.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium_path() -> str:
@@ -35,40 +50,60 @@ def chromium_path() -> str:
     )
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        """Failed requests are caught in the browser; keep the test output clean."""
-
-
 @pytest.fixture(scope="session")
-def site_dir() -> Path:
-    if not (SITE_DIR / "index.html").is_file():
+def artifact() -> Path:
+    found = sorted(DIST.glob("orm-io-docs-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not found:
         pytest.fail(
-            f"no built site in {SITE_DIR}: run `make test-browser` (it builds first)",
+            f"no artifact in {DIST}: run `make test-browser` (it runs `make dist`)",
             pytrace=False,
         )
-    return SITE_DIR
+    return found[-1]
 
 
 @pytest.fixture(scope="session")
-def site_url(site_dir: Path) -> Iterator[str]:
-    """The built site, served on 127.0.0.1 at a free port: a non-canonical host."""
-    handler = functools.partial(_QuietHandler, directory=str(site_dir))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def unpacked(artifact: Path) -> Iterator[Path]:
+    """The artifact's top folder (site/, manifest.json, nginx.conf), unpacked."""
+    into = Path(tempfile.mkdtemp(prefix="guide-artifact-"))
+    into.chmod(0o755)  # nginx's workers (nobody, under root) read it
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        yield nginx.unpack(artifact, into)
     finally:
-        server.shutdown()
-        server.server_close()
+        shutil.rmtree(into, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def manifest(unpacked: Path) -> dict:
+    return json.loads((unpacked / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def site_dir(unpacked: Path) -> Path:
+    return unpacked / "site"
+
+
+@pytest.fixture(scope="session")
+def base_path(manifest: dict) -> str:
+    return manifest["base_path"]
+
+
+@pytest.fixture(scope="session")
+def site_url(site_dir: Path, base_path: str) -> Iterator[str]:
+    """The artifact served by nginx under its sub-path: ``http://127.0.0.1:PORT/orm-io/``."""
+    try:
+        with nginx.serving(site_dir, base_path) as url:
+            yield url
+    except nginx.NginxError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=chromium_path(), args=["--no-sandbox"]
+            executable_path=chromium_path(),
+            args=CHROMIUM_ARGS,
+            # A fresh profile (Playwright makes a new --user-data-dir for each).
         )
         try:
             yield launched

@@ -62,3 +62,67 @@ def test_the_search_box_shows_its_focus(
         assert outline[0] != "none" and outline[1] >= 2, outline
     finally:
         page.close()
+
+
+def _tab_to(page, predicate: str, limit: int = MAX_STOPS_BEFORE_CONTENT) -> None:
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(predicate):
+            return
+    pytest.fail(f"not reached within {limit} tab stops: {predicate}")
+
+
+FOCUSED_NAME = "() => document.activeElement.getAttribute('aria-label')"
+
+
+@pytest.mark.parametrize(
+    ("toggle", "drawer"),
+    [
+        ("Site navigation and search", ".sidebar-drawer"),
+        ("Contents of this page", ".toc-drawer"),
+    ],
+)
+def test_on_a_phone_the_keyboard_opens_and_closes_each_drawer(
+    browser: Browser, site_url: str, toggle: str, drawer: str
+) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(site_url + "guides/eager-loading.html")
+        button = page.get_by_role("button", name=toggle).first
+        assert button.is_visible() and button.get_attribute("aria-expanded") == "false"
+        _tab_to(
+            page,
+            f"() => document.activeElement.getAttribute('aria-label') === {toggle!r}",
+        )
+        page.keyboard.press("Enter")
+        assert page.locator(drawer).is_visible()
+        assert button.get_attribute("aria-expanded") == "true"
+        inside = f"() => !!document.activeElement.closest({drawer!r})"
+        assert page.evaluate(inside)  # the focus moved into the open drawer
+        page.keyboard.press("Escape")
+        assert not page.locator(drawer).is_visible()
+        assert page.evaluate(FOCUSED_NAME) == toggle
+    finally:
+        page.close()
+
+
+def test_on_a_phone_search_is_a_few_tab_stops_away(
+    browser: Browser, site_url: str
+) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(site_url + "guides/eager-loading.html")
+        box = page.get_by_role("searchbox", name="Search the guide")
+        assert box.is_visible()
+        _tab_to(page, "() => document.activeElement.name === 'q'")
+        page.keyboard.type("selectinload")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/search.html?q=selectinload*")
+        page.wait_for_function(
+            "() => document.querySelector('#search-results .search-summary')?.innerText"
+        )
+        # The search page shows its own field, holding the query, on a phone too.
+        field = page.get_by_role("searchbox", name="Search the guide")
+        assert field.is_visible() and field.input_value() == "selectinload"
+    finally:
+        page.close()

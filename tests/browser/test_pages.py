@@ -1,8 +1,11 @@
 """Every page, at desktop and phone widths, light and dark, as a reader meets it.
 
-No console errors, no failed request and nothing fetched from another host, no
-page-wide horizontal scroll and no content clipped at the page's edge (checked down
-to 360 px), and no serious or critical axe-core violation.
+Served by nginx under the published sub-path. No console errors, no failed request
+and nothing fetched from another host or from outside the sub-path, no page-wide
+horizontal scroll, no content clipped at the page's edge, and no table or diagram
+that hides part of itself in a sideways-scrolling box (checked down to 360 px), and
+no serious or critical axe-core violation. An unknown address gets the 404 page,
+which is checked like every other page.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from axe_playwright_python.base import AXE_SCRIPT
 from playwright.sync_api import Browser, Page, Request
 
 from tests.plugins.site import SITE_DIR
+from tools.published import moved_pages
 
 VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 NARROWEST = 360
@@ -28,13 +32,19 @@ THEME_VIOLATIONS: dict[str, str] = {}
 #: generated code pages (snippet modules, test modules) share one template each: one
 #: of each stands for all.
 GENERATED = {"_snippets": "eager_loading.html", "_proofs": "test_eager_loading.html"}
+#: An address no page has: nginx answers it with the 404 page (404.html itself is
+#: served only that way), and moved pages' old addresses only redirect.
+UNKNOWN = "guides/no-such/page.html"
+NOT_VISITED = {"404.html", *moved_pages()}
 PAGES = [
     *sorted(
-        path.relative_to(SITE_DIR).as_posix()
+        address
         for path in SITE_DIR.rglob("*.html")
         if not {"_static", "_sources", *GENERATED} & set(path.parts)
+        and (address := path.relative_to(SITE_DIR).as_posix()) not in NOT_VISITED
     ),
     *(f"{folder}/{page}" for folder, page in GENERATED.items()),
+    UNKNOWN,
 ]
 
 # Elements reaching past the right edge of the page with no scrolling box around
@@ -55,6 +65,27 @@ CLIPPED = """() => {
     if (!scrolls) found.push(`${name} by ${Math.round(box.right - width)} px`);
   }
   return found.slice(0, 5);
+}"""
+# Tables and diagrams fit the column on a phone: none may hide part of itself in a
+# box that scrolls sideways (code blocks may: their lines are kept).
+HIDDEN_IN_SCROLL = """() => {
+  const found = [];
+  const selector = "article table, article figure, article svg, article img";
+  for (const element of document.querySelectorAll(selector)) {
+    if (element.closest("div.highlight")) continue;
+    for (let up = element; up && up.tagName !== "ARTICLE"; up = up.parentElement) {
+      const overflow = getComputedStyle(up).overflowX;
+      if ((overflow === "auto" || overflow === "scroll")
+          && up.scrollWidth > up.clientWidth + 1) {
+        const shown = Math.round(100 * up.clientWidth / up.scrollWidth);
+        const classes = element.className.baseVal ?? element.className;
+        const name = `${element.tagName.toLowerCase()}.${classes}`;
+        found.push(`${name} shows ${shown} % of its width`);
+        break;
+      }
+    }
+  }
+  return [...new Set(found)].slice(0, 5);
 }"""
 SETTLE = """() => new Promise(
   done => requestAnimationFrame(() => requestAnimationFrame(done)))"""
@@ -84,6 +115,8 @@ class Watch:
 
     origin: str
     problems: list[str] = field(default_factory=list)
+    #: The one response that may be an error: an unknown address's 404 page.
+    expected_404: str | None = None
 
     def attach(self, page: Page) -> None:
         page.on("console", self._console)
@@ -93,6 +126,10 @@ class Watch:
         page.on("request", self._local_only)
 
     def _console(self, message) -> None:
+        if message.location.get("url") == self.expected_404 and message.text.startswith(
+            "Failed to load resource: the server responded with a status of 404"
+        ):
+            return  # the browser's own note of the expected 404
         if message.type == "error":
             self.problems.append(f"console: {message.text} {message.location}")
 
@@ -100,6 +137,8 @@ class Watch:
         self.problems.append(f"request failed: {request.url} {request.failure}")
 
     def _response(self, response) -> None:
+        if response.status == 404 and response.url == self.expected_404:
+            return
         if response.status >= 400:
             self.problems.append(f"HTTP {response.status}: {response.url}")
 
@@ -117,13 +156,16 @@ def blocking_violations(page: Page, viewport: str, scheme: str) -> list[str]:
     ]
 
 
-def layout_problems(page: Page) -> list[str]:
+def layout_problems(page: Page, narrow: bool = False) -> list[str]:
     overflow = page.evaluate(
         "() => document.documentElement.scrollWidth"
         " - document.documentElement.clientWidth"
     )
     problems = [f"page scrolls sideways by {overflow} px"] if overflow > 0 else []
-    return problems + [f"clipped: {c}" for c in page.evaluate(CLIPPED)]
+    problems += [f"clipped: {c}" for c in page.evaluate(CLIPPED)]
+    if narrow:
+        problems += [f"scrolls: {c}" for c in page.evaluate(HIDDEN_IN_SCROLL)]
+    return problems
 
 
 def resize(page: Page, width: int, height: int) -> None:
@@ -137,22 +179,25 @@ def test_page_reads_well_everywhere(browser: Browser, site_url: str, path: str):
         viewport={"width": VIEWPORTS["desktop"][0], "height": VIEWPORTS["desktop"][1]}
     )
     page = context.new_page()
-    watch = Watch(site_url)
+    watch = Watch(site_url, expected_404=site_url + UNKNOWN)
     watch.attach(page)
     problems: list[str] = []
     try:
-        page.goto(site_url + path, wait_until="load")
+        response = page.goto(site_url + path, wait_until="load")
+        assert response is not None
+        assert response.status == (404 if path == UNKNOWN else 200), response.url
         page.evaluate(AXE_SCRIPT)
         for scheme in SCHEMES:
             page.emulate_media(color_scheme=scheme)
             for name, (width, height) in VIEWPORTS.items():
                 resize(page, width, height)
                 where = f"{name} {scheme}"
-                problems += [f"{where}: {p}" for p in layout_problems(page)]
+                narrow = width <= VIEWPORTS["phone"][0]
+                problems += [f"{where}: {p}" for p in layout_problems(page, narrow)]
                 found = blocking_violations(page, name, scheme)
                 problems += [f"{where}: {v}" for v in found]
         resize(page, NARROWEST, VIEWPORTS["phone"][1])
-        problems += [f"{NARROWEST} px: {p}" for p in layout_problems(page)]
+        problems += [f"{NARROWEST} px: {p}" for p in layout_problems(page, True)]
     finally:
         context.close()
     problems += watch.problems

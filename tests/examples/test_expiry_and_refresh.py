@@ -18,12 +18,14 @@ from sqlalchemy.orm import (
 from guide_runtime.configurations import sqlalchemy_line
 from snippets.counting_statements import record_statements
 from snippets.expiry_and_refresh import (
+    _query_again_without_populate_existing,
     load_posts_by_refresh,
     make_session_factory,
     read_after_expire,
     read_after_expire_all,
     read_after_rollback,
     refresh_user_name,
+    reload_users_in_one_query,
     reload_whole_report,
     reload_whole_user,
     rename_user,
@@ -417,3 +419,19 @@ async def test_under_repeatable_read_the_refresh_sees_the_old_row(
     snapshot = engine.execution_options(isolation_level="REPEATABLE READ")
     factory = make_session_factory(snapshot)
     assert await _rename_elsewhere_then_refresh(factory) == ("ada", "ada")
+
+
+async def test_populate_existing_reloads_every_object_in_one_select(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    with record_statements(engine) as log:
+        names = await reload_users_in_one_query(session)
+    assert names and all(name.endswith(" (renamed)") for name in names)
+    assert log.count == 3  # SELECT, UPDATE, and the one reloading SELECT
+
+
+async def test_the_same_query_again_keeps_the_objects_it_holds(
+    session: AsyncSession,
+) -> None:
+    names = await _query_again_without_populate_existing(session)
+    assert names and not any(name.endswith(" (renamed)") for name in names)

@@ -1,0 +1,200 @@
+"""Charts and diagrams drawn at build time from the data the tables show.
+
+- :func:`round_trip_chart`: a round-trip table (statements sent per loading strategy
+  as the number of parents grows) as an inline SVG bar chart, for the round-trips
+  directive to place beside its table.
+- :func:`phases_diagram`: the three enforcement phases, each with its name and its
+  rules, as an HTML figure (``{enforcement-phases}`` on the policy page).
+
+Both are pure functions of their data, offline (no script, no web font, no image
+file), readable on a phone (the SVG scales with its viewBox; the phases reflow from a
+row into a column) and in dark mode (text and lines in ``currentColor``, fills from
+the theme's CSS variables, guide.css), with a text alternative (the SVG's
+``<title>`` and ``<desc>`` say every number; the diagram is text).
+
+``{enforcement-phases}`` takes the phases' names as its content, one ``N: name`` a
+line, and the rules of each phase from the rule registry the rules extension keeps
+(``env.guide_rules``); a rule whose phase has no name fails the build.
+
+Every table of class ``round-trips`` (the round-trips directive's) gets its chart
+right after it, drawn from the table's own cells once references are resolved:
+whatever fills the table, the chart shows the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+from docutils import nodes
+from sphinx.errors import ExtensionError
+from sphinx.util.docutils import SphinxDirective
+
+# --- The round-trip chart ------------------------------------------------------------
+
+#: Geometry, in the SVG's own units (it scales to the column's width).
+WIDTH = 360
+LEFT = 8
+BAR_WIDTH = 270  # the longest bar; the value is written after it
+BAR_HEIGHT = 10
+ROW = 30  # a strategy: its name, then its bar
+GROUP_GAP = 14
+
+
+def _log_length(value: int, largest: int) -> float:
+    """A bar's length on a log scale (1 statement is a short bar, 0 none)."""
+    if value <= 0:
+        return 0.0
+    return max(2.0, BAR_WIDTH * math.log10(value + 1) / math.log10(largest + 1))
+
+
+def round_trip_chart(
+    header: list[str], rows: list[tuple[str, list[int]]], chart_id: str = "round-trips"
+) -> str:
+    """The round-trip table as an accessible inline SVG.
+
+    ``header`` is the table's header row (its first cell names the strategies'
+    column, the others the sizes: "10 parents", ...); ``rows`` holds each strategy's
+    name and its statement counts, one per size. One group of bars per size, one bar
+    per strategy, on a log scale shared by all groups. ``chart_id`` prefixes the
+    ids of its title and description: unique on the page.
+    """
+    sizes = header[1:]
+    if not rows or any(len(counts) != len(sizes) for _, counts in rows):
+        raise ValueError("every row needs one count per size in the header")
+    largest = max(max(counts) for _, counts in rows) or 1
+    summary = "; ".join(
+        f"{name}: "
+        + ", ".join(
+            f"{count} at {size}" for size, count in zip(sizes, counts, strict=True)
+        )
+        for name, counts in rows
+    )
+    parts: list[str] = []
+    y = 0
+    for column, size in enumerate(sizes):
+        y += 18
+        parts.append(
+            f'<text class="chart-group" x="{LEFT}" y="{y}">{escape(size)}</text>'
+        )
+        y += 6
+        for name, counts in rows:
+            count = counts[column]
+            length = _log_length(count, largest)
+            parts.append(
+                f'<text class="chart-label" x="{LEFT}" y="{y + 11}">{escape(name)}</text>'
+            )
+            parts.append(
+                f'<rect class="chart-bar" x="{LEFT}" y="{y + 15}" '
+                f'width="{length:.1f}" height="{BAR_HEIGHT}" rx="2"/>'
+            )
+            parts.append(
+                f'<text class="chart-value" x="{LEFT + length + 5:.1f}" '
+                f'y="{y + 24}">{count}</text>'
+            )
+            y += ROW
+        y += GROUP_GAP
+    height = y
+    title = "Statements sent per loading strategy, as the number of parents grows"
+    return (
+        f'<svg class="chart round-trip-chart" role="img" viewBox="0 0 {WIDTH} {height}" '
+        f'width="100%" aria-labelledby="{chart_id}-title {chart_id}-desc" '
+        'xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{chart_id}-title">{escape(title)}</title>'
+        f'<desc id="{chart_id}-desc">{escape(summary)}. Bars on a log scale.</desc>'
+        + "".join(parts)
+        + "</svg>"
+    )
+
+
+# --- The enforcement phases ------------------------------------------------------------
+
+
+def phases_diagram(phases: list[tuple[int, str, list[tuple[str, str]]]]) -> str:
+    """The enforcement phases as an HTML figure: each phase's number, name and rules
+    (code, name), in order, each a step towards the next."""
+    steps = []
+    for number, name, rules in phases:
+        items = "".join(
+            f'<li><span class="phase-rule-code">{escape(code)}</span> {escape(title)}</li>'
+            for code, title in rules
+        )
+        steps.append(
+            '<li class="phase-step">'
+            f'<p class="phase-title"><span class="phase-number">Phase {number}</span> '
+            f"{escape(name)}</p>"
+            f'<ul class="phase-rules" aria-label="Rules of phase {number}">{items}</ul>'
+            "</li>"
+        )
+    counts = ", ".join(f"phase {n}: {len(rules)} rules" for n, _, rules in phases)
+    return (
+        '<figure class="phases-diagram">'
+        f'<ol class="phase-steps">{"".join(steps)}</ol>'
+        f"<figcaption>Enforcement grows phase by phase ({escape(counts)}); each phase "
+        "adds its rules to those before it.</figcaption>"
+        "</figure>"
+    )
+
+
+class EnforcementPhases(SphinxDirective):
+    """``{enforcement-phases}``: the phases, named in its content, with their rules."""
+
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        names: dict[int, str] = {}
+        for line in self.content:
+            number, _, name = line.partition(":")
+            if not number.strip().isdigit() or not name.strip():
+                raise self.error(f"enforcement-phases: write 'N: name', not {line!r}")
+            names[int(number)] = name.strip()
+        rules = getattr(self.env, "guide_rules", None)
+        if rules is None:
+            raise ExtensionError("enforcement-phases needs the rules extension")
+        by_phase: dict[int, list[tuple[str, str]]] = {number: [] for number in names}
+        for rule in sorted(rules.values(), key=lambda rule: rule.code):
+            if rule.retired:
+                continue
+            if rule.phase not in by_phase:
+                raise self.error(
+                    f"enforcement-phases: {rule.code}'s phase {rule.phase} has no name"
+                )
+            by_phase[rule.phase].append((rule.code, rule.name))
+        html = phases_diagram([(n, names[n], by_phase[n]) for n in sorted(names)])
+        # The page's text already names every rule: keep the search index as it was.
+        return [nodes.raw("", html, format="html", classes=["no-search"])]
+
+
+def _table_rows(table: nodes.table) -> tuple[list[str], list[tuple[str, list[int]]]]:
+    """A round-trips table's header and rows, read from its cells."""
+    header = [
+        entry.astext().strip()
+        for entry in next(table.findall(nodes.thead)).findall(nodes.entry)
+    ]
+    rows = []
+    for row in next(table.findall(nodes.tbody)).findall(nodes.row):
+        cells = [entry.astext().strip() for entry in row.findall(nodes.entry)]
+        rows.append((cells[0], [int(cell) for cell in cells[1:]]))
+    return header, rows
+
+
+def _chart_round_trip_tables(app, doctree: nodes.document, docname: str) -> None:
+    tables = [t for t in doctree.findall(nodes.table) if "round-trips" in t["classes"]]
+    for number, table in enumerate(tables, start=1):
+        header, rows = _table_rows(table)
+        svg = round_trip_chart(header, rows, chart_id=f"round-trips-{number}")
+        html = (
+            f'<figure class="chart-figure">{svg}<figcaption>The table above as a '
+            "chart: one bar per strategy and size, on a log scale.</figcaption></figure>"
+        )
+        # The table holds the same words and numbers: the search index has them.
+        table.parent.insert(
+            table.parent.index(table) + 1,
+            nodes.raw("", html, format="html", classes=["no-search"]),
+        )
+
+
+def setup(app):
+    app.add_directive("enforcement-phases", EnforcementPhases)
+    app.connect("doctree-resolved", _chart_round_trip_tables)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
