@@ -100,9 +100,12 @@ test-postgres-sqlalchemy-2.0: $(STAMP_2_0)  ## the same on the newest SQLAlchemy
 # The published artifact: the built site, its manifest and nginx config, one tarball.
 # Every page is written again (-a, from the stored environment): a page an incremental
 # build did not rewrite would name an edited stylesheet by its old fingerprint.
+# Built afresh: an artifact holds exactly this checkout's pages, every one written
+# with its assets' current fingerprints.
 dist: $(STAMP)  ## the site as a versioned tarball any static web server serves (_build/dist/)
-	$(BIN)/python -m sphinx -b html -a $(SPHINX_STRICT) . _build/html
-	$(BIN)/python tools/dist.py
+	rm -rf _build/dist/html
+	$(BIN)/python -m sphinx -b html $(SPHINX_STRICT) . _build/dist/html
+	$(BIN)/python tools/dist.py --site _build/dist/html
 
 # The artifact served by nginx under its published sub-path, in Debian's Chromium.
 BROWSER_TESTS ?= tests/browser

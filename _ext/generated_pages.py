@@ -144,8 +144,14 @@ def _share_navigation(app, pagename: str, templatename, context, doctree) -> Non
 
 
 def _save_keys(app, exception) -> None:
+    """Keep this build's keys; remove the pages in the generated pages' folders that
+    no producer yields any more (a deleted test module's page)."""
     state = app.builder.__dict__.get("_generated_pages")
     if exception is None and state is not None:
+        kept = {Path(app.builder.get_outfilename(name)) for name in state["keys"]}
+        for folder in {path.parent for path in kept}:
+            for page in set(folder.glob("*.html")) - kept:
+                page.unlink()
         path = Path(app.doctreedir, KEYS_FILE)
         path.write_text(json.dumps(state["keys"], indent=1, sort_keys=True))
 

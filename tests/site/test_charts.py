@@ -7,11 +7,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from charts import phases_diagram, round_trip_chart
-from rule_page import PHASE_NAMES
-from rules import load_rules
 
+from _ext.charts import phases_diagram, round_trip_chart
+from _ext.rule_page import PHASE_NAMES
+from _ext.rules import load_rules
 from guide_runtime.configurations import ROOT
+from implicit_io.rules import RULES
 
 SVG = "{http://www.w3.org/2000/svg}"
 HEADER = ["Strategy", "10 parents", "100 parents", "1000 parents"]
@@ -91,7 +92,7 @@ def test_the_policy_pages_diagram_is_the_rule_registry(built_site: Path) -> None
     figure = figure[: figure.index("</figure>")]
     steps = figure.split('<li class="phase-step">')[1:]
     assert len(steps) == len(PHASE_NAMES)
-    rules = load_rules(ROOT)
+    rules = load_rules(ROOT, RULES)
     for number, step in enumerate(steps, start=1):
         assert f"Phase {number}</span> {PHASE_NAMES[number]}" in step
         codes = re.findall(r'phase-rule-code">(IO\d+)<', step)

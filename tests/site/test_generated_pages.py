@@ -67,3 +67,10 @@ def test_a_deleted_page_is_written_again(site: Path) -> None:
     _build(site, out)
     (out / "_proofs" / "test_two.html").unlink()
     assert "test_two.html" in _build(site, out)
+
+
+def test_a_page_no_producer_yields_any_more_is_removed(site: Path) -> None:
+    out = site / "_build"
+    assert "test_two.html" in _build(site, out)
+    (site / "tests" / "test_two.py").unlink()
+    assert set(_build(site, out)) == {"test_one.html"}
