@@ -34,7 +34,12 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
-from guide_runtime.configurations import ALL_CONFIGURATIONS, Record, load_records
+from guide_runtime.configurations import (
+    ALL_CONFIGURATIONS,
+    Record,
+    load_records,
+    summarize_cases,
+)
 
 from .generated_pages import GeneratedPage, add_generated_pages
 
@@ -136,40 +141,55 @@ def _short(configuration) -> str:
     return f"{SHORT_ENGINE[configuration.engine]} · {configuration.sqlalchemy}"
 
 
-def _verdict(record: Record | None, test: str) -> tuple[str, str]:
-    """(css state, explanation) for one test on one configuration."""
+def _verdict(record: Record | None, test: str) -> tuple[bool, str]:
+    """(proven, the verdict in words) for one test on one configuration."""
     if record is None:
-        return "unproven", "no run of this suite is recorded"
+        return False, "not recorded: no run of this suite is recorded"
     if record.stale:
-        return "unproven", f"not proven for this checkout: {record.stale}"
+        return False, f"not recorded for this checkout: {record.stale}"
     outcome = record.outcome(test)
     if outcome == "passed":
-        return "passed", "the test passed"
-    return "unproven", f"not proven: the test {outcome}"
+        cases = summarize_cases(record.cases(test)).text
+        return True, f"passed ({cases})" if cases else "passed"
+    if outcome == "skipped":
+        why = record.skip_reason(test)
+        return False, f"skipped: {why}" if why else "skipped"
+    return False, outcome
 
 
-def _render_claim(app, node: proof_claim, docname: str) -> nodes.Node:
+def _render_claim(app, node: proof_claim, docname: str, number: int) -> nodes.Node:
+    """One quiet mark per claim, whose detail (the test, and each configuration's
+    verdict in words) opens on tap, click or keyboard (_static/proof-marks.js)."""
     records = _records(app)
     uri = app.builder.get_relative_uri(docname, f"{PAGES}/{node['module']}")
-    wrapper = nodes.inline(classes=["proof"])
-    link = nodes.reference(
-        "",
-        "proof",
-        refuri=f"{uri}#L-{node['line']}",
-        classes=["proof-test"],
-        reftitle=f"{node['test']}: open the test's code",
+    verdicts = [
+        (configuration, *_verdict(records.get(configuration), node["test"]))
+        for configuration in ALL_CONFIGURATIONS
+    ]
+    proven = sum(passed for _, passed, _ in verdicts)
+    total = len(verdicts)
+    detail = f"proof-{number}"
+    lines = [
+        f'<a class="proof-test" href="{uri}#L-{node["line"]}">'
+        f"{html.escape(node['module'])}::{html.escape(node['name'])}</a>"
+    ]
+    lines += [
+        f'<span class="proof-{"passed" if passed else "unproven"}">'
+        f"{html.escape(_short(configuration))}: {html.escape(why)}</span>"
+        for configuration, passed, why in verdicts
+    ]
+    markup = (
+        f'<span class="proof" data-proof-summary="proven on {proven} of {total} '
+        f'configurations"><button type="button" class="proof-mark" '
+        f'aria-expanded="false" aria-controls="{detail}">proven on {proven}/{total}'
+        f'</button><span class="proof-detail" id="{detail}" hidden>'
+        + "".join(lines)
+        + "</span></span>"
     )
-    wrapper += link
-    for configuration in ALL_CONFIGURATIONS:
-        state, why = _verdict(records.get(configuration), node["test"])
-        mark = "✓" if state == "passed" else "✗"
-        wrapper += nodes.abbreviation(
-            "",
-            f"{_short(configuration)} {mark}",
-            explanation=f"{configuration.label}: {why}",
-            classes=["proof-on", f"proof-{state}"],
-        )
-    return wrapper
+    # Not search text: the index skips "no-search" nodes (as Sphinx's own do).
+    return nodes.inline(
+        "", "", nodes.raw("", markup, format="html"), classes=["no-search"]
+    )
 
 
 def _render_table(app) -> nodes.Node:
@@ -209,8 +229,8 @@ def _render_table(app) -> nodes.Node:
 
 
 def _fill(app, doctree: nodes.document, docname: str) -> None:
-    for node in list(doctree.findall(proof_claim)):
-        node.replace_self(_render_claim(app, node, docname))
+    for number, node in enumerate(list(doctree.findall(proof_claim)), start=1):
+        node.replace_self(_render_claim(app, node, docname, number))
     for node in list(doctree.findall(tested_configurations)):
         node.replace_self(_render_table(app))
 

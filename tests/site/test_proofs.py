@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
 from guide_runtime import configurations
 from guide_runtime.configurations import Configuration
@@ -32,19 +32,33 @@ def site(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _record(site: Path, configuration: Configuration, outcome: str) -> None:
+def _record(
+    site: Path,
+    configuration: Configuration,
+    outcome: str,
+    cases: dict[str, str] | None = None,
+    skips: dict[str, str] | None = None,
+) -> None:
+    outcomes = {f"{TEST}[{case}]": o for case, o in cases.items()} if cases else {}
     configurations.write_record(
-        configuration, {TEST: outcome}, {"sqlalchemy": "x"}, root=site
+        configuration,
+        outcomes or {TEST: outcome},
+        {"sqlalchemy": "x"},
+        root=site,
+        skips={f"{TEST}[{case}]": why for case, why in (skips or {}).items()},
     )
 
 
-def _badges(site: Path) -> dict[str, tuple[str, str]]:
-    """Badge text → (state class, explanation) on the built page."""
-    page = (site / "_build" / "index.html").read_text()
-    found = re.findall(
-        r'<abbr class="proof-on proof-(\w+)" title="([^"]*)">([^<]*)</abbr>', page
-    )
-    return {text: (state, why) for state, why, text in found}
+def _mark(site: Path) -> tuple[str, dict[str, str]]:
+    """The claim's mark and its detail: configuration → verdict in words."""
+    page = BeautifulSoup((site / "_build" / "index.html").read_text(), "html.parser")
+    [proof] = page.select("span.proof")
+    button = proof.select_one("button.proof-mark")
+    detail = page.select_one(f"#{button['aria-controls']}")
+    assert detail.has_attr("hidden") and detail.parent is proof
+    assert proof.find_parent(class_="no-search") is not None  # not search text
+    lines = [line.get_text() for line in detail.select("span")]
+    return button.get_text(), dict(line.split(": ", 1) for line in lines)
 
 
 def test_a_claim_shows_where_its_test_passed_and_where_it_did_not(site: Path) -> None:
@@ -52,13 +66,13 @@ def test_a_claim_shows_where_its_test_passed_and_where_it_did_not(site: Path) ->
     _record(site, Configuration("sqlite", "2.0"), "failed")
     build = build_small_site(site)
     assert build.returncode == 0, build.stderr
-    badges = _badges(site)
-    assert badges["SQLite · 2.1 ✓"][0] == "passed"
-    assert badges["SQLite · 2.0 ✗"] == (
-        "unproven",
-        "SQLite (aiosqlite), SQLAlchemy 2.0: not proven: the test failed",
+    mark, verdicts = _mark(site)
+    assert mark == "proven on 1/4"
+    assert verdicts["SQLite · 2.1"] == "passed"
+    assert verdicts["SQLite · 2.0"] == "failed"
+    assert verdicts["PostgreSQL · 2.1"] == (
+        "not recorded: no run of this suite is recorded"
     )
-    assert "no run of this suite is recorded" in badges["PostgreSQL · 2.1 ✗"][1]
     # The test's code is one click away, at the test's line.
     page = (site / "_build" / "index.html").read_text()
     assert 'href="_proofs/test_demo.html#L-1"' in page
@@ -66,33 +80,50 @@ def test_a_claim_shows_where_its_test_passed_and_where_it_did_not(site: Path) ->
     assert 'id="L-1"' in code and "test_rollback_expires" in code
 
 
+def test_the_detail_names_the_cases_and_why_a_test_was_skipped(site: Path) -> None:
+    cases = {"lazy=select": "passed", "lazy=joined": "passed", "lazy=noload": "xfailed"}
+    _record(site, Configuration("sqlite", "2.1"), "passed", cases)
+    skipped = {"lazy=select": "skipped"}
+    why = {"lazy=select": "only on SQLite (aiosqlite): the message differs"}
+    _record(site, Configuration("postgresql", "2.1"), "", skipped, why)
+    assert build_small_site(site).returncode == 0
+    _, verdicts = _mark(site)
+    assert verdicts["SQLite · 2.1"] == (
+        "passed (proven for: lazy=joined, select · not: lazy=noload)"
+    )
+    assert verdicts["PostgreSQL · 2.1"] == (
+        "skipped: only on SQLite (aiosqlite): the message differs"
+    )
+
+
 def test_a_record_of_other_code_proves_nothing(site: Path) -> None:
     _record(site, Configuration("sqlite", "2.1"), "passed")
     (site / "tests" / "test_demo.py").write_text(TEST_MODULE + "# edited\n")
     assert build_small_site(site).returncode == 0
-    state, why = _badges(site)["SQLite · 2.1 ✗"]
-    assert state == "unproven" and "changed since the run" in why
+    mark, verdicts = _mark(site)
+    assert mark == "proven on 0/4"
+    assert "changed since the run" in verdicts["SQLite · 2.1"]
     table = (site / "_build" / "index.html").read_text()
     assert "stale: the examples or tests changed since the run" in table
 
 
 def test_a_new_record_rewrites_the_pages_that_cite_proofs(site: Path) -> None:
     assert build_small_site(site).returncode == 0
-    assert "SQLite · 2.1 ✗" in _badges(site)
+    assert _mark(site)[0] == "proven on 0/4"
     _record(site, Configuration("sqlite", "2.1"), "passed")
     assert build_small_site(site).returncode == 0  # incremental: no source changed
-    assert "SQLite · 2.1 ✓" in _badges(site)
+    assert _mark(site)[0] == "proven on 1/4"
 
 
 def test_code_changed_elsewhere_makes_built_badges_stale(site: Path) -> None:
     # No page and no record changes: only the verdict does, and pages follow it.
     _record(site, Configuration("sqlite", "2.1"), "passed")
     assert build_small_site(site).returncode == 0
-    assert "SQLite · 2.1 ✓" in _badges(site)
+    assert _mark(site)[0] == "proven on 1/4"
     (site / "tests" / "test_other.py").write_text("def test_z():\n    pass\n")
     assert build_small_site(site).returncode == 0  # incremental
-    state, why = _badges(site)["SQLite · 2.1 ✗"]
-    assert state == "unproven" and "changed since the run" in why
+    mark, verdicts = _mark(site)
+    assert mark == "proven on 0/4" and "changed since" in verdicts["SQLite · 2.1"]
 
 
 @pytest.mark.parametrize(
