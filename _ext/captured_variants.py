@@ -22,6 +22,21 @@ from sphinx.util.docutils import SphinxDirective
 from guide_runtime import configurations
 
 
+def _not_recorded(record, tests: set[str]) -> str:
+    """Why a configuration shows no output, and what holds there instead: the
+    recording test's verdict on it (a skip says where the fact holds)."""
+    if record is None:
+        return "*Not recorded: no run of this configuration's suite is recorded.*"
+    if record.stale:
+        return f"*Not recorded for this checkout: {record.stale}.*"
+    for test in sorted(tests):
+        if record.outcome(test) == "skipped" and (why := record.skip_reason(test)):
+            return f"*Not recorded here: its test does not run on this configuration ({why}).*"
+        if record.outcome(test) != "passed":
+            return f"*Not recorded: its test {record.outcome(test)} on this configuration.*"
+    return "*Not recorded: its test ran here and passed without recording this output.*"
+
+
 def _fence(text: str) -> str:
     """A code fence longer than any run of backticks that starts a line of text."""
     lines = text.split("\n")
@@ -62,6 +77,12 @@ class CapturedVariants(SphinxDirective):
         # Backtick fences, each level longer than the one inside it, so the
         # markup needs no MyST extension and no captured text can close it.
         texts = [e["text"] for c in shown if (e := captures.get(c, {}).get(name))]
+        # The test that records this output, where some configuration recorded it.
+        tests = {
+            e["test"].partition("[")[0]
+            for c in shown
+            if (e := captures.get(c, {}).get(name))
+        }
         code = _fence("\n".join(texts))
         item, tab_set = code + "`", code + "``"
         lines = [f"{tab_set}{{tab-set}}"]
@@ -70,7 +91,7 @@ class CapturedVariants(SphinxDirective):
             entry = captures.get(configuration, {}).get(name)
             record = records.get(configuration)
             if entry is None:
-                lines.append("*Not recorded on this configuration.*")
+                lines.append(_not_recorded(record, tests))
             else:
                 lines += [f"{code}text", entry["text"], code, ""]
                 version = record.versions.get("sqlalchemy", "?") if record else "?"

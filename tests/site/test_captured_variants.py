@@ -58,7 +58,25 @@ def test_each_configuration_shows_its_recording_or_says_none(site: Path) -> None
     assert "_proofs/test_demo.html#L-1" in page  # the recording test, cited
     # The 2.0 suite ran but recorded nothing: said so, nothing filled in.
     assert "SQLite (aiosqlite), SQLAlchemy 2.0" in page
-    assert "Not recorded on this configuration." in page
+    assert "Not recorded: its test ran here and passed without recording" in page
+
+
+def test_a_configuration_the_test_skips_says_why(site: Path) -> None:
+    _capture(site, SQLITE_21, "Raised: StatementError")
+    why = "only on SQLAlchemy 2.1: 2.0 raises it bare"
+    configurations.write_record(
+        SQLITE_20,
+        {"tests/test_demo.py::test_shape[case]": "skipped"},
+        {"sqlalchemy": "2.0.58"},
+        root=site,
+        skips={"tests/test_demo.py::test_shape[case]": why},
+    )
+    assert build_small_site(site).returncode == 0
+    page = (site / "_build" / "index.html").read_text()
+    assert (
+        "Not recorded here: its test does not run on this configuration (only on "
+        "SQLAlchemy 2.1: 2.0 raises it bare)."
+    ) in page
 
 
 def test_a_capture_no_suite_recorded_fails_the_build(site: Path) -> None:
