@@ -98,7 +98,7 @@ class ProofRole(SphinxRole):
                 f"{{proof}} {self.text!r}: write `test_module::test_name`, naming a "
                 "module in tests/ without its folder or .py"
             )
-        path = test_modules(Path(self.env.srcdir)).get(module)
+        path = self.env.guide_test_modules.get(module)
         if path is None:
             return self._fail(
                 f"{{proof}} {self.text!r}: no test module {module}.py under "
@@ -284,7 +284,7 @@ def _highlighted(app, material: dict) -> str:
 
 def _test_code_pages(app):
     """One page per test module, its code highlighted, each test an anchor."""
-    for path in test_modules(Path(app.srcdir)).values():
+    for path in app.env.guide_test_modules.values():
         material = _highlighting(path)
 
         def context(path: Path = path, material: dict = material):
@@ -299,7 +299,13 @@ def _test_code_pages(app):
         yield GeneratedPage(f"{PAGES}/{path.stem}", "page.html", material, context)
 
 
+def _find_test_modules(app) -> None:
+    # Once per build, before the pages are read (by forked readers too).
+    app.env.guide_test_modules = test_modules(Path(app.srcdir))
+
+
 def setup(app):
+    app.connect("builder-inited", _find_test_modules)
     app.add_node(proof_claim)
     app.add_node(tested_configurations)
     app.add_role("proof", ProofRole())

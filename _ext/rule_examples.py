@@ -54,41 +54,46 @@ def check_examples(srcdir: Path, rules: dict[str, Rule]) -> list[str]:
     """Problems with the rules' named examples, each 'file: what to fix'."""
     problems = []
     for rule in rules.values():
-        where = f"{rule.docname}.md"
-        named = {kind: getattr(rule, kind) for kind in KINDS if getattr(rule, kind)}
-        if not rule.retired:
-            for kind in KINDS:
-                if kind not in named:
-                    problems.append(
-                        f"{where}: the rule front matter names no {kind}. Add "
-                        f"'{kind}: module:function' naming a snippet function that "
-                        + (
-                            "fails the way the rule forbids."
-                            if kind == "example"
-                            else "does what the rule asks."
-                        )
+        source = (srcdir / f"{rule.docname}.md").read_text(encoding="utf-8")
+        problems += check_rule(srcdir, rule, source)
+    return problems
+
+
+def check_rule(srcdir: Path, rule: Rule, source: str) -> list[str]:
+    """Problems with one rule's named examples, given its page's source."""
+    problems = []
+    where = f"{rule.docname}.md"
+    named = {kind: getattr(rule, kind) for kind in KINDS if getattr(rule, kind)}
+    if not rule.retired:
+        for kind in KINDS:
+            if kind not in named:
+                problems.append(
+                    f"{where}: the rule front matter names no {kind}. Add "
+                    f"'{kind}: module:function' naming a snippet function that "
+                    + (
+                        "fails the way the rule forbids."
+                        if kind == "example"
+                        else "does what the rule asks."
                     )
-        source = (srcdir / where).read_text(encoding="utf-8")
-        for kind, target in named.items():
-            module, function = target.split(":")
-            snippet = srcdir / "snippets" / f"{module}.py"
-            if not snippet.is_file():
-                problems.append(
-                    f"{where}: {kind} {target!r} names snippets/{module}.py, which "
-                    "does not exist. Fix the module name."
                 )
-            elif function not in _public_functions(snippet):
-                problems.append(
-                    f"{where}: {kind} {target!r}: snippets/{module}.py defines no "
-                    f"public top-level function {function!r}. Fix the name."
-                )
-            if not re.search(
-                rf"^[`:]{{3,}}\{{rule-example\}}\s+{kind}\s*$", source, re.M
-            ):
-                problems.append(
-                    f"{where}: names {kind} {target!r} but never shows it. Add "
-                    f"'```{{rule-example}} {kind}' to its section."
-                )
+    for kind, target in named.items():
+        module, function = target.split(":")
+        snippet = srcdir / "snippets" / f"{module}.py"
+        if not snippet.is_file():
+            problems.append(
+                f"{where}: {kind} {target!r} names snippets/{module}.py, which "
+                "does not exist. Fix the module name."
+            )
+        elif function not in _public_functions(snippet):
+            problems.append(
+                f"{where}: {kind} {target!r}: snippets/{module}.py defines no "
+                f"public top-level function {function!r}. Fix the name."
+            )
+        if not re.search(rf"^[`:]{{3,}}\{{rule-example\}}\s+{kind}\s*$", source, re.M):
+            problems.append(
+                f"{where}: names {kind} {target!r} but never shows it. Add "
+                f"'```{{rule-example}} {kind}' to its section."
+            )
     return problems
 
 
@@ -138,15 +143,18 @@ class RuleExample(SphinxDirective):
         ).run()
 
 
-def _check_on_build(app) -> None:
-    logger = logging.getLogger(__name__)
-    for problem in check_examples(Path(app.srcdir), app.guide_rules):
-        logger.warning("rule example: %s", problem, type="rules", subtype="examples")
+def _check_read_page(app, docname: str, source: list[str]) -> None:
+    """Each rule page as Sphinx reads it (again when a snippet it shows changes)."""
+    rule = next((r for r in app.guide_rules.values() if r.docname == docname), None)
+    for problem in check_rule(Path(app.srcdir), rule, source[0]) if rule else ():
+        logging.getLogger(__name__).warning(
+            "rule example: %s", problem, type="rules", subtype="examples"
+        )
 
 
 def setup(app):
     app.setup_extension(f"{__package__}.rules")
     app.setup_extension(f"{__package__}.recorded_output")
-    app.connect("builder-inited", _check_on_build, priority=600)
+    app.connect("source-read", _check_read_page)
     app.add_directive("rule-example", RuleExample)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -49,9 +49,11 @@ def _headings(text: str) -> list[tuple[int, str, int]]:
     return found
 
 
-def check_page(path: Path, where: str, rule: Rule) -> list[str]:
+def check_page(
+    path: Path, where: str, rule: Rule, text: str | None = None
+) -> list[str]:
     """Problems with one rule page's headings, each 'file:line: what to fix'."""
-    headings = _headings(path.read_text(encoding="utf-8"))
+    headings = _headings(path.read_text(encoding="utf-8") if text is None else text)
     title = f"{rule.code} · {rule.name}"
     top = [(text, line) for level, text, line in headings if level == 1]
     if [text for text, _ in top] != [title]:
@@ -89,23 +91,19 @@ def check_page(path: Path, where: str, rule: Rule) -> list[str]:
     return []
 
 
-def check_rule_pages(srcdir: Path, rules: dict[str, Rule]) -> list[str]:
-    problems = []
-    for rule in rules.values():
-        problems += check_page(
-            srcdir / f"{rule.docname}.md", f"{rule.docname}.md", rule
+def _check_read_page(app, docname: str, source: list[str]) -> None:
+    """Each rule page as Sphinx reads it: an edit checks the one page it changed."""
+    rule = next((r for r in app.guide_rules.values() if r.docname == docname), None)
+    if rule is None:
+        return
+    path = Path(app.srcdir, f"{docname}.md")
+    for problem in check_page(path, f"{docname}.md", rule, source[0]):
+        logging.getLogger(__name__).warning(
+            "rule page: %s", problem, type="rules", subtype="skeleton"
         )
-    return problems
-
-
-def _check_on_build(app) -> None:
-    logger = logging.getLogger(__name__)
-    for problem in check_rule_pages(Path(app.srcdir), app.guide_rules):
-        logger.warning("rule page: %s", problem, type="rules", subtype="skeleton")
 
 
 def setup(app):
     app.setup_extension(f"{__package__}.rules")
-    # After rules.py has read the registry (priority 500).
-    app.connect("builder-inited", _check_on_build, priority=600)
+    app.connect("source-read", _check_read_page)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -31,11 +31,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from docutils.parsers.rst import directives
-from myst_parser.parsers.directives import parse_directive_text
 
 from . import configurations
 from .configurations import ROOT, Configuration
-from .pages import front_matter, markdown_parser, site_pages
 
 RECORD_COMMAND = "make record"
 CODE_DIRECTIVES = frozenset({"code-block", "code", "sourcecode", "code-cell"})
@@ -172,6 +170,8 @@ class PageUse:
 
 
 def _uses_in_text(page: str, text: str, offset: int, markdown) -> Iterator[PageUse]:
+    from myst_parser.parsers.directives import parse_directive_text
+
     for token in markdown.parse(text):
         if token.type not in ("fence", "colon_fence") or token.map is None:
             continue
@@ -208,6 +208,9 @@ def _uses_in_text(page: str, text: str, offset: int, markdown) -> Iterator[PageU
 
 def page_requests(root: Path = ROOT) -> list[PageUse]:
     """Every run the pages show, where they show it, in page order."""
+    # Here, not at the top: a build that renders records parses no page this way.
+    from .pages import front_matter, markdown_parser, site_pages
+
     markdown = markdown_parser()
     found: list[PageUse] = []
     for page in site_pages(root):
