@@ -100,12 +100,11 @@ test-postgres-sqlalchemy-2.0: $(STAMP_2_0)  ## the same on the newest SQLAlchemy
 # The published artifact: the built site, its manifest and nginx config, one tarball.
 # Every page is written again (-a, from the stored environment): a page an incremental
 # build did not rewrite would name an edited stylesheet by its old fingerprint.
-# Built afresh: an artifact holds exactly this checkout's pages, every one written
-# with its assets' current fingerprints.
+# Every page written again (-a), so each names its assets by their current
+# fingerprints; the environment is kept, as in the editing loop.
 dist: $(STAMP)  ## the site as a versioned tarball any static web server serves (_build/dist/)
-	rm -rf _build/dist/html
-	$(BIN)/python -m sphinx -b html $(SPHINX_STRICT) . _build/dist/html
-	$(BIN)/python tools/dist.py --site _build/dist/html
+	$(BIN)/python -m sphinx -b html -a $(SPHINX_STRICT) . _build/html
+	$(BIN)/python tools/dist.py
 
 # The artifact served by nginx under its published sub-path, in Debian's Chromium.
 BROWSER_TESTS ?= tests/browser
