@@ -89,6 +89,10 @@ HIDDEN_IN_SCROLL = """() => {
 }"""
 SETTLE = """() => new Promise(
   done => requestAnimationFrame(() => requestAnimationFrame(done)))"""
+#: Colour transitions (a tab label's fades in 0.25 s) finished: what a reader sees
+#: once the page has switched scheme, not a colour halfway between the two.
+TRANSITIONS_DONE = """() => Promise.all(
+  document.getAnimations().map(animation => animation.finished))"""
 # What axe checks where. Only colour contrast depends on the colour scheme, so the
 # dark scheme is checked for contrast alone. Code blocks look the same at every
 # width: their (many, slow to check) highlighted tokens are contrast-checked at
@@ -189,6 +193,7 @@ def test_page_reads_well_everywhere(browser: Browser, site_url: str, path: str):
         page.evaluate(AXE_SCRIPT)
         for scheme in SCHEMES:
             page.emulate_media(color_scheme=scheme)
+            page.evaluate(TRANSITIONS_DONE)
             for name, (width, height) in VIEWPORTS.items():
                 resize(page, width, height)
                 where = f"{name} {scheme}"
