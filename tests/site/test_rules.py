@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from _ext.rule_examples import check_examples
 from _ext.rule_skeleton import SECTIONS, check_page
 from _ext.rules import load_rules
-from _ext.snippet_contract import check_project
 from guide_runtime.configurations import ROOT
+from guide_runtime.contract import check_project
 from implicit_io.guard import KnownException
 from implicit_io.rule_links import KNOWN_RULES, docs_base_url
 from implicit_io.rules import RULES, Rule

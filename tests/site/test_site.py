@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from _ext.snippet_contract import check_project
 from guide_runtime.capture import stable_output
 from guide_runtime.configurations import ROOT
+from guide_runtime.contract import check_project
 from tests.site.small_sites import build_small_site, copy_checkout
 
 
