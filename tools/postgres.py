@@ -36,7 +36,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-DATABASE_URL_VARIABLE = "GUIDE_DATABASE_URL"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The variable is the runtime's (it reads it; this only sets it for the command).
+from guide_runtime.database import DATABASE_URL_VARIABLE
+
 #: The server account when this runs as root (PostgreSQL will not run as root).
 SERVER_USER = "postgres"
 #: Durability is worth nothing on a server that is deleted after the run.

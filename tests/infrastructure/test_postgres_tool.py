@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from guide_runtime.database import DATABASE_URL_VARIABLE
 from tests.support import needs_postgres_binaries
 from tools.postgres import binaries, stored_cluster, throwaway_server
 
@@ -18,7 +19,7 @@ pytestmark = needs_postgres_binaries()
 ROOT = Path(__file__).resolve().parents[2]
 # The command run against the server: says it is up, then waits to be stopped.
 WAIT = (
-    "import os, time; print(os.environ['GUIDE_DATABASE_URL'], flush=True); "
+    f"import os, time; print(os.environ[{DATABASE_URL_VARIABLE!r}], flush=True); "
     "time.sleep(120)"
 )
 
