@@ -169,9 +169,9 @@ def test_the_suite_compares_and_records(pytester: pytest.Pytester) -> None:
     run = ["-p", "no:randomly", "-n", "0"]
     first = pytester.runpytest_inprocess(*run)
     first.assert_outcomes(failed=1)
-    first.stdout.fnmatch_lines(["*no output is recorded on SQLite*make record*"])
+    first.stdout.fnmatch_lines(["*no output is recorded on*make record*"])
     pytester.runpytest_inprocess(*run, "--record-outputs").assert_outcomes(passed=1)
-    # The run records the configuration it runs on (SQLAlchemy 2.0 in its suite).
+    # The run records the configuration it runs on, whichever suite runs it.
     written = json.loads(outputs.outputs_path(current(), pytester.path).read_text())
     assert written["captured-run models:sample_users"]["output"] == {"n": 1}
     pytester.runpytest_inprocess(*run).assert_outcomes(passed=1)
