@@ -78,7 +78,7 @@ async def report_contents(session: AsyncSession) -> dict[str, tuple[str, str]]:
 async def report_summaries_load_only(session: AsyncSession) -> dict[str, str]:
     stmt = select(Report).options(load_only(Report.title)).order_by(Report.id)
     reports = await session.scalars(stmt)
-    # Broken: load_only() deferred every other column, summary included.
+    # Broken: load_only() deferred every column but title and the key, summary too.
     return {report.title: report.summary for report in reports}
 
 

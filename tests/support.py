@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, make_url
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
@@ -40,39 +41,48 @@ def _driver(engine: AsyncEngine | Engine | None) -> str:
 
 
 def failed_load_shape(
-    engine: AsyncEngine | Engine | None = None, *, opens_connection: bool = False
+    engine: AsyncEngine | Engine | None = None,
+    *,
+    opens_connection: bool = False,
+    pings: bool = False,
 ) -> str:
     """How this SQLAlchemy line and ``engine``'s driver (by default, the one
     GUIDE_DATABASE_URL names) raise a refused implicit load.
 
-    2.1 runs the load on a connection that is already open (the session's, or an
-    idle one from the pool) as far as the cursor, and wraps the refusal in a
-    ``StatementError`` naming the SQL. When the load must first open a connection
-    (``NullPool`` after a commit, a pool with no idle connection), opening it is
-    what is refused, and 2.1 raises ``MissingGreenlet`` bare. 2.0 raises it bare
-    in every case (tests/examples/test_troubleshooting.py proves each, on each
-    pool). That is aiosqlite. asyncpg is refused later, in ``cursor.execute``
-    (after the statement events), or while connecting: bare on both lines.
+    2.1 runs the load on a connection that is already open and usable without I/O
+    (the session's, or an idle one from a pool without ``pool_pre_ping``) as far as
+    the cursor, and wraps the refusal in a ``StatementError`` naming the SQL. When
+    the checkout must first do I/O of its own, open a connection (``NullPool``
+    after a commit, a pool with no idle connection) or ping the idle one
+    (``pool_pre_ping=True``, ``pings``), that I/O is what is refused, and 2.1
+    raises ``MissingGreenlet`` bare. 2.0 raises it bare in every case
+    (tests/examples/test_troubleshooting.py proves each, on each pool). That is
+    aiosqlite. asyncpg is refused later, in ``cursor.execute`` (after the
+    statement events), or while connecting or pinging: bare on both lines.
     """
     wraps = (
         _driver(engine) == "aiosqlite"
         and sqlalchemy_line() == "2.1"
         and not opens_connection
+        and not pings
     )
     return WRAPPED if wraps else BARE
 
 
 def failed_load_warning(
-    engine: AsyncEngine | Engine | None = None, *, opens_connection: bool = False
+    engine: AsyncEngine | Engine | None = None,
+    *,
+    opens_connection: bool = False,
+    pings: bool = False,
 ) -> str | None:
     """The "coroutine ... was never awaited" warning a refused implicit load leaves
     on this line and driver, as a pattern; None where it leaves none.
 
     On 2.1 the refused ``await_()`` leaves the driver's coroutine un-awaited:
-    aiosqlite's ``Connection.cursor`` when the load ran on an open connection,
-    asyncpg's ``connect`` when the load had to open one (asyncpg's refused
-    ``cursor.execute`` coroutine is closed by SQLAlchemy, so it leaves none).
-    2.0 leaves none in either case.
+    aiosqlite's ``Connection.cursor`` when the load (or the pool's pre-ping,
+    ``pings``) ran on an open connection, asyncpg's ``connect`` when the load had
+    to open one (asyncpg's refused ``cursor.execute`` and pre-ping coroutines are
+    closed by SQLAlchemy, so they leave none). 2.0 leaves none in any case.
     """
     if sqlalchemy_line() != "2.1":
         return None
@@ -150,20 +160,24 @@ def expect_missing_greenlet(
     match: str | None = None,
     *,
     opens_connection: bool = False,
+    pings: bool = False,
 ) -> Iterator[FailedLoad]:
     """Expect the block to fail in an implicit load, in this line's true shape.
 
-    ``failed_load_shape(opens_connection=...)`` says which shape: a
+    ``failed_load_shape(opens_connection=..., pings=...)`` says which shape: a
     ``StatementError`` whose ``.orig`` is ``MissingGreenlet``, or a bare
     ``MissingGreenlet``; ``failed_load_warning(...)`` which "coroutine ... was
     never awaited" ``RuntimeWarning`` must follow (``match``, where given, narrows
     it), or that none may. Pass ``opens_connection=True`` when the load has to
-    open a connection first. The yielded object's ``.log`` records what the block
-    sent, ``.attempted`` the refused SQL where known; ``.error`` is set at the
-    block's end.
+    open a connection first, ``pings=True`` when the pool pings the idle one it
+    hands back (``pool_pre_ping=True``). The yielded object's ``.log`` records what
+    the block sent, ``.attempted`` the refused SQL where known; ``.error`` is set
+    at the block's end.
     """
-    shape = failed_load_shape(engine, opens_connection=opens_connection)
-    expected = failed_load_warning(engine, opens_connection=opens_connection)
+    shape = failed_load_shape(engine, opens_connection=opens_connection, pings=pings)
+    expected = failed_load_warning(
+        engine, opens_connection=opens_connection, pings=pings
+    )
     with never_awaited_warnings(expected, match if expected else None) as warned:
         with (
             record_sent(engine) as (log, refused),
@@ -193,8 +207,24 @@ def expect_missing_greenlet(
 #: - ``fresh``: the default pool with no connection yet (just disposed, as after a
 #:   restart or a deploy);
 #: - ``busy``: the default pool whose every connection is checked out by other
-#:   work, as under load, so a checkout opens a new one.
-POOLS = ("default", "null", "fresh", "busy")
+#:   work, as under load, so a checkout opens a new one;
+#: - ``pre-ping``: the default pool with ``pool_pre_ping=True``, holding the idle
+#:   connection, which it pings (I/O of its own) before handing it back.
+POOLS = ("default", "null", "fresh", "busy", "pre-ping")
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """What a pool's next checkout does before a load's statement can run: open a
+    new connection, or ping the idle one it hands back (both are I/O)."""
+
+    opens_connection: bool = False
+    pings: bool = False
+
+    @property
+    def does_io(self) -> bool:
+        """Whether the checkout itself needs I/O, refused before any statement."""
+        return self.opens_connection or self.pings
 
 
 def pool_ids(pool: str) -> str:
@@ -211,27 +241,59 @@ async def engine_with_pool(
     needs one), a schema of its own on PostgreSQL."""
     if pool not in POOLS:
         raise ValueError(f"unknown pool {pool!r}; known: {POOLS}")
-    options = {"poolclass": NullPool} if pool == "null" else {}
+    options: dict[str, object] = {}
+    if pool == "null":
+        options["poolclass"] = NullPool
+    elif pool == "pre-ping":
+        options["pool_pre_ping"] = True
     url = None
     if make_url(database_url()).get_backend_name() == "sqlite":
         url = f"sqlite+aiosqlite:///{directory}/pool.db"
+    used: list[object] = []  # the driver's connections the pool hands out
     async with fresh_database(seed, url, engine_options=options) as engine:
         expected = NullPool if pool == "null" else AsyncAdaptedQueuePool
         assert type(engine.pool) is expected, engine.pool
+
+        @event.listens_for(engine.sync_engine, "checkout")
+        def keep(dbapi_connection: Any, *_: object) -> None:
+            used.append(dbapi_connection.driver_connection)
+
         yield engine
+    _join_terminated_aiosqlite_threads(used)
+
+
+def _join_terminated_aiosqlite_threads(connections: list[object]) -> None:
+    """Wait, while this test's event loop is open, for the worker thread of each
+    aiosqlite connection to finish.
+
+    A checkout refused by asyncio (a pre-ping, say) makes the pool terminate the
+    connection without awaiting it: aiosqlite's ``stop()`` queues the close on
+    the connection's thread with a future of this loop. Should the loop close
+    first, the thread fails in a later test ("Event loop is closed").
+    """
+    for connection in connections:
+        thread = getattr(connection, "_thread", None)  # aiosqlite's worker
+        if thread is not None and thread.is_alive():
+            thread.join(timeout=5)
 
 
 @asynccontextmanager
-async def pool_as(engine: AsyncEngine, pool: str) -> AsyncIterator[bool]:
+async def pool_as(engine: AsyncEngine, pool: str) -> AsyncIterator[Checkout]:
     """Put ``engine``'s pool in the state ``pool`` names for the block's next
-    checkout; yields whether that checkout must open a connection."""
+    checkout; yields what that checkout must do first (open a connection, or
+    ping the idle one)."""
     if pool == "fresh":
         await engine.dispose()
     idle = engine.pool.checkedin() if pool == "busy" else 0
     assert idle or pool != "busy", "a busy pool: no idle connection to take"
+    if pool == "pre-ping":
+        assert engine.pool.checkedin(), "a pre-ping pool: no idle connection to ping"
     held = [await engine.connect() for _ in range(idle)]
     try:
-        yield pool != "default"
+        yield Checkout(
+            opens_connection=pool in ("null", "fresh", "busy"),
+            pings=pool == "pre-ping",
+        )
     finally:
         for connection in held:
             await connection.close()

@@ -82,18 +82,23 @@ async def test_after_a_commit_a_refused_load_is_recorded_only_on_an_open_connect
     ):
         ada = await session.scalar(select(User).where(User.name == "ada"))
         await session.commit()  # the session gives its connection back
-        async with pool_as(engine, pool) as opens:
+        async with pool_as(engine, pool) as checkout:
             with (
                 record_statements(engine) as log,
-                expect_missing_greenlet(engine, opens_connection=opens) as failed,
+                expect_missing_greenlet(
+                    engine,
+                    opens_connection=checkout.opens_connection,
+                    pings=checkout.pings,
+                ) as failed,
             ):
                 ada.name  # noqa: B018
     recorded = [statement.sql for statement in log.statements]
     refused_before_the_event = (
         engine.dialect.driver == "aiosqlite" and sqlalchemy_line() == "2.1"
     )
-    if opens or refused_before_the_event:
-        # Refused while connecting (or, on 2.1's aiosqlite, before the cursor).
+    if checkout.does_io or refused_before_the_event:
+        # Refused while connecting or pinging, before any statement existed (or,
+        # on 2.1's aiosqlite, before the cursor).
         assert recorded == []
     else:
         # The pool handed back an idle connection: the event saw the reload.

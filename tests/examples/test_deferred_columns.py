@@ -1,10 +1,10 @@
 import warnings
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import defer, load_only
 
 from snippets.counting_statements import record_statements
 from snippets.deferred_columns import (
@@ -61,6 +61,19 @@ async def test_load_only_defers_the_other_columns(
     with expect_missing_greenlet(engine) as failed:
         await report_summaries_load_only(session)
     assert "SELECT report.summary" in failed.attempted
+
+
+async def test_load_only_loads_the_named_columns_and_the_primary_key(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    stmt = select(Report).options(load_only(Report.title)).order_by(Report.id)
+    with record_statements(engine) as log:
+        report = (await session.scalars(stmt)).first()
+        key = report.id  # loaded though load_only() did not name it
+    assert log.count == 1
+    assert log.statements[0].sql.startswith("SELECT report.id, report.title \nFROM")
+    assert key == 1
+    assert inspect(report).unloaded == {"summary", "body", "rendered_html"}
 
 
 async def test_raiseload_variants_work_when_nothing_else_is_read(

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import raiseload, selectinload
+from sqlalchemy.orm import lazyload, raiseload, selectinload
 
 from snippets.counting_statements import record_statements
 from snippets.deferred_columns import Report
@@ -55,6 +55,33 @@ async def test_raise_strategies_refuse_the_load(
     engine: AsyncEngine, session: AsyncSession, load, message: str, sent: int
 ) -> None:
     assert await _raises(engine, lambda: load(session), message) == sent
+
+
+@pytest.mark.seed("detecting_implicit_io:_seed_tickets")
+@pytest.mark.parametrize(
+    "load", ["awaitable_attrs", "run_sync"], ids=lambda load: f"load={load}"
+)
+@pytest.mark.parametrize(
+    "strategy", ["select", "raise_on_sql"], ids=lambda strategy: f"strategy={strategy}"
+)
+async def test_raise_on_sql_refuses_explicit_loads_that_need_sql(
+    engine: AsyncEngine, session: AsyncSession, strategy: str, load: str
+) -> None:
+    # lazyload() gives this query's ticket the lazy="select" strategy instead.
+    options = [lazyload(RaiseOnSqlTicket.assignee)] if strategy == "select" else []
+    ticket = await session.get_one(RaiseOnSqlTicket, 1, options=options)
+
+    async def read() -> User:
+        if load == "awaitable_attrs":
+            return await ticket.awaitable_attrs.assignee
+        return await session.run_sync(lambda _: ticket.assignee)
+
+    if strategy == "select":  # both are loads asyncio can run
+        with record_statements(engine) as log:
+            assert (await read()).name == "ada"
+        assert log.count == 1
+    else:  # refused as any other load that needs SQL, before any is sent
+        assert await _raises(engine, read, RAISE_ON_SQL) == 0
 
 
 @pytest.mark.seed("detecting_implicit_io:_seed_tickets")

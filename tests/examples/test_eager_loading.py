@@ -1,14 +1,24 @@
 import functools
+import gc
 import math
 from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from sqlalchemy import select
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.exc import InvalidRequestError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import joinedload, lazyload, raiseload, selectinload
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    joinedload,
+    lazyload,
+    mapped_column,
+    raiseload,
+    relationship,
+    selectinload,
+)
 
 from guide_runtime.capture import round_trip_counts
 from guide_runtime.database import fresh_database, session_factory_for
@@ -77,6 +87,61 @@ async def test_joined_collection_without_unique_is_refused(session: AsyncSession
     result = await session.scalars(select(User).options(joinedload(User.posts)))
     with pytest.raises(InvalidRequestError, match="unique"):
         result.all()
+
+
+JOINED = select(User).options(joinedload(User.posts)).order_by(User.id)
+#: Result methods that return every row, or check that there is exactly one.
+ROWS_METHODS = {
+    "all": lambda result: result.all(),
+    "fetchall": lambda result: result.fetchall(),
+    "fetchmany": lambda result: result.fetchmany(2),
+    "iteration": list,
+    "partitions": lambda result: list(result.partitions()),
+    "one": lambda result: result.one(),
+    "one_or_none": lambda result: result.one_or_none(),
+    "scalar_one": lambda result: result.scalar_one(),
+    "scalar_one_or_none": lambda result: result.scalar_one_or_none(),
+    "scalars.all": lambda result: result.scalars().all(),
+}
+#: Result methods that take the first row only.
+FIRST_ROW_METHODS = {
+    "first": lambda result: result.first()[0],
+    "scalar": lambda result: result.scalar(),
+    "scalars.first": lambda result: result.scalars().first(),
+}
+
+
+@pytest.mark.parametrize("method", ROWS_METHODS, ids=lambda m: f"method={m}")
+async def test_every_method_that_returns_rows_refuses_joined_collections(
+    session: AsyncSession, method: str
+) -> None:
+    result = await session.execute(JOINED)
+    with pytest.raises(InvalidRequestError, match=r"The unique\(\) method must"):
+        ROWS_METHODS[method](result)
+    # With unique(), the same method returns each parent once.
+    result = await session.execute(JOINED.where(User.name == "ada"))
+    assert ROWS_METHODS[method](result.unique()) is not None
+
+
+@pytest.mark.parametrize(
+    "method",
+    [*FIRST_ROW_METHODS, "session.scalar", "session.get"],
+    ids=lambda m: f"method={m}",
+)
+async def test_first_row_methods_return_a_joined_collection_without_unique(
+    engine: AsyncEngine, session: AsyncSession, method: str
+) -> None:
+    with record_statements(engine) as log:
+        if method == "session.scalar":
+            ada = await session.scalar(JOINED)
+        elif method == "session.get":
+            ada = await session.get(User, 1, options=[joinedload(User.posts)])
+        else:
+            ada = FIRST_ROW_METHODS[method](await session.execute(JOINED))
+    assert log.count == 1
+    # The first parent, with its whole collection: every row of it was read.
+    assert ada.name == "ada"
+    assert [post.title for post in ada.posts] == EXPECTED_TITLES["ada"]
 
 
 async def test_joinedload_many_to_one_sends_one_statement(
@@ -150,6 +215,85 @@ async def test_the_identity_map_forgets_users_nobody_references(
     posts = (await session.scalars(select(Post).order_by(Post.id))).all()
     with expect_missing_greenlet(engine):
         posts[0].author  # noqa: B018
+
+
+async def test_the_identity_map_keeps_users_with_unflushed_changes(
+    engine: AsyncEngine, session: AsyncSession
+) -> None:
+    users = (await session.scalars(select(User))).all()
+    for user in users:
+        user.name = user.name.upper()  # changed, not flushed
+    del users, user
+    gc.collect()
+    with session.no_autoflush:  # the query must not flush the changes
+        posts = (await session.scalars(select(Post).order_by(Post.id))).all()
+    with record_statements(engine) as log:
+        author = posts[0].author  # from the identity map: nobody else holds ada
+    assert author.name == "ADA"
+    assert log.count == 0
+
+    def users_held() -> list[str]:
+        gc.collect()
+        return sorted(o.name for o in session.identity_map.values() if type(o) is User)
+
+    assert users_held() == ["ADA", "GRACE", "LINUS"]
+    await session.flush()  # unchanged again: held only while referenced
+    assert users_held() == ["ADA"]  # posts[0].author references her
+
+
+class KeyBase(DeclarativeBase):
+    """A registry of its own: these tables exist only in this test's database."""
+
+
+class KeyCountry(KeyBase):
+    __tablename__ = "key_country"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(2), unique=True)
+
+
+class KeyCity(KeyBase):
+    __tablename__ = "key_city"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    country_id: Mapped[int] = mapped_column(ForeignKey("key_country.id"))
+    country_code: Mapped[str] = mapped_column(ForeignKey("key_country.code"))
+    # The same country twice: by its primary key, and by another unique column.
+    by_primary_key: Mapped[KeyCountry] = relationship(
+        foreign_keys=[country_id], lazy="select"
+    )
+    by_unique_column: Mapped[KeyCountry] = relationship(
+        foreign_keys=[country_code], lazy="select"
+    )
+
+
+@pytest.mark.parametrize(
+    "key", ["primary-key", "unique-column"], ids=lambda key: f"key={key}"
+)
+async def test_only_a_many_to_one_by_primary_key_is_answered_from_the_identity_map(
+    empty_engine: AsyncEngine, key: str
+) -> None:
+    async with empty_engine.begin() as conn:
+        await conn.run_sync(KeyBase.metadata.create_all)
+    factory = async_sessionmaker(empty_engine, expire_on_commit=False)
+    async with factory() as session:
+        session.add(KeyCountry(id=1, code="fr"))
+        await session.flush()
+        session.add(KeyCity(id=1, country_id=1, country_code="fr"))
+        await session.commit()
+    async with factory() as session:
+        france = await session.get(KeyCountry, 1)  # in the identity map
+        city = await session.get(KeyCity, 1)
+        if key == "primary-key":
+            with record_statements(empty_engine) as log:
+                assert city.by_primary_key is france
+            assert log.count == 0
+        else:
+            # The identity map is keyed by primary key: the load must query.
+            with expect_missing_greenlet(empty_engine) as failed:
+                city.by_unique_column  # noqa: B018
+            assert "FROM key_country" in failed.attempted
+            assert failed.log.count == 0
 
 
 async def test_many_to_one_missing_from_the_identity_map_fails(

@@ -78,6 +78,43 @@ async def test_rollback_expires_even_without_expire_on_commit(
     assert failed.log.count == 1  # the SELECT; the reload never got out
 
 
+@pytest.mark.parametrize(
+    "rollback", ["transaction", "savepoint", "none"], ids=lambda r: f"rollback={r}"
+)
+async def test_what_a_rollback_expires(engine: AsyncEngine, rollback: str) -> None:
+    async with make_session_factory(engine)() as session:  # expire_on_commit=False
+        query = select(User).where(User.name.in_(["ada", "grace"])).order_by(User.id)
+        ada, grace = (await session.scalars(query)).all()
+        if rollback == "transaction":
+            grace.name = "Grace Hopper"
+            await session.rollback()  # the transaction the query began
+            expected = {"ada", "grace"}  # changed or not
+        elif rollback == "savepoint":
+            savepoint = await session.begin_nested()
+            grace.name = "Grace Hopper"  # changed inside the savepoint
+            await savepoint.rollback()  # ROLLBACK TO SAVEPOINT
+            expected = {"grace"}
+            assert session.in_transaction()  # the outer transaction goes on
+        else:
+            await session.commit()
+            assert not session.in_transaction()  # none begins before a statement
+            await session.rollback()
+            expected = set()
+        expired = {
+            name
+            for name, user in (("ada", ada), ("grace", grace))
+            if "name" in inspect(user).expired_attributes
+        }
+        assert expired == expected
+        kept = [
+            (n, u) for n, u in (("ada", ada), ("grace", grace)) if n not in expected
+        ]
+        with record_statements(engine) as log:
+            names = [user.name for _, user in kept]  # not expired: read from memory
+        assert names == [name for name, _ in kept]
+        assert log.count == 0
+
+
 async def test_expire_on_commit_false_keeps_a_row_changed_behind_its_back(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:

@@ -1,8 +1,9 @@
 import re
+from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import inspect, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from snippets.counting_statements import record_statements
 from snippets.models import User
@@ -18,7 +19,13 @@ from snippets.run_sync import (
     rename_user_legacy,
     reporting_metadata,
 )
-from tests.support import expect_missing_greenlet
+from tests.support import (
+    POOLS,
+    engine_with_pool,
+    expect_missing_greenlet,
+    pool_as,
+    pool_ids,
+)
 
 EXPECTED = {
     "ada": ["Notes on engines", "On sessions"],
@@ -37,6 +44,31 @@ async def test_legacy_code_outside_run_sync_fails(
     assert failed.log.count == 0
     # The same function is fine once run_sync provides the context.
     assert await session.run_sync(post_titles_by_author_legacy) == EXPECTED
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=pool_ids)
+async def test_legacy_code_outside_run_sync_has_the_shape_of_its_checkout(
+    tmp_path: Path, pool: str
+) -> None:
+    async with engine_with_pool(pool, tmp_path) as engine:
+        factory = async_sessionmaker(engine)
+        # A new session has no connection of its own: the call's first query asks
+        # the pool for one, in the state `pool` names.
+        async with factory() as session, pool_as(engine, pool) as checkout:
+            with expect_missing_greenlet(
+                engine,
+                opens_connection=checkout.opens_connection,
+                pings=checkout.pings,
+            ) as failed:
+                await legacy_report_called_directly(session)
+        assert failed.log.count == 0
+        # A session that already holds its connection (its transaction is open)
+        # runs the call there, whatever the pool: no checkout, no I/O before it.
+        async with factory() as session:
+            await session.execute(select(User.id))
+            with expect_missing_greenlet(engine) as failed:
+                await legacy_report_called_directly(session)
+        assert failed.log.count == 0
 
 
 async def test_run_sync_works_but_sends_one_statement_per_user(

@@ -219,6 +219,37 @@ async def test_a_handler_load_is_reported_in_track_mode_too(engine: AsyncEngine)
     assert load.call_site.endswith(" in _count_items")
 
 
+@pytest.mark.parametrize(
+    ("expired_by", "rule", "kind"),
+    [
+        pytest.param(cause, rule, kind, id=f"expired_by={cause}")
+        for cause, rule, kind in [
+            ("expire", "IO204", "attribute expired by expire()"),
+            ("expire-all", "IO204", "attribute expired by expire()"),
+            ("commit", "IO201", "attribute expired by commit"),
+        ]
+    ],
+)
+async def test_expire_is_told_from_a_commit_where_commits_expire_too(
+    engine: AsyncEngine, expired_by: str, rule: str, kind: str
+) -> None:
+    factory = async_sessionmaker(engine)  # expire_on_commit=True
+    ImplicitIOGuard("enforce").install(factory)
+    async with factory() as session:
+        shelf = await session.scalar(select(Shelf))
+        if expired_by == "expire":
+            session.expire(shelf)  # the whole object, as a commit would
+        elif expired_by == "expire-all":
+            session.expire_all()
+        else:
+            await session.commit()
+        with pytest.raises(ImplicitIOError) as raised:
+            shelf.label  # noqa: B018
+    error = raised.value
+    assert (error.rule, error.attribute) == (rule, "Shelf.label"), str(error)
+    assert kind in error.load.kind, error.load.kind
+
+
 # --- DetachedInstanceError ----------------------------------------------------------
 
 

@@ -382,6 +382,85 @@ async def test_load_flags_are_what_the_guard_page_says(engine: AsyncEngine) -> N
         assert seen == [(True, False, "implicit")]
 
 
+async def _query(session, ada, comment) -> None:
+    await session.execute(select(User.id))
+
+
+async def _lazy_load(session, ada, comment) -> None:
+    await ada.awaitable_attrs.posts
+
+
+async def _expired_reload(session, ada, comment) -> None:
+    session.expire(ada, ["name"])
+    await ada.awaitable_attrs.name
+
+
+async def _refresh(session, ada, comment) -> None:
+    await session.refresh(ada, ["name"])
+
+
+async def _orm_update(session, ada, comment) -> None:
+    await session.execute(update(User).where(User.id == ada.id).values(name="Ada"))
+
+
+async def _flush_insert(session, ada, comment) -> None:
+    session.add(User(name="barbara"))
+    await session.flush()
+
+
+async def _flush_update(session, ada, comment) -> None:
+    ada.name = "Ada"
+    await session.flush()
+
+
+async def _flush_delete(session, ada, comment) -> None:
+    await session.delete(comment)
+    await session.flush()
+
+
+#: statement: (what runs it, whether do_orm_execute sees it, the SQL it starts with)
+ORM_STATEMENTS = {
+    "query": (_query, True, "SELECT"),
+    "lazy-load": (_lazy_load, True, "SELECT"),
+    "expired-reload": (_expired_reload, True, "SELECT"),
+    "refresh": (_refresh, True, "SELECT"),
+    "orm-update": (_orm_update, True, "UPDATE"),
+    "flush-insert": (_flush_insert, False, "INSERT"),
+    "flush-update": (_flush_update, False, "UPDATE"),
+    "flush-delete": (_flush_delete, False, "DELETE"),
+}
+
+
+@pytest.mark.parametrize("statement", ORM_STATEMENTS, ids=lambda s: f"statement={s}")
+async def test_do_orm_execute_sees_each_load_before_its_connection_and_no_flush(
+    engine: AsyncEngine, statement: str
+) -> None:
+    run, seen_by_the_event, verb = ORM_STATEMENTS[statement]
+    connections: list[object] = []
+    event.listen(engine.sync_engine, "engine_connect", connections.append)
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        ada = await session.scalar(select(User).where(User.name == "ada"))
+        comment = await session.scalar(select(Comment).limit(1))
+        await session.commit()  # the session holds no connection now
+        events: list[int] = []  # connections opened so far, at each event
+
+        @event.listens_for(session.sync_session, "do_orm_execute")
+        def seen(state) -> None:
+            events.append(len(connections))
+
+        before = len(connections)
+        with record_statements(engine) as log:
+            await run(session, ada, comment)
+    assert log.statements[0].sql.startswith(verb), log.statements
+    assert len(connections) == before + 1  # the statement needed a connection
+    if seen_by_the_event:
+        # The event came first, before the session asked the engine for one.
+        assert events[0] == before
+    else:
+        # The unit of work's INSERT/UPDATE/DELETE never pass through the event.
+        assert events == []
+
+
 async def test_orm_update_and_delete_pass_through_the_guard(engine: AsyncEngine):
     factory = async_sessionmaker(engine, expire_on_commit=False)
     guard = ImplicitIOGuard("enforce")
