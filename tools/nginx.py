@@ -130,7 +130,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def unpack(artifact: Path, into: Path) -> Path:
     """The artifact's one top folder, unpacked into ``into``."""
     with tarfile.open(artifact) as tar:
-        tar.extractall(into, filter="data")
+        # Extraction filters came with Python 3.11.4; Debian 12's 3.11.2 has none.
+        # The artifact is our own, made by tools/dist.py: members are plain files.
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(into, filter="data")
+        else:
+            tar.extractall(into)
     (top,) = [path for path in into.iterdir() if path.is_dir()]
     return top
 
