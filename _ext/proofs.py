@@ -253,22 +253,25 @@ def _pages_citing_proofs(app, env, added, changed, removed) -> list[str]:
     env.proof_records_digest = digest
     if previous in (None, digest):
         return []
-    return sorted(getattr(env, "proof_pages", set()) - set(removed))
+    return sorted(set(getattr(env, "proof_pages", {})) - set(removed))
 
 
 def _note_proof_pages(app, doctree: nodes.document) -> None:
-    if any(doctree.findall(proof_claim)) or any(doctree.findall(tested_configurations)):
-        app.env.proof_pages = getattr(app.env, "proof_pages", set()) | {app.env.docname}
+    """Which pages show proofs, and the test modules each cites."""
+    cited = {node["module"] for node in doctree.findall(proof_claim)}
+    if cited or any(doctree.findall(tested_configurations)):
+        app.env.proof_pages = getattr(app.env, "proof_pages", {})
+        app.env.proof_pages[app.env.docname] = cited
 
 
 def _purge(app, env, docname: str) -> None:
-    getattr(env, "proof_pages", set()).discard(docname)
+    getattr(env, "proof_pages", {}).pop(docname, None)
 
 
 def _merge(app, env, docnames, other) -> None:
-    env.proof_pages = getattr(env, "proof_pages", set()) | (
-        getattr(other, "proof_pages", set()) & set(docnames)
-    )
+    env.proof_pages = getattr(env, "proof_pages", {})
+    theirs = getattr(other, "proof_pages", {})
+    env.proof_pages.update({name: theirs[name] for name in docnames if name in theirs})
 
 
 def _highlighting(path: Path) -> dict:
@@ -283,8 +286,11 @@ def _highlighted(app, material: dict) -> str:
 
 
 def _test_code_pages(app):
-    """One page per test module, its code highlighted, each test an anchor."""
-    for path in app.env.guide_test_modules.values():
+    """One page per cited test module, its code highlighted, each test an anchor."""
+    cited = set().union(*getattr(app.env, "proof_pages", {}).values())
+    for module, path in app.env.guide_test_modules.items():
+        if module not in cited:
+            continue
         material = _highlighting(path)
 
         def context(path: Path = path, material: dict = material):
@@ -317,4 +323,4 @@ def setup(app):
     app.connect("env-merge-info", _merge)
     app.setup_extension(f"{__package__}.generated_pages")
     add_generated_pages(app, _test_code_pages)
-    return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 2}

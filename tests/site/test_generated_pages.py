@@ -10,17 +10,18 @@ from tests.site.small_sites import build_small_site, small_conf
 
 CONF = small_conf("myst_parser", "proofs", html_theme="furo")
 INDEX = "# Home\n\n```{toctree}\na\nb\n```\n"
+B_PAGE = "# Page B\n\nAlso {proof}`test_two::test_it`.\n"
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    """Two pages in the navigation, one citing a test; two test modules."""
+    """Two pages in the navigation, each citing a test of its own module."""
     site = tmp_path / "site"
     (site / "tests").mkdir(parents=True)
     (site / "conf.py").write_text(CONF)
     (site / "index.md").write_text(INDEX)
     (site / "a.md").write_text("# Page A\n\nProven {proof}`test_one::test_it`.\n")
-    (site / "b.md").write_text("# Page B\n")
+    (site / "b.md").write_text(B_PAGE)
     for name in ("one", "two"):
         (site / "tests" / f"test_{name}.py").write_text("def test_it():\n    pass\n")
     return site
@@ -51,7 +52,7 @@ def test_only_changed_pages_are_rewritten_and_match_a_cold_build(
     assert "test_more" in edited["test_one.html"][1]
 
     # A new title changes every page's navigation: every generated page follows.
-    (site / "b.md").write_text("# Page B, renamed\n")
+    (site / "b.md").write_text(B_PAGE.replace("# Page B", "# Page B, renamed"))
     renamed = _build(site, out)
     assert all(renamed[name][0] != edited[name][0] for name in renamed)
     assert all("Page B, renamed" in html for _, html in renamed.values())
@@ -72,5 +73,5 @@ def test_a_deleted_page_is_written_again(site: Path) -> None:
 def test_a_page_no_producer_yields_any_more_is_removed(site: Path) -> None:
     out = site / "_build"
     assert "test_two.html" in _build(site, out)
-    (site / "tests" / "test_two.py").unlink()
+    (site / "b.md").write_text("# Page B\n")  # no page cites test_two any more
     assert set(_build(site, out)) == {"test_one.html"}
