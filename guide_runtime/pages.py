@@ -25,10 +25,6 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
-from markdown_it import MarkdownIt
-from markdown_it.renderer import RendererHTML
-from myst_parser.config.main import MdParserConfig
-from myst_parser.parsers.mdit import create_md_parser
 
 #: Every page of the site, relative to the project root.
 PAGE_GLOBS = ("index.md", "guides/**/*.md")
@@ -194,8 +190,13 @@ BLOCK_EXTENSIONS = frozenset({"colon_fence", "deflist", "fieldlist"})
 
 
 @cache
-def markdown_parser() -> MarkdownIt:
-    """MyST's own Markdown parser, to find a page's blocks as the build reads them."""
+def markdown_parser():
+    """MyST's own Markdown parser, to find a page's blocks as the build reads them
+    (imported on first use: a build that reads front matter only needs none)."""
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser
+
     config = MdParserConfig(enable_extensions=set(BLOCK_EXTENSIONS))
     return create_md_parser(config, RendererHTML)
 
