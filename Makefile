@@ -59,7 +59,7 @@ serve: $(STAMP)  ## build the site, serve it on localhost, re-record and rebuild
 		--pre-build "$(MAKE) --no-print-directory record-stale" \
 		--watch snippets --watch implicit_io --watch _ext --watch guide_runtime \
 		--ignore "$(CURDIR)/.venv/*" --ignore "$(CURDIR)/tests/*" \
-		--ignore "$(CURDIR)/_build/*" \
+		--ignore "$(CURDIR)/_build/*" --ignore "*/__pycache__/*" \
 		. _build/html
 
 # What the pages show of each run is recorded by the suite (proofs/outputs/); the
@@ -69,8 +69,9 @@ RECORD = -m pytest tests/examples/test_page_outputs.py --record-outputs -p no:ra
 record: $(STAMP)  ## re-record what the pages show of each run (SQLite, SQLAlchemy 2.1)
 	GUIDE_LOCK_FILE=requirements.txt $(BIN)/python $(RECORD)
 
-record-stale: $(STAMP)  ## re-record only when a page's record is missing or stale
-	@$(BIN)/python -m guide_runtime.outputs || $(MAKE) --no-print-directory record
+record-stale: $(STAMP)  ## re-record the page outputs whose record is missing or stale
+	@$(BIN)/python -m guide_runtime.outputs || \
+		GUIDE_LOCK_FILE=requirements.txt $(BIN)/python $(RECORD) --only-stale -n 0
 
 record-all: $(STAMP) $(STAMP_2_0)  ## re-record on all four configurations
 	GUIDE_LOCK_FILE=requirements.txt $(BIN)/python $(RECORD)

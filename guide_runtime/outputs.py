@@ -17,7 +17,8 @@ in a module the snippet imports, changes what the test observes: the suite then
 fails until the output is re-recorded.)
 
 ``python -m guide_runtime.outputs`` lists the default configuration's missing and
-stale records and exits 1 if there are any; ``make serve`` re-records then.
+stale records and exits 1 if there are any; ``make serve`` then re-records those
+(``--record-outputs --only-stale``).
 """
 
 from __future__ import annotations
@@ -307,16 +308,17 @@ def write_outputs(
 
 def problems(
     configuration: Configuration = configurations.DEFAULT, root: Path = ROOT
-) -> list[str]:
-    """Each request the pages show with no current record on ``configuration``."""
+) -> dict[str, str]:
+    """Each request the pages show with no current record on ``configuration``:
+    its key, and where and why, for a reader."""
     recorded = load_outputs(configuration, root)
-    found = []
+    found = {}
     for key, uses in requests_by_key(root).items():
         entry = recorded.get(key)
         if entry is None:
-            found.append(f"{uses[0]}: {key}: not recorded on {configuration.label}")
+            found[key] = f"{uses[0]}: {key}: not recorded on {configuration.label}"
         elif stale := entry.stale_modules(uses[0].request, root):
-            found.append(
+            found[key] = (
                 f"{uses[0]}: {key}: recorded from other code than {', '.join(stale)}"
             )
     return found
@@ -324,7 +326,7 @@ def problems(
 
 def main() -> int:
     found = problems()
-    for problem in found:
+    for problem in found.values():
         print(problem)
     if found:
         print(

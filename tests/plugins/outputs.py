@@ -28,6 +28,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write what each page output test observed to "
         "proofs/outputs/<configuration>.json instead of comparing with it",
     )
+    parser.addoption(
+        "--only-stale",
+        action="store_true",
+        help="with --record-outputs: run only the page outputs whose record is "
+        "missing or was made from other code (what make serve re-records)",
+    )
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    if not config.getoption("--only-stale"):
+        return
+    stale = outputs.problems(configurations.current(), config.rootpath)
+    fresh = [
+        item
+        for item in items
+        if getattr(item, "callspec", None)
+        and item.callspec.params.get("key")
+        and item.callspec.params["key"] not in stale
+    ]
+    if fresh:
+        config.hook.pytest_deselected(items=fresh)
+        items[:] = [item for item in items if item not in fresh]
 
 
 class _OutputRecorder:
