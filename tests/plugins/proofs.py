@@ -22,6 +22,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def cited_id(nodeid: str) -> str:
+    """A test's id as pages cite it: without the ``@group`` pytest-xdist appends to
+    the tests of an ``xdist_group`` (an ``@`` inside a parameter id is kept)."""
+    at = nodeid.rfind("@")
+    return nodeid[:at] if at > nodeid.rfind("]") and at > nodeid.rfind("::") else nodeid
+
+
 class _ProofRecorder:
     """Each test's outcome in this run; written as the suite's proof record."""
 
@@ -37,11 +44,12 @@ class _ProofRecorder:
             outcome = report.outcome
         else:
             return
+        test = cited_id(report.nodeid)
         # The worst phase wins: a teardown error fails a test whose call passed.
-        if self.outcomes.get(report.nodeid) not in ("failed", "skipped"):
-            self.outcomes[report.nodeid] = outcome
+        if self.outcomes.get(test) not in ("failed", "skipped"):
+            self.outcomes[test] = outcome
         if outcome == "skipped" and isinstance(report.longrepr, tuple):
-            self.skips[report.nodeid] = report.longrepr[2].removeprefix("Skipped: ")
+            self.skips[test] = report.longrepr[2].removeprefix("Skipped: ")
 
 
 #: The user property a ``record_capture`` call adds to its test's report.
@@ -61,10 +69,11 @@ class _CaptureRecorder:
             if key != CAPTURE_PROPERTY:
                 continue
             name, text = value
-            test, _ = self.captures.get(name, (report.nodeid, ""))
-            if test != report.nodeid:
-                self.clashes.append(f"{name!r} by {test} and {report.nodeid}")
-            self.captures[name] = (report.nodeid, text)
+            nodeid = cited_id(report.nodeid)
+            test, _ = self.captures.get(name, (nodeid, ""))
+            if test != nodeid:
+                self.clashes.append(f"{name!r} by {test} and {nodeid}")
+            self.captures[name] = (nodeid, text)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,10 +96,11 @@ def record_capture(request: pytest.FixtureRequest) -> Callable[[str, str], None]
 
     def record(name: str, text: str) -> None:
         text = re.sub(r"%\(\d+ (\w+)\)s", r"%(id \1)s", text)
-        test, _ = recorder.captures.get(name, (request.node.nodeid, ""))
-        if test != request.node.nodeid:
+        nodeid = cited_id(request.node.nodeid)
+        test, _ = recorder.captures.get(name, (nodeid, ""))
+        if test != nodeid:
             pytest.fail(f"capture {name!r} is already recorded by {test}")
-        recorder.captures[name] = (request.node.nodeid, text)
+        recorder.captures[name] = (nodeid, text)
         # The report carries it to the process that writes records (under xdist,
         # the controller, which runs no test itself).
         request.node.user_properties.append((CAPTURE_PROPERTY, (name, text)))

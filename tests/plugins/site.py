@@ -47,10 +47,10 @@ def site_dir() -> Path:
     return ROOT / "_build" / here.key / "html"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "built_site" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(SITE_GROUP))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # As each test is collected, before pytest-xdist reads the groups.
+    if "built_site" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.xdist_group(SITE_GROUP))
 
 
 @pytest.fixture(scope="session")
