@@ -101,8 +101,6 @@ test-postgres-sqlalchemy-2.0: $(STAMP_2_0)  ## the same on the newest SQLAlchemy
 # The published artifact: the built site, its manifest and nginx config, one tarball.
 # Every page is written again (-a, from the stored environment): a page an incremental
 # build did not rewrite would name an edited stylesheet by its old fingerprint.
-# Every page written again (-a), so each names its assets by their current
-# fingerprints; the environment is kept, as in the editing loop.
 dist: $(STAMP)  ## the site as a versioned tarball any static web server serves (_build/dist/)
 	$(BIN)/python -m sphinx -b html -a $(SPHINX_STRICT) . _build/html
 	$(BIN)/python tools/dist.py

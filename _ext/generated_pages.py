@@ -1,7 +1,7 @@
 """Pages generated outside every toctree cost little to rebuild.
 
 The test-code pages (``_proofs/``, from proofs.py) and the whole-module pages
-(``_snippets/``, from snippet_source.py) are ~65 pages that are not documents.
+(``_snippets/``, from snippet_source.py) are ~50 pages that are not documents.
 Rendering all of them with the theme was most of a one-page rebuild. Two measures:
 
 - **One navigation tree.** The theme renders the site navigation for every page.
@@ -21,12 +21,6 @@ Rendering all of them with the theme was most of a one-page rebuild. Two measure
   change to the navigation, theme, configuration or assets changes every key.
   Keys are kept next to Sphinx's environment (``generated-pages.json`` in the
   doctree folder) and saved only after a build that succeeded.
-- **Made ahead on a first build.** Making a context is where a producer does its
-  costly work (highlighting), stored by content. On a first parallel build every
-  page's context is made in a second process while the pages are written
-  (``executed_store.store_ahead``, ``beside="writing"``): Sphinx's main process
-  then prepares one page after another for the writers, and a CPU is free. The
-  main process finds that work stored when it collects the pages.
 """
 
 from __future__ import annotations
