@@ -4,10 +4,11 @@
                                                      [--twin-jobs N]
                                           [--no-tests]
 
-The plain twin is the same pages built with only the third-party extensions
-(myst-parser, copybutton, design): a copy of ``conf.py`` whose ``extensions`` list
-keeps those three, and pages whose own directives (``{captured-run}``, ...) become
-plain code blocks and whose own roles (``{rule}``, ``{proof}``) become inline code.
+The plain twin is the guide's pages (``index.md``, ``guides/``) built with only
+the third-party extensions (myst-parser, copybutton, design): a copy of ``conf.py``
+whose ``extensions`` list keeps those three, and pages whose own directives
+(``{captured-run}``, ...) become plain code blocks and whose own roles (``{rule}``,
+``{proof}``) become inline code.
 The site is built as ``make html`` builds it (``-j``: one more than the CPUs;
 ``--jobs 1`` for a serial build), the twin as Sphinx builds by default (one
 process; ``--twin-jobs 3`` builds it as the site is built, which on two CPUs is
@@ -18,6 +19,12 @@ ratios, each measurement against its baseline of the same round. The targets are
 those of issue 21. The build runs no example (it renders the suite's records in
 proofs/), so "records kept" is a build after removing the HTML output and its
 doctrees only.
+
+A second twin, "same pages", is the plain twin with every page the site has: the
+test-code and whole-module pages the site generates (``_proofs/``, ``_snippets/``)
+become plain orphan documents (a title, a sentence and a ``literalinclude``), and the
+third-party 404 and redirect extensions are on. The first twin lacks those ~50 pages
+(the site writes 96 pages, it 43); this one is a plain Sphinx build of the same pages.
 
 The test suite is timed as an editor runs it: in a checkout where it has run
 before (one untimed run first, after the builds), each timed run after a one-page
@@ -42,6 +49,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SKIP = (".venv*", "_build", ".git", "__pycache__", ".*_cache")
 THIRD_PARTY = '["myst_parser", "sphinx_copybutton", "sphinx_design"]'
+ALL_THIRD_PARTY = THIRD_PARTY[:-1] + ', "notfound.extension", "sphinx_reredirects"]'
+#: The site's generated pages: folder -> (where their modules are, sentence, options).
+GENERATED = {
+    "_proofs": ("tests/**", "The tests the guide's claims cite.", ":linenos:\n"),
+    "_snippets": ("snippets", "The whole module, as the test suite runs it.", ""),
+}
 #: Directives and roles of Sphinx, MyST and sphinx-design the pages use; every other
 #: one is this site's own, and the twin shows its text plainly instead.
 PLAIN = {"admonition", "doc", "figure", "index", "literalinclude", "ref", "tab-item"}
@@ -56,15 +69,18 @@ TARGETS = (
     ("html removed, records kept", "plain cold", 1.15),
     ("one-page edit", "plain one-page edit", 1.2),
     ("pytest, warm checkout", "plain cold, beside the suite", 5.0),
+    ("cold build", "same pages cold", 1.5),
+    ("html removed, records kept", "same pages cold", 1.15),
+    ("one-page edit", "same pages one-page edit", 1.2),
 )
 
 
-def make_plain(tree: Path) -> None:
+def make_plain(tree: Path, extensions: str = THIRD_PARTY) -> None:
     """Turn a copy of the site into its plain twin."""
     conf = tree / "conf.py"
     text, found = re.subn(
         r"^extensions = \[.*?^\]",
-        f"extensions = {THIRD_PARTY}",
+        f"extensions = {extensions}",
         conf.read_text(),
         count=1,
         flags=re.S | re.M,
@@ -75,6 +91,23 @@ def make_plain(tree: Path) -> None:
     for page in [tree / "index.md", *(tree / "guides").rglob("*.md")]:
         source = DIRECTIVE.sub(_plain_directive, page.read_text())
         page.write_text(ROLE.sub(_plain_role, source))
+
+
+def add_same_pages(tree: Path, site_html: Path) -> None:
+    """Give the plain twin a plain document for each page the site generates."""
+    conf = tree / "conf.py"
+    folders = ", ".join(f'"{folder}/**"' for folder in GENERATED)
+    text = conf.read_text().replace('"guides/**"]', f'"guides/**", {folders}]')
+    conf.write_text(text)
+    for folder, (modules, sentence, options) in GENERATED.items():
+        for page in sorted((site_html / folder).glob("*.html")):
+            source = next(tree.glob(f"{modules}/{page.stem}.py"))
+            shown = source.relative_to(tree).as_posix()
+            (tree / folder).mkdir(exist_ok=True)
+            (tree / folder / f"{page.stem}.md").write_text(
+                f"---\norphan: true\n---\n\n# {shown}\n\n{sentence}\n\n"
+                f"```{{literalinclude}} /{shown}\n:language: python\n{options}```\n"
+            )
 
 
 def _plain_directive(match: re.Match[str]) -> str:
@@ -145,20 +178,27 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         real, plain = Path(tmp, "real"), Path(tmp, "plain")
-        for copy in (real, plain):
+        same = Path(tmp, "same")
+        for copy in (real, plain, same):
             shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(*SKIP))
         make_plain(plain)
+        make_plain(same, ALL_THIRD_PARTY)
         build_real = sphinx(real, "-j", args.jobs)
         build_plain = sphinx(plain, "-j", args.twin_jobs)
+        build_same = sphinx(same, "-j", args.twin_jobs)
+        build_real()  # untimed: which pages the site generates
+        add_same_pages(same, real / "_build" / "html")
 
         def record(name: str, action: Callable[[], object]) -> None:
             times.setdefault(name, []).append(timed(action))
 
         for _ in range(args.rounds):
             shutil.rmtree(real / "_build", ignore_errors=True)
-            shutil.rmtree(plain / "_build", ignore_errors=True)
+            for tree in (plain, same):
+                shutil.rmtree(tree / "_build", ignore_errors=True)
             record("cold build", build_real)
             record("plain cold", build_plain)
+            record("same pages cold", build_same)
             cold_pages = pages(real)
             shutil.rmtree(real / "_build" / "html")
             record("html removed, records kept", build_real)
@@ -167,6 +207,8 @@ def main() -> None:
             record("one-page edit", build_real)
             append_blank_line(plain)
             record("plain one-page edit", build_plain)
+            append_blank_line(same)
+            record("same pages one-page edit", build_same)
         if not args.no_tests:
             record("pytest, first run", lambda: run_tests(real))
             for _ in range(args.rounds):
