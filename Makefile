@@ -54,12 +54,15 @@ $(STAMP): requirements.txt
 $(STAMP_2_0): $(LOCK_2_0)
 	$(call install,$(VENV_2_0),$(LOCK_2_0))
 
+# The record the pre-build step writes is not watched: each edit would else rebuild
+# twice (the step has already re-recorded what the first rebuild renders).
 serve: $(STAMP)  ## build the site, serve it on localhost, re-record and rebuild on every change
 	$(BIN)/sphinx-autobuild $(SPHINX_STRICT) --host $(HOST) --port $(PORT) \
 		--pre-build "$(MAKE) --no-print-directory record-stale" \
 		--watch snippets --watch implicit_io --watch _ext --watch guide_runtime \
 		--ignore "$(CURDIR)/.venv/*" --ignore "$(CURDIR)/tests/*" \
-		--ignore "$(CURDIR)/_build/*" --ignore "*/__pycache__/*" \
+		--ignore "$(CURDIR)/_build/*" --ignore "*/__pycache__" --ignore "*/__pycache__/*" \
+		--ignore "$(CURDIR)/proofs/outputs/sqlite-sqlalchemy-2.1.json" \
 		. _build/html
 
 # What the pages show of each run is recorded by the suite (proofs/outputs/); the
