@@ -517,7 +517,7 @@ def _code_inside_sqlalchemy() -> str | None:
     """
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
-        if not _is_library(frame.f_code.co_filename):
+        if not _is_library(frame):
             event = internals.event_dispatched_to(frame)
             if event is not None:
                 return f"a {event} handler ({_describe(frame)})"
@@ -557,19 +557,39 @@ def _call_site() -> tuple[str, str]:
     """
     library = ""
     for frame in _frames():
-        filename = frame.f_code.co_filename
-        if filename.startswith(_MACHINERY):
+        if _is_machinery(frame):
             continue
-        if _is_library(filename):
+        if _is_library(frame):
             library = library or _describe(frame)
             continue
         return _describe(frame), library
     return library or "unknown", ""
 
 
-def _is_library(filename: str) -> bool:
+def _is_machinery(frame: FrameType) -> bool:
+    """SQLAlchemy (with the wrappers it compiles), asyncio, contextlib, this package.
+
+    SQLAlchemy compiles some wrappers from source text (``util.decorator``, the
+    deprecation wrappers): their frames have no file (``<string>`` on 2.0,
+    ``<sqlalchemy generated warned() wrapper for ...>`` on 2.1), and the globals
+    of the SQLAlchemy module they wrap a function of. One sits between
+    ``commit()`` and its flush: it is not the application's code.
+    """
+    filename = frame.f_code.co_filename
+    if filename.startswith(_MACHINERY):
+        return True
+    module = frame.f_globals.get("__name__")
+    return (
+        filename.startswith("<")
+        and isinstance(module, str)
+        and (module == "sqlalchemy" or module.startswith("sqlalchemy."))
+    )
+
+
+def _is_library(frame: FrameType) -> bool:
     """SQLAlchemy, this package, an installed library or the standard library."""
-    return filename.startswith((*_MACHINERY, *_LIBRARIES, "<frozen "))
+    filename = frame.f_code.co_filename
+    return _is_machinery(frame) or filename.startswith((*_LIBRARIES, "<frozen "))
 
 
 def _describe(frame: FrameType) -> str:
