@@ -387,7 +387,7 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
         return None  # refresh(), awaitable_attrs, run_sync: explicit column loads
     instance = internals.refresh_state(state)
     keys = internals.keys_to_load(state)
-    found = _why_unloaded(state, instance, _accessed_key() or min(keys))
+    found = _why_unloaded(state, instance, _accessed_key(instance) or min(keys))
     return _in_handler(found, handler)
 
 
@@ -539,12 +539,23 @@ def _frames() -> Iterator[FrameType]:
             frame, spawned = spawned.parent.gr_frame, None
 
 
-def _accessed_key() -> str | None:
-    """The attribute whose read triggered the load (an instrumented ``__get__``)."""
+def _accessed_key(instance: InstanceState) -> str | None:
+    """The attribute of ``instance`` whose read triggered the load (an instrumented
+    ``__get__`` on that object).
+
+    The read of another object's attribute can load this one: ``post.author``
+    finds the author in the identity map, expired, and loads its columns. The
+    read was of ``Post.author``, which is no attribute of the author's.
+    """
+    target = instance.obj()
     for frame in _frames():
         code = frame.f_code
         if code.co_name == "__get__" and code.co_filename.endswith("attributes.py"):
-            return getattr(frame.f_locals.get("self"), "key", None)
+            if target is None or frame.f_locals.get("instance") is not target:
+                continue
+            key = getattr(frame.f_locals.get("self"), "key", None)
+            if isinstance(key, str) and key in instance.mapper.attrs:
+                return key
     return None
 
 
