@@ -356,6 +356,8 @@ _REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
 
 def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | None:
     """(rule, kind, "Entity.attribute") for a load the guard reports, else None."""
+    if _asked_for_by_a_flush():
+        return None
     origin = _origin()
     handler = None
     if origin == "sqlalchemy":
@@ -387,8 +389,31 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
         return None  # refresh(), awaitable_attrs, run_sync: explicit column loads
     instance = internals.refresh_state(state)
     keys = internals.keys_to_load(state)
-    found = _why_unloaded(state, instance, _accessed_key(instance) or min(keys))
+    # Not a read of this object's attribute: name a column the load fetches (the
+    # keys include the relationships an expired object reloads lazily).
+    columns = [key for key in keys if key not in instance.mapper.relationships]
+    key = _accessed_key(instance) or min(columns or keys)
+    found = _why_unloaded(state, instance, key)
     return _in_handler(found, handler)
+
+
+def _asked_for_by_a_flush() -> bool:
+    """Whether the unit of work asked for the load, in a flush the code called.
+
+    Deleting an object can load its unloaded collection (to update or delete the
+    children), and a flush can reload an expired key it must write elsewhere. On an
+    ``AsyncSession`` these run inside the awaited ``flush()``/``commit()``, whose
+    greenlet says so (``_origin``); a sync session, or code run by ``run_sync()``,
+    has no such greenlet: a flush on the stack, with no application code between
+    it and the load, says the same. An event handler or validator the flush ran
+    is application code: what it reads is still reported.
+    """
+    for frame in _frames():
+        if internals.is_flush(frame):
+            return True
+        if not _is_library(frame):
+            return False
+    return False
 
 
 def _in_handler(

@@ -197,3 +197,28 @@ async def test_the_unit_of_works_load_inside_an_awaited_commit_is_not_reported(
         assert await session.get(Shelf, shelf.id) is None
     assert loads == []
     assert guard.counts == {}
+
+
+def test_the_unit_of_works_loads_in_a_sync_flush_are_not_reported(
+    sync_factory: sessionmaker[Session],
+) -> None:
+    # No greenlet tells a sync session's flush from the application's reads: the
+    # flush on the stack does. Both loads below were reported (IO102, IO201) at
+    # the commit() line on sqlalchemy-mixins' suite; under an AsyncSession the
+    # same loads run inside the awaited commit().
+    loads: list[object] = []
+    guard = ImplicitIOGuard("enforce", on_load=loads.append)
+    guard.install(sync_factory)
+    with sync_factory() as session:
+        empty = Shelf(label="empty")
+        session.add(empty)
+        session.commit()
+        session.delete(empty)
+        session.commit()  # loads the deleted shelf's collection, never loaded
+        shelf = session.scalar(select(Shelf))
+        session.expire(shelf)
+        session.add(Book(title="Atlas", pages=2, shelf=shelf))
+        session.commit()  # reloads the expired shelf's key, for the book's row
+    assert loads == []
+    with sync_factory() as session:
+        assert session.scalar(select(Book.shelf_id).where(Book.title == "Atlas"))
