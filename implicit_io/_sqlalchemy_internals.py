@@ -140,6 +140,12 @@ def _cause_without_session_event() -> str:
     return "unknown"
 
 
+def is_flush(frame: FrameType) -> bool:
+    """Whether ``frame`` runs ``Session._flush``: the unit of work runs inside it."""
+    code = frame.f_code
+    return code.co_name == "_flush" and code.co_filename.endswith(_SESSION_MODULE)
+
+
 #: How far above the expire event SQLAlchemy's expiring function may be.
 _CALLER_DEPTH = 8
 _SESSION_MODULE = os.path.join("orm", "session.py")

@@ -356,6 +356,8 @@ _REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
 
 def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | None:
     """(rule, kind, "Entity.attribute") for a load the guard reports, else None."""
+    if _asked_for_by_a_flush():
+        return None
     origin = _origin()
     handler = None
     if origin == "sqlalchemy":
@@ -387,8 +389,31 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
         return None  # refresh(), awaitable_attrs, run_sync: explicit column loads
     instance = internals.refresh_state(state)
     keys = internals.keys_to_load(state)
-    found = _why_unloaded(state, instance, _accessed_key() or min(keys))
+    # Not a read of this object's attribute: name a column the load fetches (the
+    # keys include the relationships an expired object reloads lazily).
+    columns = [key for key in keys if key not in instance.mapper.relationships]
+    key = _accessed_key(instance) or min(columns or keys)
+    found = _why_unloaded(state, instance, key)
     return _in_handler(found, handler)
+
+
+def _asked_for_by_a_flush() -> bool:
+    """Whether the unit of work asked for the load, in a flush the code called.
+
+    Deleting an object can load its unloaded collection (to update or delete the
+    children), and a flush can reload an expired key it must write elsewhere. On an
+    ``AsyncSession`` these run inside the awaited ``flush()``/``commit()``, whose
+    greenlet says so (``_origin``); a sync session, or code run by ``run_sync()``,
+    has no such greenlet: a flush on the stack, with no application code between
+    it and the load, says the same. An event handler or validator the flush ran
+    is application code: what it reads is still reported.
+    """
+    for frame in _frames():
+        if internals.is_flush(frame):
+            return True
+        if not _is_library(frame):
+            return False
+    return False
 
 
 def _in_handler(
@@ -517,7 +542,7 @@ def _code_inside_sqlalchemy() -> str | None:
     """
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
-        if not _is_library(frame.f_code.co_filename):
+        if not _is_library(frame):
             event = internals.event_dispatched_to(frame)
             if event is not None:
                 return f"a {event} handler ({_describe(frame)})"
@@ -539,12 +564,23 @@ def _frames() -> Iterator[FrameType]:
             frame, spawned = spawned.parent.gr_frame, None
 
 
-def _accessed_key() -> str | None:
-    """The attribute whose read triggered the load (an instrumented ``__get__``)."""
+def _accessed_key(instance: InstanceState) -> str | None:
+    """The attribute of ``instance`` whose read triggered the load (an instrumented
+    ``__get__`` on that object).
+
+    The read of another object's attribute can load this one: ``post.author``
+    finds the author in the identity map, expired, and loads its columns. The
+    read was of ``Post.author``, which is no attribute of the author's.
+    """
+    target = instance.obj()
     for frame in _frames():
         code = frame.f_code
         if code.co_name == "__get__" and code.co_filename.endswith("attributes.py"):
-            return getattr(frame.f_locals.get("self"), "key", None)
+            if target is None or frame.f_locals.get("instance") is not target:
+                continue
+            key = getattr(frame.f_locals.get("self"), "key", None)
+            if isinstance(key, str) and key in instance.mapper.attrs:
+                return key
     return None
 
 
@@ -557,19 +593,39 @@ def _call_site() -> tuple[str, str]:
     """
     library = ""
     for frame in _frames():
-        filename = frame.f_code.co_filename
-        if filename.startswith(_MACHINERY):
+        if _is_machinery(frame):
             continue
-        if _is_library(filename):
+        if _is_library(frame):
             library = library or _describe(frame)
             continue
         return _describe(frame), library
     return library or "unknown", ""
 
 
-def _is_library(filename: str) -> bool:
+def _is_machinery(frame: FrameType) -> bool:
+    """SQLAlchemy (with the wrappers it compiles), asyncio, contextlib, this package.
+
+    SQLAlchemy compiles some wrappers from source text (``util.decorator``, the
+    deprecation wrappers): their frames have no file (``<string>`` on 2.0,
+    ``<sqlalchemy generated warned() wrapper for ...>`` on 2.1), and the globals
+    of the SQLAlchemy module they wrap a function of. One sits between
+    ``commit()`` and its flush: it is not the application's code.
+    """
+    filename = frame.f_code.co_filename
+    if filename.startswith(_MACHINERY):
+        return True
+    module = frame.f_globals.get("__name__")
+    return (
+        filename.startswith("<")
+        and isinstance(module, str)
+        and (module == "sqlalchemy" or module.startswith("sqlalchemy."))
+    )
+
+
+def _is_library(frame: FrameType) -> bool:
     """SQLAlchemy, this package, an installed library or the standard library."""
-    return filename.startswith((*_MACHINERY, *_LIBRARIES, "<frozen "))
+    filename = frame.f_code.co_filename
+    return _is_machinery(frame) or filename.startswith((*_LIBRARIES, "<frozen "))
 
 
 def _describe(frame: FrameType) -> str:

@@ -91,6 +91,56 @@ CORPUS = [
         "c6c3645e639ee8eeaa05aa0835cf8e39e330382f",
         "app: a large async SQLAlchemy service (repositories, workers)",
     ),
+    CodeBase(
+        "igorbenav/fastcrud",
+        "9724fb9d7c89eb582d24803e194675535843971e",
+        "library: generic async CRUD and joins over AsyncSession",
+    ),
+    CodeBase(
+        "jowilf/starlette-admin",
+        "baf19ad2abbd6ccd1a7567c01ef617ee44eec94a",
+        "library: an admin interface, SQLAlchemy sync and async",
+    ),
+    CodeBase(
+        "absent1706/sqlalchemy-mixins",
+        "9877efd7d4c934d91d25f0e7a3075852dabf3a53",
+        "library: active-record style model mixins (sync session)",
+    ),
+    CodeBase(
+        "Latand/tgbot_template_v3",
+        "16edcd192c07b8de1dadea4d68b4704add094764",
+        "app: aiogram 3 bot template, async repositories",
+    ),
+    CodeBase(
+        "rafsaf/minimal-fastapi-postgres-template",
+        "5a39f65b1fc3709b1fd4c394a4d9e8f2dce2280e",
+        "app: minimal FastAPI template, async SQLAlchemy 2.0",
+    ),
+    CodeBase(
+        "MasterGroosha/aiogram-and-sqlalchemy-demo",
+        "3fcd41f05420a0c5aab2e62aaa00dd3c5b4489cb",
+        "app: aiogram bot demo, async session middleware",
+    ),
+    CodeBase(
+        "fastapi-practices/fastapi_best_architecture",
+        "2e86d79150c0abf0191dc8c189734214c4934a17",
+        "app: FastAPI admin backend, async CRUD layer and plugins",
+    ),
+    CodeBase(
+        "PrefectHQ/prefect",
+        "ce79dd3d6cfa2b7337265498210dbc4d25bcdc98",
+        "app: a large orchestration server, async SQLAlchemy models",
+    ),
+    CodeBase(
+        "strawberry-graphql/strawberry-sqlalchemy",
+        "37803671fa22bada2b1fe8d2d97f95dfde28fdbe",
+        "library: GraphQL types from models, async relationship loaders",
+    ),
+    CodeBase(
+        "Netflix/dispatch",
+        "dd2837e82a0bf5565b1b4b4b91ea30b7262d4061",
+        "app: incident management service, sync sessions in FastAPI",
+    ),
 ]
 # endregion corpus
 

@@ -170,3 +170,55 @@ async def test_a_baselined_load_in_async_code_is_refused_by_name(
         shelf = await session.scalar(select(Shelf))
         with pytest.raises(AllowedLoadCannotRunError, match="is in the baseline"):
             shelf.items  # noqa: B018
+
+
+# --- SQLAlchemy's own loads ------------------------------------------------------
+
+
+@pytest.mark.parametrize("ends_with", ["commit", "flush"])
+async def test_the_unit_of_works_load_inside_an_awaited_commit_is_not_reported(
+    engine: AsyncEngine, ends_with: str
+) -> None:
+    # Deleting a parent whose collection was never loaded: the flush loads it (to
+    # update the children's foreign keys), inside the awaited call. SQLAlchemy's
+    # wrappers compiled from source text (``<string>`` on 2.0, ``<sqlalchemy
+    # generated ...>`` on 2.1) were taken for application code, and the load
+    # reported as IO102 "at <string>:2 in _prepare_impl" (fastcrud's suite).
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    loads: list[object] = []
+    guard = ImplicitIOGuard("enforce", on_load=loads.append)
+    guard.install(factory)
+    async with factory() as session:
+        shelf = Shelf(label="empty")
+        session.add(shelf)
+        await session.commit()
+        await session.delete(shelf)
+        await getattr(session, ends_with)()
+        assert await session.get(Shelf, shelf.id) is None
+    assert loads == []
+    assert guard.counts == {}
+
+
+def test_the_unit_of_works_loads_in_a_sync_flush_are_not_reported(
+    sync_factory: sessionmaker[Session],
+) -> None:
+    # No greenlet tells a sync session's flush from the application's reads: the
+    # flush on the stack does. Both loads below were reported (IO102, IO201) at
+    # the commit() line on sqlalchemy-mixins' suite; under an AsyncSession the
+    # same loads run inside the awaited commit().
+    loads: list[object] = []
+    guard = ImplicitIOGuard("enforce", on_load=loads.append)
+    guard.install(sync_factory)
+    with sync_factory() as session:
+        empty = Shelf(label="empty")
+        session.add(empty)
+        session.commit()
+        session.delete(empty)
+        session.commit()  # loads the deleted shelf's collection, never loaded
+        shelf = session.scalar(select(Shelf))
+        session.expire(shelf)
+        session.add(Book(title="Atlas", pages=2, shelf=shelf))
+        session.commit()  # reloads the expired shelf's key, for the book's row
+    assert loads == []
+    with sync_factory() as session:
+        assert session.scalar(select(Book.shelf_id).where(Book.title == "Atlas"))

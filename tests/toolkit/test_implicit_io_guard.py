@@ -27,7 +27,7 @@ from snippets import enforcement
 from snippets.counting_statements import record_statements
 from snippets.enforcement import CASES, _Case
 from snippets.mapping_check import LegacyBase, LegacyCustomer
-from snippets.models import Base, Comment, User, sample_users
+from snippets.models import Base, Comment, Post, User, sample_users
 from tests.support import expect_missing_greenlet
 
 ON_PYSQLITE = pytest.mark.only_on(
@@ -246,6 +246,43 @@ def test_expire_then_plain_read_is_io204() -> None:
         with pytest.raises(ImplicitIOError, match=r"IO204 .*User\.name"):
             _ = ada.name
     engine.dispose()
+
+
+# A read of one object's attribute that loads another object's expired columns:
+# ``post.author`` finds the author in the identity map, expired by the commit, and
+# reloads its row. The guard took the key read (``author``) for an attribute of
+# the author's and failed with KeyError: 'author' (sqlalchemy-mixins' suite).
+@ON_PYSQLITE
+def test_a_read_that_reloads_another_objects_columns_names_that_object() -> None:
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    factory = sessionmaker(engine)  # expire_on_commit=True
+    loads: list[ImplicitLoad] = []
+    ImplicitIOGuard("track", on_load=loads.append).install(factory)
+    with factory() as session:
+        session.add_all(sample_users())
+        session.commit()
+        post = session.scalar(select(Post).where(Post.title == "On sessions"))
+        author = post.author  # the author is in the identity map now
+        session.commit()  # expires the post and its author
+        _ = post.title
+        loads.clear()
+        assert post.author is author  # reloads the author's expired row
+    assert [(load.rule, load.attribute) for load in loads] == [("IO201", "User.id")]
+    engine.dispose()
+
+
+async def test_an_expired_related_object_reloaded_by_a_read_is_refused(
+    engine: AsyncEngine,
+) -> None:
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    ImplicitIOGuard("enforce").install(factory)
+    async with factory() as session:
+        post = await session.scalar(select(Post).where(Post.title == "On sessions"))
+        author = await session.get(User, post.author_id)
+        session.expire(author)  # the expired row is the point
+        with pytest.raises(ImplicitIOError, match=r"IO204 .*: User\.id at "):
+            _ = post.author  # the author's expired row: no await to reload it in
 
 
 async def test_refresh_is_explicit_with_or_without_names(engine: AsyncEngine) -> None:

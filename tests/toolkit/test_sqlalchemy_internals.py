@@ -6,7 +6,9 @@ changes what it relies on.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 import sqlalchemy
@@ -136,3 +138,25 @@ def test_expiry_causes_are_seen_in_the_order_the_tracking_assumes(
         f"'expire' event, or the name or depth of the function that synchronizes "
         f"the session after an ORM UPDATE: update track_expiry() ({cause})"
     )
+
+
+def test_is_flush_finds_the_flush_on_the_stack(session) -> None:
+    seen: list[bool] = []
+
+    @event.listens_for(session, "do_orm_execute")
+    def record(state: ORMExecuteState) -> None:
+        frame: FrameType | None = sys._getframe()
+        found = False
+        while frame is not None:
+            found = found or internals.is_flush(frame)
+            frame = frame.f_back
+        seen.append(found)
+
+    @event.listens_for(session, "before_flush")
+    def query(session: Session, context: object, instances: object) -> None:
+        session.execute(select(Gadget.id))  # a statement sent inside the flush
+
+    session.execute(select(Gadget.id))  # outside a flush
+    session.add(Gadget(name="desk"))
+    session.flush()
+    assert seen == [False, True], f"{UPGRADE} Session._flush: update is_flush()"
