@@ -1,8 +1,11 @@
 """The plugin under pytest-xdist and across CI shards: reports and baselines.
 
-Real pytest runs of the sample service, in processes of their own (as CI runs
-them), with ``-n 2``: each worker guards its tests and the controller's summary
-and report count every worker's loads.
+Real pytest runs of the sample service. Under pytest-xdist (``-n 2``), in
+processes of their own, as CI runs them: each worker guards its tests and the
+controller's summary and report count every worker's loads. A run without xdist
+(a shard, a usage error, a single test) runs in this process, as
+tests/toolkit/test_pytest_plugin.py runs the plugin: starting another Python
+costs more than the run.
 """
 
 from __future__ import annotations
@@ -55,7 +58,15 @@ def service(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A run under pytest-xdist, in a process of its own."""
     return pytester.runpytest_subprocess(*PLUGIN, "-rf", *args)
+
+
+def run_here(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A run without xdist, in this process (where the plugin is imported already,
+    which pytest warns about)."""
+    quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    return pytester.runpytest_inprocess(*PLUGIN, "-p", "no:xdist", *quiet, "-rf", *args)
 
 
 def report_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -138,7 +149,7 @@ def test_two_shards_merge_into_the_report_of_the_whole_suite(service) -> None:
     whole.assert_outcomes(passed=4)
     # Two CI machines, each running half of the suite (one process each).
     for shard, selection in (("1", "test_orders.py"), ("2", "test_more.py")):
-        part = run(
+        part = run_here(
             service,
             selection,
             "--implicit-io=track",
@@ -253,11 +264,11 @@ def test_the_baseline_passes_old_loads_fails_new_ones_and_shrinks(service) -> No
 def test_the_ini_key_names_the_baseline(service) -> None:
     ini = service.path / "pytest.ini"
     ini.write_text(ini.read_text() + "implicit_io_baseline = debt.json\n")
-    run(service, "--implicit-io=track", "--implicit-io-baseline-write")
+    run_here(service, "--implicit-io=track", "--implicit-io-baseline-write")
     assert Baseline.read(service.path / "debt.json").counts == {
         ("IO102", "Order.customer"): 2
     }
-    run(service, "--implicit-io=enforce").assert_outcomes(passed=3)
+    run_here(service, "--implicit-io=enforce").assert_outcomes(passed=3)
 
 
 @pytest.mark.parametrize(
@@ -274,7 +285,7 @@ def test_the_ini_key_names_the_baseline(service) -> None:
     ],
 )
 def test_a_bad_baseline_is_a_usage_error(service, args, message) -> None:
-    result = run(service, "--implicit-io=track", *args)
+    result = run_here(service, "--implicit-io=track", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
 
@@ -294,7 +305,7 @@ def test_a_detached_read_is_explained_in_the_failure(service) -> None:
             assert order.customer.name == "ada"
         """
     )
-    result = run(service, "--implicit-io=track", "test_detached.py")
+    result = run_here(service, "--implicit-io=track", "test_detached.py")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
