@@ -1,11 +1,12 @@
 """The plugin under pytest-xdist and across CI shards: reports and baselines.
 
-Real pytest runs of the sample service. Under pytest-xdist (``-n 2``), in
-processes of their own, as CI runs them: each worker guards its tests and the
-controller's summary and report count every worker's loads. A run without xdist
-(a shard, a usage error, a single test) runs in this process, as
-tests/toolkit/test_pytest_plugin.py runs the plugin: starting another Python
-costs more than the run.
+Real pytest runs of the sample service. Under pytest-xdist (``-n 2``) each
+worker is a process of its own, which guards its tests, and the controller's
+summary and report count every worker's loads. The controller runs in this
+process, as tests/toolkit/test_pytest_plugin.py runs the plugin: starting another
+Python costs more than the run. One run's controller is a process of its own too,
+as CI starts it (``run_as_ci``). A run without xdist (a shard, a usage error, a
+single test) runs in this process, ``-p no:xdist``.
 """
 
 from __future__ import annotations
@@ -57,16 +58,23 @@ def service(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     return pytester
 
 
+#: In this process the plugin is imported already, which pytest warns about.
+QUIET = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+
+
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """A run under pytest-xdist, in a process of its own."""
+    """A run under pytest-xdist: its controller here, its workers processes."""
+    return pytester.runpytest_inprocess(*PLUGIN, *QUIET, "-rf", *args)
+
+
+def run_as_ci(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A run under pytest-xdist whose controller is a process of its own too."""
     return pytester.runpytest_subprocess(*PLUGIN, "-rf", *args)
 
 
 def run_here(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    """A run without xdist, in this process (where the plugin is imported already,
-    which pytest warns about)."""
-    quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    return pytester.runpytest_inprocess(*PLUGIN, "-p", "no:xdist", *quiet, "-rf", *args)
+    """A run without xdist, in this process."""
+    return pytester.runpytest_inprocess(*PLUGIN, "-p", "no:xdist", *QUIET, "-rf", *args)
 
 
 def report_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -97,7 +105,7 @@ def test_track_under_xdist_counts_every_workers_loads(service) -> None:
 
 
 def test_enforce_under_xdist_fails_the_test_and_counts_its_load(service) -> None:
-    result = run(service, "-n", "2", "--implicit-io=enforce")
+    result = run_as_ci(service, "-n", "2", "--implicit-io=enforce")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
