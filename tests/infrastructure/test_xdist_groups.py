@@ -46,7 +46,9 @@ def test_the_built_sites_tests_share_one_worker(pytester: pytest.Pytester) -> No
     assert "tests.plugins.site" in conftest_text()  # the plugin this mirrors
     pytester.makeconftest(STAND_IN)
     pytester.makepyfile(test_grouped=GROUPED)
-    result = pytester.runpytest_subprocess(
+    # The controller runs here (starting another Python costs more than the run);
+    # its two workers are processes of their own, as in the suite.
+    result = pytester.runpytest_inprocess(
         "-n", "2", "--dist", "loadgroup", "-p", "no:randomly"
     )
     result.assert_outcomes(passed=12)
