@@ -27,6 +27,8 @@ from implicit_io.report import Baseline, Report
 SAMPLE = ROOT / "tests" / "toolkit" / "sample_service"
 PLUGIN = ["-p", "no:implicit_io", "-p", "implicit_io.pytest_plugin"]
 PLUGIN += ["-p", "no:queryguard", "-p", "no:queryspy", "-p", "no:randomly"]
+# Nothing the runs need: a cache to write, anyio (the service tests on asyncio).
+PLUGIN += ["-p", "no:cacheprovider", "-p", "no:anyio"]
 LAZY_TEST = "test_orders.py::test_invoice_lines"
 
 MORE_LOADS = """
