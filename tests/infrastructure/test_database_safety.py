@@ -118,9 +118,11 @@ def test_an_empty_or_absent_sqlite_file_is_refused_and_not_created(
 # --- Against a PostgreSQL server of this module's own ---------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
-    """A throwaway server this module may reconfigure (never the suite's)."""
+    """A throwaway server this module may reconfigure (never the suite's). Only
+    this module uses it; session-scoped, so a worker starts it once, not again
+    each time pytest-xdist hands it this module's tests between other modules'."""
     if needs_postgres_binaries().args[0]:
         pytest.skip(needs_postgres_binaries().kwargs["reason"])
     with throwaway_server() as started:

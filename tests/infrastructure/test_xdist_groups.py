@@ -46,8 +46,11 @@ def test_the_built_sites_tests_share_one_worker(pytester: pytest.Pytester) -> No
     assert "tests.plugins.site" in conftest_text()  # the plugin this mirrors
     pytester.makeconftest(STAND_IN)
     pytester.makepyfile(test_grouped=GROUPED)
-    result = pytester.runpytest_subprocess(
-        "-n", "2", "--dist", "loadgroup", "-p", "no:randomly"
+    # The controller runs here (starting another Python costs more than the run);
+    # its two workers are processes of their own, as in the suite. Its tests are
+    # not async: no pytest-asyncio, which would warn here about its unset ini key.
+    result = pytester.runpytest_inprocess(
+        "-n", "2", "--dist", "loadgroup", "-p", "no:randomly", "-p", "no:asyncio"
     )
     result.assert_outcomes(passed=12)
     workers = set((pytester.path / "workers.txt").read_text().split())

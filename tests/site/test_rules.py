@@ -40,6 +40,7 @@ from snippets.rules import (
     warehouse_report_in_a_thread,
     warehouse_report_on_the_loop,
 )
+from tests.plugins.site import SITE_GROUP
 from tests.site.small_sites import build_small_site, copy_checkout
 
 # The published rules and their URLs. Reviews link to these pages for years: a code
@@ -328,8 +329,9 @@ def test_a_live_rule_without_examples_is_refused(rules_dir: Path) -> None:
 
 
 # --- Whole builds of a changed copy of this site --------------------------------
-# Each variant copies the site, changes it, and builds it strictly. The builds start
-# together the first time one is needed, so they overlap instead of queueing.
+# Each variant copies the site, changes it, and builds it strictly, once per worker
+# that needs it (a session fixture: a module one would be built again each time
+# pytest-xdist hands the worker this module's tests between other modules').
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -373,8 +375,10 @@ def _retire_a_rule(site: Path) -> None:
 # build must be green under -W; in a copy holding only the rule pages, the
 # links to the other pages and the snippet contract are incomplete by design, so
 # those two warning types (and only those) are suppressed there. It is also
-# published elsewhere (VARIANT_ENV): one HTML build serves both its tests, whose
-# checks do not overlap (the tombstone's content; every page's address).
+# published elsewhere (VARIANT_ENV): one HTML build serves its three tests, whose
+# checks do not overlap (the tombstone's content; every page's address; the bytes
+# of the shown output). One of them compares it with the built site, in the built
+# site's worker; the other two run there too (SITE_GROUP), so one worker builds it.
 VARIANTS = {
     "bad_input": (_break_rule_input, "dummy"),
     "duplicate": (_duplicate_a_code, "dummy"),
@@ -407,9 +411,9 @@ class VariantBuild:
     log: str
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def variant_build(tmp_path_factory: pytest.TempPathFactory):
-    """Each variant built once, when a test first asks for it."""
+    """Each variant built once per worker, when a test first asks for it."""
     done: dict[str, VariantBuild] = {}
 
     def finished(name: str) -> VariantBuild:
@@ -435,7 +439,7 @@ def variant_build(tmp_path_factory: pytest.TempPathFactory):
 
 @contextmanager
 def _environment(variables: dict[str, str]) -> Iterator[None]:
-    """These environment variables set for the block (a module fixture cannot use
+    """These environment variables set for the block (a session fixture cannot use
     monkeypatch, which is per test)."""
     saved = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
@@ -478,6 +482,7 @@ def test_a_duplicate_code_fails_the_build(variant_build) -> None:
     ) in build.log, build.log
 
 
+@pytest.mark.xdist_group(SITE_GROUP)
 def test_a_retired_rule_keeps_its_page_as_a_tombstone(variant_build) -> None:
     build = variant_build("retired_and_published_elsewhere")
     assert build.returncode == 0, build.log
@@ -495,6 +500,7 @@ def test_a_retired_rule_keeps_its_page_as_a_tombstone(variant_build) -> None:
     assert re.search(r'<tr class="rule-retired[^"]*">.*?IO105.*?Retired', index, re.S)
 
 
+@pytest.mark.xdist_group(SITE_GROUP)
 def test_one_published_address_everywhere(variant_build) -> None:
     """IMPLICIT_IO_DOCS_URL moves the canonical links, rules.json and the toolkit."""
     build = variant_build("retired_and_published_elsewhere")

@@ -1,8 +1,12 @@
 """The plugin under pytest-xdist and across CI shards: reports and baselines.
 
-Real pytest runs of the sample service, in processes of their own (as CI runs
-them), with ``-n 2``: each worker guards its tests and the controller's summary
-and report count every worker's loads.
+Real pytest runs of the sample service. Under pytest-xdist (``-n 2``) each
+worker is a process of its own, which guards its tests, and the controller's
+summary and report count every worker's loads. The controller runs in this
+process, as tests/toolkit/test_pytest_plugin.py runs the plugin: starting another
+Python costs more than the run. One run's controller is a process of its own too,
+as CI starts it (``run_as_ci``). A run without xdist (a shard, a usage error, a
+single test) runs in this process, ``-p no:xdist``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from implicit_io.report import Baseline, Report
 SAMPLE = ROOT / "tests" / "toolkit" / "sample_service"
 PLUGIN = ["-p", "no:implicit_io", "-p", "implicit_io.pytest_plugin"]
 PLUGIN += ["-p", "no:queryguard", "-p", "no:queryspy", "-p", "no:randomly"]
+# Nothing the runs need: a cache to write, anyio (the service tests on asyncio).
+PLUGIN += ["-p", "no:cacheprovider", "-p", "no:anyio"]
 LAZY_TEST = "test_orders.py::test_invoice_lines"
 
 MORE_LOADS = """
@@ -54,8 +60,23 @@ def service(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     return pytester
 
 
+#: In this process the plugin is imported already, which pytest warns about.
+QUIET = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+
+
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A run under pytest-xdist: its controller here, its workers processes."""
+    return pytester.runpytest_inprocess(*PLUGIN, *QUIET, "-rf", *args)
+
+
+def run_as_ci(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A run under pytest-xdist whose controller is a process of its own too."""
     return pytester.runpytest_subprocess(*PLUGIN, "-rf", *args)
+
+
+def run_here(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """A run without xdist, in this process."""
+    return pytester.runpytest_inprocess(*PLUGIN, "-p", "no:xdist", *QUIET, "-rf", *args)
 
 
 def report_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -86,7 +107,7 @@ def test_track_under_xdist_counts_every_workers_loads(service) -> None:
 
 
 def test_enforce_under_xdist_fails_the_test_and_counts_its_load(service) -> None:
-    result = run(service, "-n", "2", "--implicit-io=enforce")
+    result = run_as_ci(service, "-n", "2", "--implicit-io=enforce")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -138,7 +159,7 @@ def test_two_shards_merge_into_the_report_of_the_whole_suite(service) -> None:
     whole.assert_outcomes(passed=4)
     # Two CI machines, each running half of the suite (one process each).
     for shard, selection in (("1", "test_orders.py"), ("2", "test_more.py")):
-        part = run(
+        part = run_here(
             service,
             selection,
             "--implicit-io=track",
@@ -253,11 +274,11 @@ def test_the_baseline_passes_old_loads_fails_new_ones_and_shrinks(service) -> No
 def test_the_ini_key_names_the_baseline(service) -> None:
     ini = service.path / "pytest.ini"
     ini.write_text(ini.read_text() + "implicit_io_baseline = debt.json\n")
-    run(service, "--implicit-io=track", "--implicit-io-baseline-write")
+    run_here(service, "--implicit-io=track", "--implicit-io-baseline-write")
     assert Baseline.read(service.path / "debt.json").counts == {
         ("IO102", "Order.customer"): 2
     }
-    run(service, "--implicit-io=enforce").assert_outcomes(passed=3)
+    run_here(service, "--implicit-io=enforce").assert_outcomes(passed=3)
 
 
 @pytest.mark.parametrize(
@@ -274,7 +295,7 @@ def test_the_ini_key_names_the_baseline(service) -> None:
     ],
 )
 def test_a_bad_baseline_is_a_usage_error(service, args, message) -> None:
-    result = run(service, "--implicit-io=track", *args)
+    result = run_here(service, "--implicit-io=track", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
 
@@ -294,7 +315,7 @@ def test_a_detached_read_is_explained_in_the_failure(service) -> None:
             assert order.customer.name == "ada"
         """
     )
-    result = run(service, "--implicit-io=track", "test_detached.py")
+    result = run_here(service, "--implicit-io=track", "test_detached.py")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
