@@ -168,7 +168,7 @@ def test_the_suite_compares_and_records(pytester: pytest.Pytester) -> None:
     )
     pytester.makeconftest(conftest_text())
     pytester.makepyfile(test_demo=RECORDING_TEST.replace("N", "1"))
-    run = ["-p", "no:randomly", "-n", "0"]
+    run = ["-p", "no:randomly", "-p", "no:asyncio", "-n", "0"]
     first = pytester.runpytest_inprocess(*run)
     first.assert_outcomes(failed=1)
     first.stdout.fnmatch_lines(["*no output is recorded on*make record*"])
