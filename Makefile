@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 # every page itself and hands them to -j minus one writers, so -j auto leaves a core
 # idle while pages are written (measured: tests/benchmarks/bench_build.py --jobs).
 SPHINX_JOBS := $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$((n + 1)))
-SPHINX_STRICT := -n -W --keep-going -q -j $(SPHINX_JOBS)
+SPHINX_STRICT_SERIAL := -n -W --keep-going -q
+SPHINX_STRICT := $(SPHINX_STRICT_SERIAL) -j $(SPHINX_JOBS)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The editing loop keeps compiled bytecode (__pycache__, ignored by git). Container
@@ -54,10 +55,16 @@ $(STAMP): requirements.txt
 $(STAMP_2_0): $(LOCK_2_0)
 	$(call install,$(VENV_2_0),$(LOCK_2_0))
 
-# The record the pre-build step writes is not watched: each edit would else rebuild
+# The first build is parallel, as `make html`; each rebuild after an edit is serial:
+# Sphinx forks its workers even for one changed page, which costs more than it
+# saves (measured: tests/benchmarks/bench_build.py --edit-jobs). A first build that
+# fails still serves: sphinx-autobuild shows the error and rebuilds on the fix. The
+# record the pre-build step writes is not watched: each edit would else rebuild
 # twice (the step has already re-recorded what the first rebuild renders).
 serve: $(STAMP)  ## build the site, serve it on localhost, re-record and rebuild on every change
-	$(BIN)/sphinx-autobuild $(SPHINX_STRICT) --host $(HOST) --port $(PORT) \
+	@$(MAKE) --no-print-directory record-stale
+	-$(BIN)/python -m sphinx -b html $(SPHINX_STRICT) . _build/html
+	$(BIN)/sphinx-autobuild $(SPHINX_STRICT_SERIAL) --host $(HOST) --port $(PORT) \
 		--pre-build "$(MAKE) --no-print-directory record-stale" \
 		--watch snippets --watch implicit_io --watch _ext --watch guide_runtime \
 		--ignore "$(CURDIR)/.venv/*" --ignore "$(CURDIR)/tests/*" \

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from docutils import nodes
-from docutils.parsers.rst import directives
 from sphinx import addnodes
 from sphinx.directives.code import container_wrapper
 from sphinx.util.docutils import SphinxDirective
@@ -74,13 +73,10 @@ def _recorded(root: Path, configuration: Configuration) -> dict[str, Entry]:
 
 class RecordedDirective(SphinxDirective):
     """Renders a request's records; subclasses say what the request is and how its
-    output looks. ``:configurations:`` (used inside the tabs it makes) renders the
-    one output of those configurations."""
+    output looks."""
 
     #: Fields of the output that change from run to run: not compared.
     varying: tuple[str, ...] = ()
-    #: The directive's own name (a rule-example runs a captured-run under its name).
-    markup: ClassVar[str]
 
     def request(self) -> Request:
         raise NotImplementedError
@@ -110,14 +106,6 @@ class RecordedDirective(SphinxDirective):
             groups = [
                 (c, _readdressed(out, self.config.html_baseurl)) for c, out in groups
             ]
-        only = self.options.get("configurations")
-        if only is not None:
-            output = next(
-                out
-                for configs, out in groups
-                if ",".join(c.key for c in configs) == only
-            )
-            return self.render(output)
         if len(groups) == 1:
             configs, output = groups[0]
             return [*self.render(output), self._where(configs, missing)]
@@ -177,22 +165,23 @@ class RecordedDirective(SphinxDirective):
         )
 
     def _tabs(self, groups) -> nodes.Node:
-        """A tab per distinct output, by MyST's tab-set (sphinx-design), each
-        rendering this directive again for its configurations."""
+        """A tab per distinct output, by MyST's tab-set (sphinx-design): the tabs are
+        parsed from markup, each then holds its output's rendering."""
         fence = "`" * 3
-        lines = [f"{fence}``{{tab-set}}"]
+        lines = [f"{fence}`{{tab-set}}"]
         for configs, _ in groups:
-            lines.append(f"{fence}`{{tab-item}} {', '.join(map(short, configs))}")
-            lines.append(f"{fence}{{{self.markup}}} {' '.join(self.arguments)}")
-            for name, value in self.options.items():
-                lines.append(f":{name}: {value or ''}".rstrip())
-            lines.append(f":configurations: {','.join(c.key for c in configs)}")
-            if self.content:
-                lines += ["", *self.content]
-            lines += [fence, f"{fence}`"]
-        lines.append(f"{fence}``")
+            label = ", ".join(map(short, configs))
+            lines += [f"{fence}{{tab-item}} {label}", "output", fence]
+        lines.append(f"{fence}`")
         container = nodes.container(classes=["recorded-variants"])
         container += self.parse_text_to_nodes("\n".join(lines))
+        contents = [
+            node
+            for node in container.findall(nodes.container)
+            if node.get("design_component") == "tab-content"
+        ]
+        for content, (_, output) in zip(contents, groups, strict=True):
+            content[:] = self.render(output)
         return container
 
 
@@ -224,12 +213,8 @@ def _never_awaited_note(docname: str) -> nodes.paragraph:
 
 
 class CapturedRun(RecordedDirective):
-    markup = "captured-run"
     required_arguments = CapturedRunSyntax.required_arguments
-    option_spec: ClassVar = {
-        **CapturedRunSyntax.option_spec,
-        "configurations": directives.unchanged,
-    }
+    option_spec: ClassVar = CapturedRunSyntax.option_spec
 
     @property
     def varying(self) -> tuple[str, ...]:
@@ -336,13 +321,9 @@ class RoundTrips(RecordedDirective):
     ```
     """
 
-    markup = "round-trips"
     required_arguments = RoundTripsSyntax.required_arguments
     has_content = True
-    option_spec: ClassVar = {
-        **RoundTripsSyntax.option_spec,
-        "configurations": directives.unchanged,
-    }
+    option_spec: ClassVar = RoundTripsSyntax.option_spec
 
     def request(self) -> Request:
         parents = self.options.get("parents", "")
@@ -370,12 +351,8 @@ class GeneratedTable(RecordedDirective):
     ```
     """
 
-    markup = "generated-table"
     required_arguments = GeneratedTableSyntax.required_arguments
-    option_spec: ClassVar = {
-        **GeneratedTableSyntax.option_spec,
-        "configurations": directives.unchanged,
-    }
+    option_spec: ClassVar = GeneratedTableSyntax.option_spec
 
     def request(self) -> Request:
         return Request("generated-table", self.arguments[0])

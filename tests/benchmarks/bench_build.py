@@ -1,8 +1,8 @@
 """What the site's machinery costs: its build against a plain Sphinx twin.
 
     .venv/bin/python tests/benchmarks/bench_build.py [--rounds N] [--jobs N]
-                                                     [--twin-jobs N]
-                                          [--no-tests]
+                                                     [--edit-jobs N] [--twin-jobs N]
+                                                     [--no-tests]
 
 The plain twin is the guide's pages (``index.md``, ``guides/``) built with only
 the third-party extensions (myst-parser, copybutton, design): a copy of ``conf.py``
@@ -10,7 +10,9 @@ whose ``extensions`` list keeps those three, and pages whose own directives
 (``{captured-run}``, ...) become plain code blocks and whose own roles (``{rule}``,
 ``{proof}``) become inline code.
 The site is built as ``make html`` builds it (``-j``: one more than the CPUs;
-``--jobs 1`` for a serial build), the twin as Sphinx builds by default (one
+``--jobs 1`` for a serial build), and rebuilt after the one-page edit as ``make
+serve`` rebuilds it (serially; ``--edit-jobs 3`` to see what forking workers for one
+page costs), the twin as Sphinx builds by default (one
 process; ``--twin-jobs 3`` builds it as the site is built, which on two CPUs is
 faster, so every ratio is higher). Both trees live
 in a temporary folder and are built alternately, in one run; only ratios are
@@ -166,6 +168,12 @@ def main() -> None:
     jobs = str(len(os.sched_getaffinity(0)) + 1)  # as make html (SPHINX_JOBS)
     parser.add_argument("--jobs", default=jobs, help="Sphinx -j for the site")
     parser.add_argument(
+        "--edit-jobs",
+        default="1",
+        help="Sphinx -j for the site's rebuild after the one-page edit (1: as make "
+        "serve rebuilds)",
+    )
+    parser.add_argument(
         "--twin-jobs",
         default="1",
         help="Sphinx -j for the plain twin (1: sphinx-build's default; give the "
@@ -184,6 +192,7 @@ def main() -> None:
         make_plain(plain)
         make_plain(same, ALL_THIRD_PARTY)
         build_real = sphinx(real, "-j", args.jobs)
+        rebuild_real = sphinx(real, "-j", args.edit_jobs)
         build_plain = sphinx(plain, "-j", args.twin_jobs)
         build_same = sphinx(same, "-j", args.twin_jobs)
         build_real()  # untimed: which pages the site generates
@@ -204,7 +213,7 @@ def main() -> None:
             record("html removed, records kept", build_real)
             identical.append(pages(real) == cold_pages)
             append_blank_line(real)
-            record("one-page edit", build_real)
+            record("one-page edit", rebuild_real)
             append_blank_line(plain)
             record("plain one-page edit", build_plain)
             append_blank_line(same)
@@ -221,7 +230,8 @@ def main() -> None:
 
     median = {name: statistics.median(values) for name, values in times.items()}
     print(
-        f"{args.rounds} rounds, site -j {args.jobs}, twin -j {args.twin_jobs}, "
+        f"{args.rounds} rounds, site -j {args.jobs} (its rebuild after the edit "
+        f"-j {args.edit_jobs}), twin -j {args.twin_jobs}, "
         f"{os.cpu_count()} CPUs"
     )
     print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f}")
