@@ -141,6 +141,46 @@ CORPUS = [
         "dd2837e82a0bf5565b1b4b4b91ea30b7262d4061",
         "app: incident management service, sync sessions in FastAPI",
     ),
+    CodeBase(
+        "fastapi/sqlmodel",
+        "a6469ef61bb903cbf7fd8749c70d8ceb8046c368",
+        "library: SQLModel itself, its docs' examples and async session",
+    ),
+    CodeBase(
+        "febus982/sqlalchemy-bind-manager",
+        "11f953813615e662cb359888f29adbaac22946ef",
+        "library: repositories and unit of work over sync and async sessions",
+    ),
+    CodeBase(
+        "letta-ai/letta",
+        "56ba9c25552605eec89de8ed3dc6394b625c1993",
+        "app: an agent server, many async ORM models and managers",
+    ),
+    CodeBase(
+        "bryanforbes/Erasmus",
+        "c3f64ff877ccd89baafb47e313223be4bf231907",
+        "app: a Discord bot, registry-mapped dataclasses, async sessions",
+    ),
+    CodeBase(
+        "pavelepanov/auth_solid",
+        "30874145403f4eca5ff8dc71852f08173b2bd4ea",
+        "app: clean architecture, imperative mapping, async repositories",
+    ),
+    CodeBase(
+        "sqlalchemy/sqlalchemy",
+        "f35da7e2b9349a08b8de1f6bd3b07c8bf8616790",
+        "library: SQLAlchemy itself, its tests and examples (many files)",
+    ),
+    CodeBase(
+        "Flopp30/fortu-site",
+        "26fc38a3f01c1c049e7f104782963947d2da057e",
+        "app: FastAPI, layered, imperative mapping with relationships",
+    ),
+    CodeBase(
+        "dialoguemd/fastapi-sqla",
+        "086b67367384937210a0e0e7c4424bd3b6460baa",
+        "library: FastAPI session dependency, sync and async",
+    ),
 ]
 # endregion corpus
 
