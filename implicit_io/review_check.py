@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ast
 import io
+import itertools
 import json
 import re
 import subprocess
@@ -509,10 +510,45 @@ class _Lowering(cst.CSTTransformer):
         return updated.with_changes(type=kind)
 
     def leave_FormattedString(self, original, updated) -> cst.SimpleString:
-        # Nested quotes and more (3.12): keep only the lines the string spans.
-        lines = cst.Module([]).code_for_node(original).count("\n")
-        quote = '"""' if lines else '"'
-        return cst.SimpleString(f"{quote}{chr(10) * lines}{quote}")
+        # Nested quotes and more (3.12): keep only the lines the string spans,
+        # and on one line its width, so what follows keeps its column.
+        code = cst.Module([]).code_for_node(original)
+        lines = code.count("\n")
+        if lines:
+            return cst.SimpleString(f'"""{chr(10) * lines}"""')
+        return cst.SimpleString(f'"{" " * (len(code) - 2)}"')
+
+
+#: Prefixes of a template string (3.14), any case: ``t`` becomes ``f``.
+_TEMPLATE_PREFIXES = {"t", "rt", "tr"}
+
+
+def _template_strings_as_f_strings(source: str) -> str:
+    """``t"..."`` (3.14) rewritten ``f"..."``, the same width, for libcst's parser.
+
+    libcst 1.9 fails with a ``CSTLogicError`` on a template string concatenated
+    after another string (``"a " t"{b}"``); as f-strings they parse, and are then
+    lowered like any. Before 3.14 a name touching a string is a syntax error, so
+    nothing else changes. Source the tokenizer cannot read is left as it is.
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return source
+    lines = source.splitlines(keepends=True)
+    for name, string in itertools.pairwise(tokens):
+        prefix = name.string.lower()
+        if (
+            name.type == tokenize.NAME
+            and string.type == tokenize.STRING
+            and name.end == string.start
+            and prefix in _TEMPLATE_PREFIXES
+        ):
+            row, col = name.start
+            lowered = name.string.replace("t", "f").replace("T", "F")
+            text = lines[row - 1]
+            lines[row - 1] = text[:col] + lowered + text[col + len(lowered) :]
+    return "".join(lines)
 
 
 def _parse(source: str, path: str) -> ast.Module:
@@ -521,9 +557,12 @@ def _parse(source: str, path: str) -> ast.Module:
         return ast.parse(source, filename=path)
     except SyntaxError as error:
         try:
-            lowered = cst.parse_module(source).visit(_Lowering()).code
-        except cst.ParserSyntaxError:
-            raise error from None  # not Python of any version: report the first
+            module = cst.parse_module(_template_strings_as_f_strings(source))
+            lowered = module.visit(_Lowering()).code
+        except (cst.ParserSyntaxError, cst.CSTLogicError, cst.CSTValidationError):
+            # Not Python of any version, or libcst itself failed on it: either
+            # way the file cannot be read, and the interpreter's error says where.
+            raise error from None
         return ast.parse(lowered, filename=path)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from guide_runtime.configurations import ROOT
+from implicit_io import review_check
 from implicit_io.review_check import (
     ASYNC_FACTORIES,
     ASYNC_SESSIONS,
@@ -329,6 +330,42 @@ def test_newer_syntax_than_the_interpreter_is_checked() -> None:
         """
     )
     assert codes(check_source(source)) == [(6, "IO104"), (12, "IO104")]
+
+
+def test_template_strings_of_python_3_14_are_lowered_then_checked() -> None:
+    # SQLAlchemy's own tests (tstring(t"...")): libcst 1.9 raised CSTLogicError on a
+    # template string concatenated after another (IOE002), and the t-strings it did
+    # parse were left as they were (IOE001 once lowered).
+    source = textwrap.dedent(
+        """\
+        from sqlalchemy.orm import relationship
+        query = tstring(t"select * from users where id = {7}")
+        joined = (
+            t"foobar left outer join lala on foobar.foo = lala.foo "
+            t"AND foobar.status = {status}"
+        )
+        mixed = "select " rt"{a}" Tr"\\{b}"
+        label, orders = t"{"nested"}", relationship("Order")
+        notes = relationship("Note")
+        """
+    )
+    found = check_source(source)
+    assert codes(found) == [(8, "IO104"), (9, "IO104")]
+    # Lowered strings keep their width: the finding after one is at its column.
+    assert found[0].col == source.splitlines()[7].index("relationship") + 1
+
+
+def test_a_file_libcst_itself_fails_on_is_not_checked_not_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fails(source: str) -> None:
+        raise review_check.cst.CSTLogicError("Logic error!")
+
+    monkeypatch.setattr(review_check.cst, "parse_module", fails)
+    source = "from sqlalchemy.orm import relationship\ndef handler(:\n    pass\n"
+    [finding] = check_source(source, "app/newer.py")
+    assert (finding.line, finding.code) == (2, "IOE001")
+    assert finding.message.startswith("not checked: cannot parse it: ")
 
 
 def test_a_file_that_does_not_parse_is_a_finding_of_its_own() -> None:
