@@ -307,13 +307,42 @@ class _Checker(ast.NodeVisitor):
             self.visit(child)
         self.stack.pop()
 
-    def _loop(self, node: ast.AST) -> None:
+    def _in_loop(self, nodes: Iterable[ast.AST]) -> None:
         self.loop_depth += 1
-        self.generic_visit(node)
+        for node in nodes:
+            self.visit(node)
         self.loop_depth -= 1
 
-    visit_For = visit_AsyncFor = visit_While = _loop
-    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _loop
+    def _for(self, node: ast.For | ast.AsyncFor) -> None:
+        # The iterable is evaluated once, before the loop, and `else:` once after:
+        # `for b in await a.awaitable_attrs.bs:` is one load, not one per item.
+        self.visit(node.iter)
+        self._in_loop([node.target, *node.body])
+        for child in node.orelse:
+            self.visit(child)
+
+    def visit_While(self, node: ast.While) -> None:
+        self._in_loop([node.test, *node.body])  # the test runs on every turn
+        for child in node.orelse:
+            self.visit(child)
+
+    def _comprehension(self, node: ast.AST) -> None:
+        # Only the first iterable is evaluated once, where the comprehension
+        # stands; the rest (later iterables, conditions, elements) per item.
+        first, *others = node.generators
+        self.visit(first.iter)
+        inside = [first.target, *first.ifs]
+        for generator in others:
+            inside += [generator.iter, generator.target, *generator.ifs]
+        if isinstance(node, ast.DictComp):
+            inside += [node.key, node.value]
+        else:
+            inside.append(node.elt)
+        self._in_loop(inside)
+
+    visit_For = visit_AsyncFor = _for
+    visit_ListComp = visit_SetComp = visit_DictComp = _comprehension
+    visit_GeneratorExp = _comprehension
 
     def visit_Await(self, node: ast.Await) -> None:
         self.awaited.add(id(node.value))

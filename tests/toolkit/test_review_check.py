@@ -308,6 +308,35 @@ def test_imports_under_any_name_are_resolved() -> None:
     ]
 
 
+def test_what_a_loop_evaluates_once_is_not_inside_it() -> None:
+    # SQLAlchemy's examples/asyncio/async_orm.py: `for b1 in await
+    # a1.awaitable_attrs.bs:` loads one collection once, then iterates it.
+    source = IMPORTS + textwrap.dedent(
+        """\
+        async def job(a1, rows):
+            for b1 in await a1.awaitable_attrs.bs:
+                print(b1)
+            else:
+                await a1.awaitable_attrs.cs
+            async for b2 in await a1.awaitable_attrs.ds:
+                await b2.awaitable_attrs.es
+            firsts = [b for b in await a1.awaitable_attrs.fs if b]
+            nested = [c for r in rows for c in await r.awaitable_attrs.gs]
+            kept = [r for r in rows if await r.awaitable_attrs.hs]
+            keys = {await r.awaitable_attrs.ks: r for r in rows}
+            while await a1.awaitable_attrs.ls:
+                pass
+        """
+    )
+    assert codes(check_source(source)) == [
+        (9, "IO106"),  # the body of the async for
+        (11, "IO106"),  # a later iterable: one per row
+        (12, "IO106"),  # a condition
+        (13, "IO106"),  # an element
+        (14, "IO106"),  # a while's test
+    ]
+
+
 # --- Files it cannot check ------------------------------------------------------
 
 
