@@ -81,6 +81,8 @@ def _check(
     findings = []
     if prop.lazy == "dynamic":
         findings.append(("IO105", 'uses lazy="dynamic", which loads on every access.'))
+    elif prop.lazy == "write_only":
+        pass  # stated: lazy="write_only" or a WriteOnlyMapped[...] annotation
     elif call is None:
         findings.append(
             (

@@ -105,6 +105,8 @@ RELATIONSHIPS = {"sqlalchemy.orm.relationship"}
 SQLMODEL_RELATIONSHIPS = {"sqlmodel.Relationship", "sqlmodel.main.Relationship"}
 BACKREFS = {"sqlalchemy.orm.backref"}
 DYNAMIC_MAPPED = {"sqlalchemy.orm.DynamicMapped"}
+#: ``WriteOnlyMapped[...]`` declares ``lazy="write_only"``: a strategy, stated.
+WRITE_ONLY_MAPPED = {"sqlalchemy.orm.WriteOnlyMapped"}
 #: ``Session.expire(instance, attribute_names=None)``: what its arguments may be.
 EXPIRE_KEYWORDS = {"instance", "attribute_names"}
 
@@ -249,6 +251,7 @@ class _Checker(ast.NodeVisitor):
         self.stack = [scopes[module]]
         self.found: list[tuple[ast.AST, str, str]] = []
         self.awaited: set[int] = set()  # id() of every awaited expression
+        self.strategy_annotated: set[int] = set()  # id() of x: WriteOnlyMapped = ...
         self.in_async = False  # inside an ``async def`` (not a nested ``def``)
         self.loop_depth = 0  # loops and comprehensions of the current function
 
@@ -351,11 +354,17 @@ class _Checker(ast.NodeVisitor):
     # The rules.
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         annotation = node.annotation
-        if isinstance(annotation, ast.Subscript) and (
-            self.imported(annotation.value) & DYNAMIC_MAPPED
-        ):
+        kind = (
+            self.imported(annotation.value)
+            if isinstance(annotation, ast.Subscript)
+            else set()
+        )
+        if kind & DYNAMIC_MAPPED:
             message = "DynamicMapped is a dynamic relationship."
             self.found.append((node, "IO105", message))
+        if kind & (DYNAMIC_MAPPED | WRITE_ONLY_MAPPED) and node.value is not None:
+            # The annotation is the strategy (SQLAlchemy reads lazy= from it).
+            self.strategy_annotated.add(id(node.value))
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
@@ -372,7 +381,12 @@ class _Checker(ast.NodeVisitor):
             lazy = keywords.get("lazy")
             if isinstance(lazy, ast.Constant) and lazy.value == "dynamic":
                 self.found.append((node, "IO105", 'lazy="dynamic" loads on access.'))
-            elif names & RELATIONSHIPS and lazy is None and not splat:
+            elif (
+                names & RELATIONSHIPS
+                and lazy is None
+                and not splat
+                and id(node) not in self.strategy_annotated
+            ):
                 message = "relationship() declares no loading strategy (lazy=)."
                 self.found.append((node, "IO104", message))
         elif names & SQLMODEL_RELATIONSHIPS and not splat:

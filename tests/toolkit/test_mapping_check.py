@@ -6,6 +6,7 @@ from sqlalchemy import ForeignKey
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
+    WriteOnlyMapped,
     backref,
     configure_mappers,
     mapped_column,
@@ -100,6 +101,29 @@ def test_keyword_splats_get_the_benefit_of_the_doubt() -> None:
     assert check_mappings(SplatBase) == []
     assert Crate.rack.property.lazy == "selectin"
     SplatBase.registry.dispose()
+
+
+def test_a_write_only_annotation_states_the_strategy() -> None:
+    # SQLAlchemy's examples/asyncio/async_orm_writeonly.py, and the fix IO105 asks
+    # for: `bs: WriteOnlyMapped[B] = relationship()` loads write_only, stated.
+    class WriteOnlyBase(DeclarativeBase):
+        pass
+
+    class Feed(WriteOnlyBase):
+        __tablename__ = "feed"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        entries: WriteOnlyMapped["Entry"] = relationship(order_by="Entry.id")
+        pinned: Mapped[list["Entry"]] = relationship(viewonly=True)
+
+    class Entry(WriteOnlyBase):
+        __tablename__ = "entry"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        feed_id: Mapped[int] = mapped_column(ForeignKey("feed.id"))
+
+    findings = check_mappings(WriteOnlyBase)
+    assert Feed.entries.property.lazy == "write_only"
+    assert [(f.rule, f.attribute) for f in findings] == [("IO104", "Feed.pinned")]
+    WriteOnlyBase.registry.dispose()
 
 
 def test_check_runs_at_configure_time(caplog: pytest.LogCaptureFixture) -> None:

@@ -25,6 +25,7 @@ from implicit_io.review_check import (
     SESSIONMAKERS,
     SESSIONS,
     SQLMODEL_RELATIONSHIPS,
+    WRITE_ONLY_MAPPED,
     ExitStatus,
     Finding,
     UsageError,
@@ -306,6 +307,26 @@ def test_imports_under_any_name_are_resolved() -> None:
         (9, "IO201"),
         (14, "IO201"),
     ]
+
+
+@pytest.mark.parametrize("qualified", sorted(WRITE_ONLY_MAPPED | DYNAMIC_MAPPED))
+def test_a_collection_annotation_is_the_loading_strategy(qualified: str) -> None:
+    # SQLAlchemy's examples/asyncio/async_orm_writeonly.py: `bs: WriteOnlyMapped[B]
+    # = relationship()` is lazy="write_only" (DynamicMapped: "dynamic", IO105).
+    module, name = qualified.rsplit(".", 1)
+    source = textwrap.dedent(
+        f"""\
+        import {module} as orm
+        from {module} import {name}, relationship
+        class A:
+            bs: {name}["B"] = relationship(order_by="B.id")
+            cs: orm.{name}["C"] = orm.relationship()
+            ds: Mapped[list["D"]] = relationship()
+            es = relationship()
+        """
+    )
+    dynamic = [(4, "IO105"), (5, "IO105")] if qualified in DYNAMIC_MAPPED else []
+    assert codes(check_source(source)) == [*dynamic, (6, "IO104"), (7, "IO104")]
 
 
 def test_what_a_loop_evaluates_once_is_not_inside_it() -> None:
