@@ -146,6 +146,18 @@ def is_flush(frame: FrameType) -> bool:
     return code.co_name == "_flush" and code.co_filename.endswith(_SESSION_MODULE)
 
 
+#: ``Session`` methods whose cascades load what they must visit: ``delete()``
+#: loads a ``delete`` cascade's unloaded collection, ``merge()`` the persistent
+#: copy's, both reload an expired object.
+_CASCADING = {"_delete_impl", "_merge"}
+
+
+def is_cascade(frame: FrameType) -> bool:
+    """Whether ``frame`` runs ``Session.delete()``'s or ``merge()``'s cascade."""
+    code = frame.f_code
+    return code.co_name in _CASCADING and code.co_filename.endswith(_SESSION_MODULE)
+
+
 #: How far above the expire event SQLAlchemy's expiring function may be.
 _CALLER_DEPTH = 8
 _SESSION_MODULE = os.path.join("orm", "session.py")

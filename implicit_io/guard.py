@@ -405,11 +405,13 @@ def _asked_for_by_a_flush() -> bool:
     ``AsyncSession`` these run inside the awaited ``flush()``/``commit()``, whose
     greenlet says so (``_origin``); a sync session, or code run by ``run_sync()``,
     has no such greenlet: a flush on the stack, with no application code between
-    it and the load, says the same. An event handler or validator the flush ran
-    is application code: what it reads is still reported.
+    it and the load, says the same. So does a sync ``delete()`` or ``merge()``,
+    whose cascade loads what it must visit (an awaited one runs in its greenlet).
+    An event handler or validator the flush ran is application code: what it reads
+    is still reported.
     """
     for frame in _frames():
-        if internals.is_flush(frame):
+        if internals.is_flush(frame) or internals.is_cascade(frame):
             return True
         if not _is_library(frame):
             return False

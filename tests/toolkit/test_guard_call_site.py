@@ -16,15 +16,23 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import create_engine, select
+from sqlalchemy import ForeignKey, create_engine, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
 
 from guide_runtime.database import private_engine
 from implicit_io.guard import (
     AllowedLoadCannotRunError,
     ImplicitIOError,
     ImplicitIOGuard,
+    ImplicitLoad,
     KnownException,
 )
 from tests.toolkit.test_guard_more_causes import Book, MoreBase, Shelf
@@ -197,6 +205,48 @@ async def test_the_unit_of_works_load_inside_an_awaited_commit_is_not_reported(
         assert await session.get(Shelf, shelf.id) is None
     assert loads == []
     assert guard.counts == {}
+
+
+class CascadeBase(DeclarativeBase):
+    pass
+
+
+class Basket(CascadeBase):
+    __tablename__ = "cascade_basket"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    eggs: Mapped[list[Egg]] = relationship(cascade="all, delete-orphan", lazy="select")
+
+
+class Egg(CascadeBase):
+    __tablename__ = "cascade_egg"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    basket_id: Mapped[int] = mapped_column(ForeignKey("cascade_basket.id"))
+
+
+def test_a_sync_delete_or_merge_cascade_is_not_an_implicit_load() -> None:
+    # sqlalchemy-bind-manager's suite: `session.delete(instance)` of a saved model
+    # whose delete-orphan collection was never loaded was reported (IO102, at the
+    # delete() line); merge() loads the persistent copy's collection the same way.
+    # An awaited delete()/merge() runs them in its greenlet: nothing reported.
+    engine = create_engine("sqlite://")
+    CascadeBase.metadata.create_all(engine)
+    factory = sessionmaker(engine)
+    loads: list[ImplicitLoad] = []
+    ImplicitIOGuard("enforce", on_load=loads.append).install(factory)
+    with factory() as session:
+        empty, full = Basket(id=1), Basket(id=2, eggs=[Egg()])
+        session.add_all([empty, full])
+        session.commit()
+        session.expunge_all()  # detached, expired: as a repository hands them out
+    with factory() as session:
+        session.merge(Basket(id=2, eggs=[Egg()]))  # loads basket 2's eggs
+        session.delete(empty)  # reloads basket 1, loads its eggs
+        session.commit()
+    assert loads == []
+    with factory() as session, pytest.raises(ImplicitIOError):
+        len(session.get(Basket, 2).eggs)  # the application's own read: refused
+    assert [load.attribute for load in loads] == ["Basket.eggs"]
+    engine.dispose()
 
 
 def test_the_unit_of_works_loads_in_a_sync_flush_are_not_reported(

@@ -140,6 +140,25 @@ def test_expiry_causes_are_seen_in_the_order_the_tracking_assumes(
     )
 
 
+def test_is_cascade_finds_delete_and_merge_on_the_stack(session) -> None:
+    seen: list[bool] = []
+
+    @event.listens_for(session, "do_orm_execute")
+    def record(state: ORMExecuteState) -> None:
+        frame: FrameType | None = sys._getframe()
+        found = False
+        while frame is not None:
+            found = found or internals.is_cascade(frame)
+            frame = frame.f_back
+        seen.append(found)
+
+    lamp = session.scalar(select(Gadget))  # a query: outside any cascade
+    session.expunge(lamp)
+    session.merge(Gadget(id=lamp.id, name="lamp"))  # loads the persistent copy
+    # (delete()'s cascade loads are test_guard_call_site's: Gadget has none.)
+    assert seen == [False, True], f"{UPGRADE} Session._merge: update is_cascade()"
+
+
 def test_is_flush_finds_the_flush_on_the_stack(session) -> None:
     seen: list[bool] = []
 
