@@ -40,7 +40,7 @@ def test_the_package_declares_what_the_page_says_it_installs() -> None:
         "implicit-io-report": "implicit_io.report:main",
     }
     assert project["entry-points"]["pytest11"] == {
-        "implicit_io": "implicit_io.pytest_plugin"
+        "implicit_io.pytest_plugin": "implicit_io.pytest_plugin"
     }
     assert "sqlalchemy[asyncio]>=2.0,<2.2" in project["dependencies"]
     assert implicit_io.__version__.count(".") == 2

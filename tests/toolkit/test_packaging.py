@@ -11,6 +11,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 
 import implicit_io
@@ -33,7 +34,10 @@ def test_the_build_backend_is_the_locked_one() -> None:
     )
 
 
-def test_the_wheel_holds_the_package_its_command_and_its_plugin(tmp_path: Path):
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package's wheel, built as pip builds it."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     source = tmp_path / "src"
     source.mkdir()
     for name in BUILD_INPUTS:  # a copy: the build writes beside its sources
@@ -53,7 +57,11 @@ def test_the_wheel_holds_the_package_its_command_and_its_plugin(tmp_path: Path):
         check=True,
         capture_output=True,
     )
-    [wheel] = (tmp_path / "dist").glob("*.whl")
+    [built] = (tmp_path / "dist").glob("*.whl")
+    return built
+
+
+def test_the_wheel_holds_the_package_its_command_and_its_plugin(wheel: Path):
     assert wheel.name == f"implicit_io-{implicit_io.__version__}-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
@@ -66,7 +74,7 @@ def test_the_wheel_holds_the_package_its_command_and_its_plugin(tmp_path: Path):
     assert shipped == {p.name for p in (ROOT / "implicit_io").glob("*.py")}
     assert "implicit-io-check = implicit_io.review_check:main" in entry_points
     assert "implicit-io-report = implicit_io.report:main" in entry_points
-    assert "implicit_io = implicit_io.pytest_plugin" in entry_points
+    assert "implicit_io.pytest_plugin = implicit_io.pytest_plugin" in entry_points
     requires = metadata.get_all("Requires-Dist")
     assert any(r.startswith("sqlalchemy[asyncio]") and "<2.2" in r for r in requires)
     assert any(r.startswith("libcst") for r in requires)
@@ -85,3 +93,53 @@ def test_the_top_level_names_the_public_api() -> None:
     assert implicit_io.Report is report.Report
     assert implicit_io.rule is rules.rule
     assert all(hasattr(implicit_io, name) for name in implicit_io.__all__)
+
+
+#: A service's test that the plugin, installed, guards (track mode lets it pass).
+SERVICE_TEST = """
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+
+def test_a_session():
+    with Session(create_engine("sqlite://")) as session:
+        assert session.connection() is not None
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "options", "conftest"),
+    [
+        ("installed, nothing named", [], ""),
+        ("-p and pytest_plugins too", ["-p", "implicit_io.pytest_plugin"],
+         'pytest_plugins = ["implicit_io.pytest_plugin"]\n'),
+    ],
+)  # fmt: skip
+def test_the_installed_plugin_loads_once_however_it_is_named(
+    wheel: Path,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    how,
+    options,
+    conftest,
+) -> None:
+    """Installed, the plugin loads from its entry point; a suite that also names its
+    module (-p, pytest_plugins) gets the same plugin, not a second registration
+    that pytest refuses ("already registered under a different name")."""
+    installed = pytester.path / "site-packages"
+    with zipfile.ZipFile(wheel) as archive:  # a pure wheel installs by unpacking
+        archive.extractall(installed)
+    pytester.makepyfile(test_service=SERVICE_TEST)
+    pytester.makeconftest(conftest)
+    monkeypatch.setenv("PYTHONPATH", str(installed))
+    others = ["-p", "no:queryguard", "-p", "no:queryspy", "-p", "no:randomly"]
+    result = pytester.runpytest_subprocess(
+        *others, *options, "--implicit-io=track", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*implicit I/O*"])
+    disabled = pytester.runpytest_subprocess(
+        *others, "-p", "no:implicit_io.pytest_plugin", "--implicit-io=track"
+    )
+    assert disabled.ret == pytest.ExitCode.USAGE_ERROR
+    disabled.stderr.fnmatch_lines(["*unrecognized arguments: --implicit-io=track*"])

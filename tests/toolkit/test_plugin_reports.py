@@ -25,7 +25,7 @@ from implicit_io import report as report_module
 from implicit_io.report import Baseline, Report
 
 SAMPLE = ROOT / "tests" / "toolkit" / "sample_service"
-PLUGIN = ["-p", "no:implicit_io", "-p", "implicit_io.pytest_plugin"]
+PLUGIN = ["-p", "implicit_io.pytest_plugin"]
 PLUGIN += ["-p", "no:queryguard", "-p", "no:queryspy", "-p", "no:randomly"]
 # Nothing the runs need: a cache to write, anyio (the service tests on asyncio).
 PLUGIN += ["-p", "no:cacheprovider", "-p", "no:anyio"]

@@ -14,9 +14,9 @@ from implicit_io.rule_links import rule_url
 
 SAMPLE = Path(__file__).parent / "sample_service"
 LAZY_TEST = "test_orders.py::test_invoice_lines"
-#: The plugin under test from the source tree (not a local build's entry point),
-#: and no other SQL-watching plugin of this environment.
-PLUGIN = ["-p", "no:implicit_io", "-p", pytest_plugin.__name__]
+#: The plugin under test, from the source tree, and no other SQL-watching plugin of
+#: this environment.
+PLUGIN = ["-p", pytest_plugin.__name__]
 PLUGIN += ["-p", "no:queryguard", "-p", "no:queryspy"]
 
 
