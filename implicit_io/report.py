@@ -45,8 +45,22 @@ class Entry:
     attribute: str
     kind: str
     count: int = 0
-    first: str = ""  # "path:line" of the first load seen
+    #: "path:line" of the first load of ``first_test``, the test id that sorts first
+    #: among those that made one: the same place however the suite was split
+    #: (pytest-xdist workers, CI shards) or ordered.
+    first: str = ""
     tests: set[str] = field(default_factory=set)
+    first_test: str = ""
+
+    def offer_first(self, location: str, test: str) -> None:
+        """Take ``location`` as ``first`` if ``test`` comes before ``first_test``
+        (a load outside any test, ``""``, comes after every test)."""
+        if not self.first or _test_order(test) < _test_order(self.first_test):
+            self.first, self.first_test = location, test
+
+
+def _test_order(test: str) -> tuple[bool, str]:
+    return (not test, test)
 
 
 @dataclass
@@ -56,20 +70,19 @@ class Report:
 
     def add(self, load: ImplicitLoad, test: str | None = None) -> None:
         key = load.rule, load.attribute
-        entry = self.loads.get(key)
-        if entry is None:
-            entry = Entry(load.rule, load.attribute, load.kind, first=load.location)
-            self.loads[key] = entry
+        entry = self.loads.setdefault(key, Entry(load.rule, load.attribute, load.kind))
+        entry.offer_first(load.location, test or "")
         entry.count += 1
         if test:
             entry.tests.add(test)
 
     def merge(self, other: Report) -> Report:
-        """This report plus ``other``'s loads (``first`` stays this one's)."""
+        """This report plus ``other``'s loads, in either order the same report."""
         for key, theirs in other.loads.items():
             ours = self.loads.setdefault(
-                key, Entry(theirs.rule, theirs.attribute, theirs.kind, 0, theirs.first)
+                key, Entry(theirs.rule, theirs.attribute, theirs.kind)
             )
+            ours.offer_first(theirs.first, theirs.first_test)
             ours.count += theirs.count
             ours.tests |= theirs.tests
         for key, count in other.allowed.items():
@@ -96,6 +109,7 @@ class Report:
                     "kind": e.kind,
                     "count": e.count,
                     "first": e.first,
+                    "first_test": e.first_test,
                     "tests": sorted(e.tests),
                 }
                 for e in self.most_frequent()
@@ -120,6 +134,8 @@ class Report:
                     int(item["count"]),
                     item["first"],
                     set(item["tests"]),
+                    # Reports written before it name no test: their first place.
+                    item.get("first_test", ""),
                 )
                 report.loads[entry.rule, entry.attribute] = entry
             for item in data["allowed"]:

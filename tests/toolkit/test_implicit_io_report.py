@@ -38,6 +38,24 @@ def test_merging_adds_counts_and_keeps_the_first_place() -> None:
     ]
 
 
+def test_the_first_place_does_not_depend_on_order_or_split() -> None:
+    """Workers and shards finish in any order; the first place is that of the test
+    whose id sorts first, so every split of a suite reports the same one."""
+    loads = [("User.posts", "test_b"), ("User.posts", "test_a"), ("User.posts", "")]
+    in_order = report_of(*loads).to_dict()
+    assert in_order == report_of(*reversed(loads)).to_dict()
+    [entry] = in_order["loads"]
+    assert (entry["first"], entry["first_test"]) == ("test_a.py:1", "test_a")
+    shards = [report_of(load) for load in loads]
+    assert merge(shards).to_dict() == in_order
+    assert merge(list(reversed(shards))).to_dict() == in_order
+    # Within one test, its first load is the first place, as a serial run sees it.
+    report = Report()
+    report.add(load("User.posts", "x.py:9"), "test_a")
+    report.add(load("User.posts", "x.py:3"), "test_a")
+    assert report.loads["IO102", "User.posts"].first == "x.py:9"
+
+
 def test_a_report_survives_its_json(tmp_path: Path) -> None:
     report = report_of(("User.posts", "a"))
     report.allowed["IO102", "Order.customer"] = 2

@@ -134,6 +134,7 @@ def test_the_report_of_an_xdist_run_holds_every_load(service) -> None:
             "kind": "implicit lazy load of a relationship",
             "count": 2,
             "first": "test_more.py:7",
+            "first_test": "test_more.py::test_customer_orders",
             "tests": ["test_more.py::test_customer_orders"],
         },
         {
@@ -142,6 +143,7 @@ def test_the_report_of_an_xdist_run_holds_every_load(service) -> None:
             "kind": "implicit lazy load of a relationship",
             "count": 2,
             "first": "orders.py:53",
+            "first_test": LAZY_TEST,
             "tests": [LAZY_TEST],
         },
     ]
