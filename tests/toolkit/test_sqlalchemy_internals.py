@@ -7,7 +7,7 @@ changes what it relies on.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 import pytest
@@ -140,7 +140,11 @@ def test_expiry_causes_are_seen_in_the_order_the_tracking_assumes(
     )
 
 
-def test_is_cascade_finds_delete_and_merge_on_the_stack(session) -> None:
+def _on_the_stack_of_each_statement(
+    session: Session, found_in: Callable[[FrameType], bool]
+) -> list[bool]:
+    """For each ORM statement the session runs from now on: whether a frame of its
+    stack is one ``found_in`` recognises."""
     seen: list[bool] = []
 
     @event.listens_for(session, "do_orm_execute")
@@ -148,9 +152,15 @@ def test_is_cascade_finds_delete_and_merge_on_the_stack(session) -> None:
         frame: FrameType | None = sys._getframe()
         found = False
         while frame is not None:
-            found = found or internals.is_cascade(frame)
+            found = found or found_in(frame)
             frame = frame.f_back
         seen.append(found)
+
+    return seen
+
+
+def test_is_cascade_finds_delete_and_merge_on_the_stack(session) -> None:
+    seen = _on_the_stack_of_each_statement(session, internals.is_cascade)
 
     lamp = session.scalar(select(Gadget))  # a query: outside any cascade
     session.expunge(lamp)
@@ -160,16 +170,7 @@ def test_is_cascade_finds_delete_and_merge_on_the_stack(session) -> None:
 
 
 def test_is_flush_finds_the_flush_on_the_stack(session) -> None:
-    seen: list[bool] = []
-
-    @event.listens_for(session, "do_orm_execute")
-    def record(state: ORMExecuteState) -> None:
-        frame: FrameType | None = sys._getframe()
-        found = False
-        while frame is not None:
-            found = found or internals.is_flush(frame)
-            frame = frame.f_back
-        seen.append(found)
+    seen = _on_the_stack_of_each_statement(session, internals.is_flush)
 
     @event.listens_for(session, "before_flush")
     def query(session: Session, context: object, instances: object) -> None:
