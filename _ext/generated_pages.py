@@ -31,8 +31,12 @@ import posixpath
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any
+
+import pygments
+import sphinx
 
 Page = tuple[str, dict[str, Any], str]
 
@@ -45,6 +49,28 @@ class GeneratedPage:
     #: the producer's own code): equal material, equal page.
     material: Any
     context: Callable[[], dict[str, Any]]
+
+
+def source_page(
+    pagename: str,
+    path: Path,
+    title: str,
+    sentence: str,
+    highlighted: Callable[[str], str],
+    by: str,
+    **context: Any,
+) -> GeneratedPage:
+    """A page showing the file at ``path``, highlighted; ``by`` is the producer's own
+    source (its page changes when the producer does)."""
+    source = path.read_text(encoding="utf-8")
+    versions = {"pygments": pygments.__version__, "sphinx": sphinx.__version__}
+    material = {"title": title, "sentence": sentence, "source": source, "by": by}
+
+    def make_context() -> dict[str, Any]:
+        body = f"<h1>{escape(title)}</h1>\n<p>{sentence}</p>\n{highlighted(source)}"
+        return {"title": title, "body": body, **context}
+
+    return GeneratedPage(pagename, "page.html", material | versions, make_context)
 
 
 KEYS_FILE = "generated-pages.json"

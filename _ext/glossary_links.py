@@ -14,6 +14,8 @@ from pathlib import Path
 from docutils import nodes
 from sphinx import addnodes
 
+from .markup import xref
+
 GLOSSARY = "guides/glossary"
 #: Where a term is not linked: code, titles, links, and other generated text.
 SKIP = (
@@ -96,15 +98,8 @@ def _wrap(
 ) -> nodes.Text | None:
     """Replace the match in ``text`` by a term reference; return the text after it."""
     value = text.astext()
-    ref = addnodes.pending_xref(
-        "",
-        refdomain="std",
-        reftype="term",
-        reftarget=term.lower(),
-        refexplicit=True,
-        refdoc=docname,
-    )
-    ref += nodes.inline(match[0], match[0], classes=["xref", "std", "std-term"])
+    shown = nodes.inline(match[0], match[0], classes=["xref", "std", "std-term"])
+    ref = xref("term", term.lower(), docname, shown)
     parent = text.parent
     index = parent.index(text)
     parent.remove(text)

@@ -19,7 +19,7 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.util.docutils import SphinxDirective
 
-from .recorded_output import text_table
+from .markup import text_table
 
 
 class MeasuredTable(SphinxDirective):
@@ -37,7 +37,7 @@ class MeasuredTable(SphinxDirective):
         except ValueError as problem:
             raise self.error(f"measured-table: {problem}") from None
         caption = self.options.get("caption")
-        table = text_table(measurement.rows, caption, "measured-table")
+        table = text_table(measurement.rows, "measured-table", caption)
         note = nodes.paragraph(text=measurement.where(), classes=["measured-where"])
         return [table, note]
 

@@ -29,7 +29,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from docutils import nodes
-from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
@@ -40,6 +39,8 @@ from guide_runtime.pages import (
     front_matter,
     site_pages,
 )
+
+from .markup import per_page, store, xref
 
 logger = logging.getLogger(__name__)
 
@@ -110,17 +111,9 @@ def card(meta: PageMeta, today: date, refdoc: str, link: bool) -> list[nodes.Nod
     """The metadata card (sphinx-design card classes), and the overdue notice."""
     policy = meta.policy
     title = nodes.paragraph(classes=["sd-card-text"])
-    if link:
-        ref = addnodes.pending_xref(
-            "",
-            refdomain="std",
-            reftype="doc",
-            reftarget=f"/{meta.docname}",
-            refexplicit=False,
-            refdoc=refdoc,
-        )
-        ref += nodes.inline("", meta.docname)  # replaced by the page's own title
-        title += ref
+    if link:  # the inline is replaced by the page's own title
+        shown = nodes.inline("", meta.docname)
+        title += xref("doc", f"/{meta.docname}", refdoc, shown, refexplicit=False)
     else:
         title += nodes.Text("Policy status")
     header = nodes.container("", title, classes=["sd-card-header", "page-meta-header"])
@@ -162,9 +155,7 @@ def card(meta: PageMeta, today: date, refdoc: str, link: bool) -> list[nodes.Nod
 
 def _remember(env, docname: str, source: str, overdue: bool) -> None:
     """Which page's card a page shows, and whether it said overdue."""
-    if not hasattr(env, "page_meta_shown"):
-        env.page_meta_shown = {}
-    env.page_meta_shown[docname] = (source, overdue)
+    store(env, "page_meta_shown")[docname] = (source, overdue)
 
 
 class PolicyCard(SphinxDirective):
@@ -229,21 +220,10 @@ def _outdated(app, env, added, changed, removed) -> list[str]:
     return stale_cards(getattr(env, "page_meta_shown", {}), app.page_meta, date.today())
 
 
-def _purge(app, env, docname) -> None:
-    getattr(env, "page_meta_shown", {}).pop(docname, None)
-
-
-def _merge(app, env, docnames, other) -> None:
-    for name in docnames:
-        if name in getattr(other, "page_meta_shown", {}):
-            _remember(env, name, *other.page_meta_shown[name])
-
-
 def setup(app):
     app.connect("builder-inited", _load)
     app.connect("doctree-read", _add_card)
     app.connect("env-get-outdated", _outdated)
-    app.connect("env-purge-doc", _purge)
-    app.connect("env-merge-info", _merge)
+    per_page(app, "page_meta_shown")
     app.add_directive("policy-card", PolicyCard)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

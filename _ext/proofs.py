@@ -27,7 +27,6 @@ import json
 from functools import cache
 from pathlib import Path
 
-import pygments
 from docutils import nodes
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -41,12 +40,12 @@ from guide_runtime.configurations import (
     summarize_cases,
 )
 
-from .generated_pages import GeneratedPage, add_generated_pages
+from .generated_pages import add_generated_pages, source_page
+from .markup import per_page, store, text_table
 
 PAGES = "_proofs"
 #: This module's own text: what it stores depends on how it computes it.
 _SOURCE = Path(__file__).read_text()
-SHORT_ENGINE = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 class proof_claim(nodes.Inline, nodes.Element):
@@ -137,10 +136,6 @@ def _records(app) -> dict:
     return app._proof_records
 
 
-def _short(configuration) -> str:
-    return f"{SHORT_ENGINE[configuration.engine]} · {configuration.sqlalchemy}"
-
-
 def _verdict(record: Record | None, test: str) -> tuple[bool, str]:
     """(proven, the verdict in words) for one test on one configuration."""
     if record is None:
@@ -175,7 +170,7 @@ def _render_claim(app, node: proof_claim, docname: str, number: int) -> nodes.No
     ]
     lines += [
         f'<span class="proof-{"passed" if passed else "unproven"}">'
-        f"{html.escape(_short(configuration))}: {html.escape(why)}</span>"
+        f"{html.escape(configuration.short)}: {html.escape(why)}</span>"
         for configuration, passed, why in verdicts
     ]
     markup = (
@@ -193,26 +188,11 @@ def _render_claim(app, node: proof_claim, docname: str, number: int) -> nodes.No
 
 
 def _render_table(app) -> nodes.Node:
-    records = _records(app)
-    table = nodes.table(classes=["tested-configurations"])
-    group = nodes.tgroup(cols=4)
-    table += group
-    for width in (3, 2, 3, 2):
-        group += nodes.colspec(colwidth=width)
-
-    def row(*cells: str) -> nodes.row:
-        result = nodes.row()
-        for cell in cells:
-            result += nodes.entry("", nodes.paragraph("", cell))
-        return result
-
-    head = nodes.thead()
-    head += row("Configuration", "Recorded run", "Versions", "Tests")
-    body = nodes.tbody()
+    rows = [["Configuration", "Recorded run", "Versions", "Tests"]]
     for configuration in ALL_CONFIGURATIONS:
-        record = records.get(configuration)
+        record = _records(app).get(configuration)
         if record is None:
-            body += row(configuration.label, "none recorded", "—", "—")
+            rows.append([configuration.label, "none recorded", "—", "—"])
             continue
         versions = ", ".join(f"{k} {v}" for k, v in record.versions.items())
         outcomes = list(record.outcomes.values())
@@ -222,10 +202,8 @@ def _render_table(app) -> nodes.Node:
             if outcomes.count(kind)
         )
         status = "current" if record.stale is None else f"stale: {record.stale}"
-        body += row(configuration.label, status, versions, counts)
-    group += head
-    group += body
-    return table
+        rows.append([configuration.label, status, versions, counts])
+    return text_table(rows, "tested-configurations")
 
 
 def _fill(app, doctree: nodes.document, docname: str) -> None:
@@ -253,56 +231,31 @@ def _pages_citing_proofs(app, env, added, changed, removed) -> list[str]:
     env.proof_records_digest = digest
     if previous in (None, digest):
         return []
-    return sorted(set(getattr(env, "proof_pages", {})) - set(removed))
+    return sorted(set(store(env, "proof_pages")) - set(removed))
 
 
 def _note_proof_pages(app, doctree: nodes.document) -> None:
     """Which pages show proofs, and the test modules each cites."""
     cited = {node["module"] for node in doctree.findall(proof_claim)}
     if cited or any(doctree.findall(tested_configurations)):
-        app.env.proof_pages = getattr(app.env, "proof_pages", {})
-        app.env.proof_pages[app.env.docname] = cited
-
-
-def _purge(app, env, docname: str) -> None:
-    getattr(env, "proof_pages", {}).pop(docname, None)
-
-
-def _merge(app, env, docnames, other) -> None:
-    env.proof_pages = getattr(env, "proof_pages", {})
-    theirs = getattr(other, "proof_pages", {})
-    env.proof_pages.update({name: theirs[name] for name in docnames if name in theirs})
-
-
-def _highlighting(path: Path) -> dict:
-    """What a test module's highlighted code depends on."""
-    material = {"check": "highlighted test module", "source": path.read_text()}
-    return material | {"pygments": pygments.__version__, "by": _SOURCE}
-
-
-def _highlighted(app, material: dict) -> str:
-    formatter = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True)
-    return highlight(material["source"], PythonLexer(), formatter)
+        store(app.env, "proof_pages")[app.env.docname] = cited
 
 
 def _test_code_pages(app):
     """One page per cited test module, its code highlighted, each test an anchor."""
-    cited = set().union(*getattr(app.env, "proof_pages", {}).values())
+    cited = set().union(*store(app.env, "proof_pages").values())
+    formatter = HtmlFormatter(linenos="table", lineanchors="L", anchorlinenos=True)
+
+    def highlighted(source: str) -> str:
+        code = highlight(source, PythonLexer(), formatter)
+        return f"<div class='highlight-python notranslate'>{code}</div>"
+
+    sentence = "The tests the guide's claims cite; each claim links to its test."
     for module, path in app.env.guide_test_modules.items():
-        if module not in cited:
-            continue
-        material = _highlighting(path)
-
-        def context(path: Path = path, material: dict = material):
-            body = (
-                f"<h1>{html.escape(path.relative_to(app.srcdir).as_posix())}</h1>"
-                "<p>The tests the guide's claims cite; each claim links to its test.</p>"
-                "<div class='highlight-python notranslate'>"
-                f"{_highlighted(app, material)}</div>"
-            )
-            return {"title": path.relative_to(app.srcdir).as_posix(), "body": body}
-
-        yield GeneratedPage(f"{PAGES}/{path.stem}", "page.html", material, context)
+        if module in cited:
+            title = path.relative_to(app.srcdir).as_posix()
+            page = f"{PAGES}/{path.stem}"
+            yield source_page(page, path, title, sentence, highlighted, _SOURCE)
 
 
 def _find_test_modules(app) -> None:
@@ -319,8 +272,7 @@ def setup(app):
     app.connect("doctree-read", _note_proof_pages)
     app.connect("doctree-resolved", _fill)
     app.connect("env-get-outdated", _pages_citing_proofs)
-    app.connect("env-purge-doc", _purge)
-    app.connect("env-merge-info", _merge)
+    per_page(app, "proof_pages")
     app.setup_extension(f"{__package__}.generated_pages")
     add_generated_pages(app, _test_code_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 2}

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from docutils import nodes
-from sphinx import addnodes
 from sphinx.directives.code import container_wrapper
 from sphinx.util.docutils import SphinxDirective
 
@@ -41,7 +40,8 @@ from guide_runtime.outputs import (
 )
 from implicit_io.rule_links import DEFAULT_DOCS_URL
 
-SHORT_ENGINE = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+from .markup import inline_code, table, text_table, xref
+
 #: The Pygments lexer for each dialect's SQL; generic SQL for the others.
 SQL_LEXERS = {"postgresql": "postgresql"}
 NEVER_AWAITED = "was never awaited"
@@ -52,10 +52,6 @@ VARYING = ("result", "returned")
 def _readdressed(output: Any, base_url: str) -> Any:
     """``output`` with every rule link moved from the default address to ``base_url``."""
     return json.loads(json.dumps(output).replace(DEFAULT_DOCS_URL, base_url))
-
-
-def short(configuration: Configuration) -> str:
-    return f"{SHORT_ENGINE[configuration.engine]} · {configuration.sqlalchemy}"
 
 
 @cache
@@ -156,9 +152,9 @@ class RecordedDirective(SphinxDirective):
     def _where(self, configurations: list[Configuration], missing) -> nodes.paragraph:
         parts = []
         if configurations:
-            parts.append("Recorded on " + ", ".join(map(short, configurations)))
+            parts.append("Recorded on " + ", ".join(c.short for c in configurations))
         if missing:
-            parts.append("no current record on " + ", ".join(map(short, missing)))
+            parts.append("no current record on " + ", ".join(c.short for c in missing))
         text = "; ".join(parts)
         return nodes.paragraph(
             "", text[:1].upper() + text[1:] + ".", classes=["captured-where"]
@@ -170,7 +166,7 @@ class RecordedDirective(SphinxDirective):
         fence = "`" * 3
         lines = [f"{fence}`{{tab-set}}"]
         for configs, _ in groups:
-            label = ", ".join(map(short, configs))
+            label = ", ".join(c.short for c in configs)
             lines += [f"{fence}{{tab-item}} {label}", "output", fence]
         lines.append(f"{fence}`")
         container = nodes.container(classes=["recorded-variants"])
@@ -196,20 +192,15 @@ def _count_label(count: int) -> str:
 
 def _never_awaited_note(docname: str) -> nodes.paragraph:
     """Under the warning every failed implicit load leaves: where it is explained."""
-    note = nodes.paragraph(classes=["captured-note"])
-    note += nodes.Text("Every failed implicit load leaves this warning: ")
-    ref = addnodes.pending_xref(
+    why = nodes.inline("", "why, and why not to filter it")
+    return nodes.paragraph(
         "",
-        refdomain="std",
-        reftype="ref",
-        reftarget=NEVER_AWAITED_LABEL,
-        refexplicit=True,
-        refdoc=docname,
+        "",
+        nodes.Text("Every failed implicit load leaves this warning: "),
+        xref("ref", NEVER_AWAITED_LABEL, docname, why),
+        nodes.Text("."),
+        classes=["captured-note"],
     )
-    ref += nodes.inline("", "why, and why not to filter it")
-    note += ref
-    note += nodes.Text(".")
-    return note
 
 
 class CapturedRun(RecordedDirective):
@@ -274,42 +265,6 @@ class CapturedRun(RecordedDirective):
 # --- round-trips ----------------------------------------------------------------
 
 
-def _inline(text: str) -> list[nodes.Node]:
-    """A label, with `backticked` parts as inline code."""
-    parts = text.split("`")
-    return [
-        nodes.literal(part, part) if odd else nodes.Text(part)
-        for odd, part in ((i % 2 == 1, p) for i, p in enumerate(parts))
-        if part
-    ]
-
-
-def table(rows: list[list[list[nodes.Node]]], kind: str, caption: str | None = None):
-    """A table of inline cells, the first row its header."""
-    header, *body = rows
-    result = nodes.table(classes=[kind])
-    if caption is not None:
-        result += nodes.title(text=caption)
-    group = nodes.tgroup(cols=len(header))
-    result += group
-    group += [nodes.colspec(colwidth=1) for _ in header]
-
-    def row(cells: list[list[nodes.Node]]) -> nodes.row:
-        line = nodes.row()
-        for content in cells:
-            line += nodes.entry("", nodes.paragraph("", "", *content))
-        return line
-
-    group += nodes.thead("", row(header))
-    group += nodes.tbody("", *(row(cells) for cells in body))
-    return result
-
-
-def text_table(rows: list[list[str]], caption: str | None, kind: str) -> nodes.table:
-    """A table of plain-text cells, the first row its header."""
-    return table([[[nodes.Text(cell)] for cell in row] for row in rows], kind, caption)
-
-
 class RoundTrips(RecordedDirective):
     """The statements each strategy sends as the data grows:
 
@@ -334,7 +289,7 @@ class RoundTrips(RecordedDirective):
         header = [[nodes.Text("Strategy")]]
         header += [[nodes.Text(f"{size} parents")] for size in request.sizes]
         body = [
-            [_inline(label), *([nodes.Text(str(n))] for n in counts)]
+            [inline_code(label), *([nodes.Text(str(n))] for n in counts)]
             for (_, label), counts in zip(request.rows, output, strict=True)
         ]
         return [table([header, *body], "round-trips")]
@@ -358,7 +313,7 @@ class GeneratedTable(RecordedDirective):
         return Request("generated-table", self.arguments[0])
 
     def render(self, output: Any) -> list[nodes.Node]:
-        return [text_table(output, self.options.get("caption"), "generated-table")]
+        return [text_table(output, "generated-table", self.options.get("caption"))]
 
 
 def setup(app):

@@ -32,22 +32,18 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 from .recorded_output import CapturedRun
-from .rules import Rule
+from .rules import Rule, rule_of
 
 KINDS = ("example", "use_instead")
 
 
-def _public_function_names(source: str) -> list[str]:
-    return sorted(
-        node.name
-        for node in ast.parse(source).body
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        and not node.name.startswith("_")
-    )
-
-
 def _public_functions(path: Path) -> set[str]:
-    return set(_public_function_names(path.read_text(encoding="utf-8")))
+    return {
+        node.name
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not node.name.startswith("_")
+    }
 
 
 def check_examples(srcdir: Path, rules: dict[str, Rule]) -> list[str]:
@@ -105,8 +101,7 @@ class RuleExample(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         kind = directives.choice(self.arguments[0], KINDS)
-        rules: dict[str, Rule] = self.env.guide_rules
-        rule = next((r for r in rules.values() if r.docname == self.env.docname), None)
+        rule = rule_of(self.env, self.env.docname)
         if rule is None:
             raise self.error("rule-example belongs on a rule page (guides/rules/).")
         target = getattr(rule, kind)
@@ -145,7 +140,7 @@ class RuleExample(SphinxDirective):
 
 def _check_read_page(app, docname: str, source: list[str]) -> None:
     """Each rule page as Sphinx reads it (again when a snippet it shows changes)."""
-    rule = next((r for r in app.guide_rules.values() if r.docname == docname), None)
+    rule = rule_of(app.env, docname)
     for problem in check_rule(Path(app.srcdir), rule, source[0]) if rule else ():
         logging.getLogger(__name__).warning(
             "rule example: %s", problem, type="rules", subtype="examples"

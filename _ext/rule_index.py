@@ -20,52 +20,15 @@ import json
 from pathlib import Path
 
 from docutils import nodes
-from sphinx import addnodes
 from sphinx.util.docutils import SphinxDirective
 
+from .markup import inline_code, table, xref
 from .rules import Rule, rule_link
 
 JSON_NAME = "rules.json"
-COLUMNS = (("Code", 10), ("Name", 30), ("Level", 12), ("Phase", 8), ("Summary", 60))
-
-
-def _cell(*children: nodes.Node) -> nodes.entry:
-    paragraph = nodes.paragraph()
-    paragraph += children
-    entry = nodes.entry()
-    entry += paragraph
-    return entry
-
-
-def summary_nodes(summary: str) -> list[nodes.Node]:
-    """A summary's `code` spans as code: identifiers keep their straight quotes."""
-    parts = summary.split("`")
-    if len(parts) % 2 == 0:
-        raise ValueError(f"unbalanced backticks in rule summary {summary!r}")
-    return [
-        nodes.literal(part, part) if odd else nodes.Text(part)
-        for odd, part in ((i % 2 == 1, p) for i, p in enumerate(parts))
-        if part
-    ]
-
-
-#: Column headings that name a glossary term: the reader can look them up.
-HEADER_TERMS = {"Level": "decision level", "Phase": "phase"}
-
-
-def _header(title: str, docname: str) -> nodes.Node:
-    if title not in HEADER_TERMS:
-        return nodes.Text(title)
-    ref = addnodes.pending_xref(
-        "",
-        refdomain="std",
-        reftype="term",
-        reftarget=HEADER_TERMS[title],
-        refexplicit=True,
-        refdoc=docname,
-    )
-    ref += nodes.inline(title, title)
-    return ref
+#: The columns; those that name a glossary term link it: the reader can look it up.
+COLUMNS = {"Code": None, "Name": None, "Level": "decision level", "Phase": "phase"}
+COLUMNS |= {"Summary": None}
 
 
 class RuleIndex(SphinxDirective):
@@ -73,37 +36,37 @@ class RuleIndex(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         rules: dict[str, Rule] = self.env.guide_rules
-        table = nodes.table(classes=["rule-index"])
-        group = nodes.tgroup(cols=len(COLUMNS))
-        table += group
-        group += [nodes.colspec(colwidth=width) for _, width in COLUMNS]
-        head_row = nodes.row()
-        head_row += [_cell(_header(title, self.env.docname)) for title, _ in COLUMNS]
-        group += nodes.thead("", head_row)
-        body = nodes.tbody()
-        group += body
+        here = self.env.docname
+        header = [
+            [
+                xref("term", term, here, nodes.inline(title, title))
+                if term
+                else nodes.Text(title)
+            ]
+            for title, term in COLUMNS.items()
+        ]
+        rows = [header]
         for code in sorted(rules):
             rule = rules[code]
             # The table changes whenever a rule page's front matter does.
             self.env.note_dependency(str(Path(self.env.srcdir, f"{rule.docname}.md")))
-            summary = summary_nodes(rule.summary)
+            summary = inline_code(rule.summary)
             if rule.retired:
-                summary = [
-                    nodes.strong("", "Retired: "),
-                    nodes.Text("replaced by "),
-                    rule_link(rules[rule.replaced_by], self.env.docname),
-                    nodes.Text("."),
-                ]
-            row = nodes.row(classes=["rule-retired"] if rule.retired else [])
-            row += [
-                _cell(rule_link(rule, self.env.docname)),
-                _cell(nodes.Text(rule.name)),
-                _cell(nodes.Text(rule.level)),
-                _cell(nodes.Text(str(rule.phase))),
-                _cell(*summary),
+                replacement = rule_link(rules[rule.replaced_by], here)
+                summary = [nodes.strong("", "Retired: "), nodes.Text("replaced by ")]
+                summary += [replacement, nodes.Text(".")]
+            cells = [rule_link(rule, here), rule.name, rule.level, str(rule.phase)]
+            cells = [
+                [c] if isinstance(c, nodes.Node) else [nodes.Text(c)] for c in cells
             ]
-            body += row
-        return [table]
+            rows.append([*cells, summary])
+        index = table(rows, "rule-index")
+        for row, code in zip(
+            index.findall(nodes.row), [None, *sorted(rules)], strict=True
+        ):
+            if code and rules[code].retired:
+                row["classes"].append("rule-retired")
+        return [index]
 
 
 def rules_json(rules: dict[str, Rule], uri_of, base_url: str) -> dict:

@@ -15,7 +15,8 @@ from html import escape
 from docutils import nodes
 from sphinx import addnodes
 
-from .rules import Rule, rule_link
+from .markup import xref
+from .rules import Rule, rule_link, rule_of
 
 PHASE_NAMES = {
     1: "latency-critical routes",
@@ -27,19 +28,12 @@ PHASE_NAMES = {
 def rule_header(app, rule: Rule) -> list[nodes.Node]:
     label = f"{rule.code} {rule.name}"
     line = nodes.paragraph(classes=["rule-meta"])
-    level = addnodes.pending_xref(  # what "advisory" means, one click away
-        "",
-        refdomain="std",
-        reftype="term",
-        reftarget=rule.level,
-        refexplicit=True,
-        refdoc=rule.docname,
-    )
-    level += nodes.inline(
+    badge = nodes.inline(
         "",
         f"Decision level: {rule.level}",
         classes=["rule-badge", f"rule-level-{rule.level}"],
     )
+    level = xref("term", rule.level, rule.docname, badge)  # what "advisory" means
     line += level
     line += nodes.inline(
         "",
@@ -74,8 +68,7 @@ def rule_header(app, rule: Rule) -> list[nodes.Node]:
 
 
 def _add_header(app, doctree: nodes.document) -> None:
-    docname = app.env.docname
-    rule = next((r for r in app.guide_rules.values() if r.docname == docname), None)
+    rule = rule_of(app.env, app.env.docname)
     section = doctree.next_node(nodes.section)
     if rule is None or section is None:
         return

@@ -17,7 +17,7 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from sphinx.util import logging
 
-from .rules import Rule
+from .rules import Rule, rule_of
 
 SECTIONS = (
     "What it requires",
@@ -93,7 +93,7 @@ def check_page(
 
 def _check_read_page(app, docname: str, source: list[str]) -> None:
     """Each rule page as Sphinx reads it: an edit checks the one page it changed."""
-    rule = next((r for r in app.guide_rules.values() if r.docname == docname), None)
+    rule = rule_of(app.env, docname)
     if rule is None:
         return
     path = Path(app.srcdir, f"{docname}.md")

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docutils import nodes
-from sphinx import addnodes
 from sphinx.errors import ConfigError
 from sphinx.util.docutils import SphinxRole
 
 from guide_runtime.pages import FrontMatterError, front_matter
+
+from .markup import xref
 
 RULES_DIR = "guides/rules"
 
@@ -132,21 +133,16 @@ def load_rules(srcdir: Path, rules: dict) -> dict[str, Rule]:
     return found
 
 
-def rule_link(
-    rule: Rule, refdoc: str, title: str | None = None
-) -> addnodes.pending_xref:
+def rule_link(rule: Rule, refdoc: str, title: str | None = None):
     """A link to ``rule``'s page from ``refdoc``, showing ``title`` (the code)."""
     text = title or rule.code
-    ref = addnodes.pending_xref(
-        "",
-        refdomain="std",
-        reftype="doc",
-        reftarget=f"/{rule.docname}",
-        refexplicit=True,
-        refdoc=refdoc,
-    )
-    ref += nodes.literal(text, text, classes=["rule-code"])
-    return ref
+    shown = nodes.literal(text, text, classes=["rule-code"])
+    return xref("doc", f"/{rule.docname}", refdoc, shown)
+
+
+def rule_of(env, docname: str) -> Rule | None:
+    """The rule whose page ``docname`` is, if it is one."""
+    return next((r for r in env.guide_rules.values() if r.docname == docname), None)
 
 
 class RuleRole(SphinxRole):

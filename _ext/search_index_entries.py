@@ -20,6 +20,8 @@ from sphinx import addnodes
 from sphinx.errors import ExtensionError
 from sphinx.util.index_entries import split_index_msg
 
+from .markup import per_page, store
+
 #: The private attributes of sphinx.search.IndexBuilder: docname → index entries,
 #: and docname → title (the pages the index holds).
 _INDEXER_ENTRIES = "_index_entries"
@@ -42,23 +44,8 @@ def index_entries(doctree: nodes.document) -> list[Entry]:
     return sorted(found)
 
 
-def _store(env) -> dict[str, list[Entry]]:
-    if not hasattr(env, ENV_KEY):
-        setattr(env, ENV_KEY, {})
-    return getattr(env, ENV_KEY)
-
-
 def _record(app, doctree: nodes.document) -> None:
-    _store(app.env)[app.env.docname] = index_entries(doctree)
-
-
-def _purge(app, env, docname: str) -> None:
-    _store(env).pop(docname, None)
-
-
-def _merge(app, env, docnames, other) -> None:
-    theirs = _store(other)
-    _store(env).update({name: theirs[name] for name in docnames if name in theirs})
+    store(app.env, ENV_KEY)[app.env.docname] = index_entries(doctree)
 
 
 def _restore(app):
@@ -73,7 +60,7 @@ def _restore(app):
             f"{_INDEXER_ENTRIES!r} and {_INDEXER_TITLES!r} any more. If Sphinx issue 12599 is fixed in this "
             "version, remove this extension from conf.py; otherwise adapt it."
         )
-    stored = _store(app.env)
+    stored = store(app.env, ENV_KEY)
     for docname, page_entries in stored.items():
         if docname in titled:  # only pages the index holds
             entries[docname] = page_entries
@@ -83,8 +70,7 @@ def _restore(app):
 def setup(app):
     # Late, so entries other extensions add while the page is read are included.
     app.connect("doctree-read", _record, priority=900)
-    app.connect("env-purge-doc", _purge)
-    app.connect("env-merge-info", _merge)
+    per_page(app, ENV_KEY)
     # Runs in the builder's finish step, before the search index is dumped.
     app.connect("html-collect-pages", _restore)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}

@@ -15,31 +15,20 @@ from sphinx.util import logging
 
 from guide_runtime.contract import Scans, check, scan_page
 
+from .markup import per_page, store
+
 
 def _scan_read_page(app, doctree: nodes.document) -> None:
     env = app.env
     page = Path(env.doc2path(env.docname))
     if page.suffix == ".md":
-        env.snippet_scans = getattr(env, "snippet_scans", {})
-        env.snippet_scans[env.docname] = scan_page(Path(app.srcdir), page)
-
-
-def _purge(app, env, docname: str) -> None:
-    getattr(env, "snippet_scans", {}).pop(docname, None)
-
-
-def _merge(app, env, docnames, other) -> None:
-    theirs = getattr(other, "snippet_scans", {})
-    env.snippet_scans = getattr(env, "snippet_scans", {})
-    env.snippet_scans.update(
-        {name: theirs[name] for name in docnames if name in theirs}
-    )
+        store(env, "snippet_scans")[env.docname] = scan_page(Path(app.srcdir), page)
 
 
 def _check_on_build(app, env) -> None:
     if not hasattr(env, "snippet_module_scans"):
         env.snippet_module_scans = Scans()
-    pages = getattr(env, "snippet_scans", {})
+    pages = store(env, "snippet_scans")
     scans = [pages[name] for name in sorted(pages)]
     for problem in check(Path(app.srcdir), scans, env.snippet_module_scans):
         logging.getLogger(__name__).warning(
@@ -59,8 +48,7 @@ def _trim_included_code(app, doctree) -> None:
 
 def setup(app):
     app.connect("doctree-read", _scan_read_page)
-    app.connect("env-purge-doc", _purge)
-    app.connect("env-merge-info", _merge)
+    per_page(app, "snippet_scans")
     app.connect("env-updated", _check_on_build)
     app.connect("doctree-read", _trim_included_code)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 2}

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pygments
-import sphinx
 from docutils import nodes
 from sphinx.util.osutil import relative_uri
 
-from .generated_pages import GeneratedPage, add_generated_pages
+from .generated_pages import add_generated_pages, source_page
 
 OUT_DIR = "_snippets"
 
@@ -57,41 +55,25 @@ def _link_modules(app, doctree: nodes.document) -> None:
         anchor.parent.insert(anchor.parent.index(anchor) + 1, link)
 
 
-#: This module's own text: what it stores depends on how it computes it.
+#: This module's own text: what it writes depends on how it writes it.
 _SOURCE = Path(__file__).read_text(encoding="utf-8")
-
-
-def _highlighting(path: Path) -> dict:
-    """What a snippet module's highlighted code depends on."""
-    material = {"check": "highlighted snippet module"}
-    material["source"] = path.read_text(encoding="utf-8")
-    material |= {"pygments": pygments.__version__, "sphinx": sphinx.__version__}
-    return material | {"by": _SOURCE}
-
-
-def _highlighted(app, material: dict) -> str:
-    return app.builder.highlighter.highlight_block(
-        material["source"], "python", linenos=False
-    )
 
 
 def _module_pages(app):
     if app.builder.format != "html":
         return
+
+    def highlighted(source: str) -> str:
+        return app.builder.highlighter.highlight_block(source, "python", linenos=False)
+
     for path in sorted((Path(app.srcdir) / "snippets").glob("*.py")):
-        material = _highlighting(path)
-        if not material["source"].strip():
-            continue
-
-        def context(path: Path = path, material: dict = material):
-            body = (
-                f"<h1>snippets/{path.name}</h1>\n"
-                "<p>The whole module, as the test suite runs it.</p>\n"
-                + _highlighted(app, material)
+        if path.read_text(encoding="utf-8").strip():
+            title = f"snippets/{path.name}"
+            sentence = "The whole module, as the test suite runs it."
+            page = f"{OUT_DIR}/{path.stem}"
+            yield source_page(
+                page, path, title, sentence, highlighted, _SOURCE, parents=[]
             )
-            return {"title": f"snippets/{path.name}", "body": body, "parents": []}
-
-        yield GeneratedPage(f"{OUT_DIR}/{path.stem}", "page.html", material, context)
 
 
 def setup(app):

@@ -55,6 +55,11 @@ class Configuration:
     def label(self) -> str:
         return f"{ENGINES[self.engine]}, SQLAlchemy {self.sqlalchemy}"
 
+    @property
+    def short(self) -> str:
+        """The label of a tab or a proof mark: ``SQLite · 2.1``."""
+        return f"{ENGINES[self.engine].split()[0]} · {self.sqlalchemy}"
+
 
 #: What `make test` runs: the pins of requirements.txt on a private SQLite.
 DEFAULT = Configuration("sqlite", "2.1")
