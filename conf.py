@@ -29,9 +29,7 @@ extensions = [
     "_ext.captured_variants",  # output a test recorded per configuration
     "_ext.snippet_contract",  # every example is a tested snippet, shown by region
     "_ext.rules",  # the {rule} role, from the toolkit's rule registry
-    "_ext.rule_skeleton",  # every rule page has the same sections, in order
-    "_ext.rule_examples",  # a rule's Example / Use instead, from tested snippets
-    "_ext.rule_page",  # level, phase, review link and tombstone on rule pages
+    "_ext.rule_page",  # rule pages: header, sections and tested examples, checked
     "_ext.rule_index",  # the {rule-index} table and rules.json
     "_ext.page_meta",  # policy front matter shown as a card, review date
     "_ext.measured_table",  # timings `make bench` measured, with when and where
@@ -39,10 +37,9 @@ extensions = [
     "_ext.snippet_source",  # each example links its whole tested module
     "_ext.glossary_links",  # a glossary term links its definition where first used
     "_ext.page_access",  # keyboard and screen-reader fixes to the theme's markup
-    "_ext.search_index_entries",  # index entries survive incremental builds (12599)
+    "_ext.search",  # the search index: entries kept (Sphinx 12599), words stemmed once
     "_ext.generated_pages",  # test-code and module pages: written only if changed
     "_ext.template_cache",  # compiled theme templates kept between builds
-    "_ext.search_stems",  # the search index stems each distinct word once
     "_ext.sitemap",  # sitemap.xml: every page at its canonical URL
     "_ext.asset_fingerprints",  # an edited stylesheet or script rewrites every page
     "_ext.charts",  # charts and diagrams drawn from the tables' data

@@ -1,22 +1,47 @@
-"""The header of every rule page: level, phase, a "Copy review link" button, and the
-tombstone notice of a retired rule.
+"""Everything a rule page gets and is checked for, on every build.
 
-Added under the page title while the page is read, from the rule's front matter,
-so no rule page writes it by hand. The button's script is ``_static/rule-link.js``;
-it copies ``[IO101 eager-load-response-data](<this page's URL>)``, taking the URL
-from the page's canonical link (``html_baseurl``, the one published address), so a
-review link is the same whichever host the reader browses, a local preview included.
+**Its header**, under the title, from the rule's registry entry: level, phase, a "Copy
+review link" button (``_static/rule-link.js`` copies ``[IO101 name](<URL>)``, the URL
+from the page's canonical link, ``html_baseurl``: the same whichever host the reader
+browses), and the tombstone notice of a retired rule.
+
+**Its sections**: ``# CODE · name``, then exactly these H2 sections, in this order
+(sub-headings inside them are free): What it requires · Why · Example · Use instead
+· How it is enforced · Exceptions · References. A missing, renamed, extra or
+out-of-order one is reported with the file, the line and the fix.
+
+**Its examples.** The front matter names a failing and a passing snippet function
+(``example: eager_loading:post_titles_by_author_lazy``, ``use_instead: ...``), and
+the page shows each with ``{rule-example} example`` (or ``use_instead``): the
+function's source (``literalinclude :pyobject:``) and a ``captured-run`` of it,
+``:expect: error`` for the example and ``:expect: ok`` for use_instead. Each live rule
+must name both, the functions must exist, and the page must show them.
 """
 
 from __future__ import annotations
 
+import ast
+import re
 from html import escape
+from pathlib import Path
+from typing import ClassVar
 
 from docutils import nodes
+from docutils.parsers.rst import directives
+from docutils.statemachine import StringList
+from markdown_it import MarkdownIt
 from sphinx import addnodes
+from sphinx.directives.code import LiteralInclude
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 
 from .markup import xref
+from .recorded_output import CapturedRun
 from .rules import Rule, rule_link, rule_of
+
+logger = logging.getLogger(__name__)
+
+# --- The header ----------------------------------------------------------------------
 
 PHASE_NAMES = {
     1: "latency-critical routes",
@@ -85,8 +110,204 @@ def _add_header(app, doctree: nodes.document) -> None:
         section.insert(position + offset, node)
 
 
+# --- The sections --------------------------------------------------------------------
+
+SECTIONS = (
+    "What it requires",
+    "Why",
+    "Example",
+    "Use instead",
+    "How it is enforced",
+    "Exceptions",
+    "References",
+)
+
+_PARSER = MarkdownIt("commonmark")
+
+
+def _headings(text: str) -> list[tuple[int, str, int]]:
+    """(level, text, line) of every heading, ignoring code blocks and front matter."""
+    offset = 0
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        if end != -1:
+            offset = text[: end + 5].count("\n")
+            text = text[end + 5 :]
+    tokens = _PARSER.parse(text)
+    found = []
+    for index, token in enumerate(tokens):
+        if token.type == "heading_open" and token.map:
+            title = tokens[index + 1].content.strip()
+            found.append((int(token.tag[1]), title, offset + token.map[0] + 1))
+    return found
+
+
+def check_page(
+    path: Path, where: str, rule: Rule, text: str | None = None
+) -> list[str]:
+    """Problems with one rule page's headings, each 'file:line: what to fix'."""
+    headings = _headings(path.read_text(encoding="utf-8") if text is None else text)
+    title = f"{rule.code} · {rule.name}"
+    top = [(text, line) for level, text, line in headings if level == 1]
+    if [text for text, _ in top] != [title]:
+        line = top[0][1] if top else 1
+        return [f"{where}:{line}: the page must have one title, '# {title}'."]
+    sections = [(text, line) for level, text, line in headings if level == 2]
+    seen = [text for text, _ in sections]
+    for position, expected in enumerate(SECTIONS):
+        if position < len(sections) and sections[position][0] == expected:
+            continue
+        after = f"after '## {SECTIONS[position - 1]}'" if position else "first"
+        line = sections[position][1] if position < len(sections) else top[0][1]
+        if expected in seen:
+            line = sections[seen.index(expected)][1]
+            return [
+                f"{where}:{line}: section '## {expected}' is out of order: move it "
+                f"{after.replace('first', 'to the top')}. Rule pages use these H2 "
+                f"sections in this order: {' · '.join(SECTIONS)}."
+            ]
+        if position < len(sections) and sections[position][0] not in SECTIONS:
+            return [
+                f"{where}:{line}: '## {sections[position][0]}' is not a rule-page "
+                f"section. Rename it to '## {expected}', or make it an H3 inside one."
+            ]
+        return [
+            f"{where}:{line}: section '## {expected}' is missing. Add it {after}; "
+            f"rule pages use these H2 sections in this order: {' · '.join(SECTIONS)}."
+        ]
+    if len(sections) > len(SECTIONS):
+        text, line = sections[len(SECTIONS)]
+        return [
+            f"{where}:{line}: '## {text}' comes after '## References'. Make it an H3 "
+            "inside one of the sections, or delete it."
+        ]
+    return []
+
+
+# --- The examples --------------------------------------------------------------------
+
+KINDS = ("example", "use_instead")
+
+
+def _public_functions(path: Path) -> set[str]:
+    return {
+        node.name
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not node.name.startswith("_")
+    }
+
+
+def check_examples(srcdir: Path, rules: dict[str, Rule]) -> list[str]:
+    """Problems with the rules' named examples, each 'file: what to fix'."""
+    problems = []
+    for rule in rules.values():
+        source = (srcdir / f"{rule.docname}.md").read_text(encoding="utf-8")
+        problems += check_rule(srcdir, rule, source)
+    return problems
+
+
+def check_rule(srcdir: Path, rule: Rule, source: str) -> list[str]:
+    """Problems with one rule's named examples, given its page's source."""
+    problems = []
+    where = f"{rule.docname}.md"
+    named = {kind: getattr(rule, kind) for kind in KINDS if getattr(rule, kind)}
+    if not rule.retired:
+        for kind in KINDS:
+            if kind not in named:
+                problems.append(
+                    f"{where}: the rule front matter names no {kind}. Add "
+                    f"'{kind}: module:function' naming a snippet function that "
+                    + (
+                        "fails the way the rule forbids."
+                        if kind == "example"
+                        else "does what the rule asks."
+                    )
+                )
+    for kind, target in named.items():
+        module, function = target.split(":")
+        snippet = srcdir / "snippets" / f"{module}.py"
+        if not snippet.is_file():
+            problems.append(
+                f"{where}: {kind} {target!r} names snippets/{module}.py, which "
+                "does not exist. Fix the module name."
+            )
+        elif function not in _public_functions(snippet):
+            problems.append(
+                f"{where}: {kind} {target!r}: snippets/{module}.py defines no "
+                f"public top-level function {function!r}. Fix the name."
+            )
+        if not re.search(rf"^[`:]{{3,}}\{{rule-example\}}\s+{kind}\s*$", source, re.M):
+            problems.append(
+                f"{where}: names {kind} {target!r} but never shows it. Add "
+                f"'```{{rule-example}} {kind}' to its section."
+            )
+    return problems
+
+
+class RuleExample(SphinxDirective):
+    """``{rule-example} example`` or ``{rule-example} use_instead`` on a rule page."""
+
+    required_arguments = 1
+    option_spec: ClassVar = {}
+
+    def run(self) -> list[nodes.Node]:
+        kind = directives.choice(self.arguments[0], KINDS)
+        rule = rule_of(self.env, self.env.docname)
+        if rule is None:
+            raise self.error("rule-example belongs on a rule page (guides/rules/).")
+        target = getattr(rule, kind)
+        if target is None:
+            return []  # a retired rule may have lost its snippets; checked at start
+        module, function = target.split(":")
+        caption = (
+            "Fails: the pattern this rule forbids"
+            if kind == "example"
+            else "Passes: what to write instead"
+        )
+        source = self._run(
+            LiteralInclude,
+            [f"/snippets/{module}.py"],
+            {"pyobject": function, "caption": caption},
+        )
+        options = {"expect": "error" if kind == "example" else "ok"}
+        if rule.seed:
+            options["seed"] = rule.seed
+        run = self._run(CapturedRun, [target], options)
+        return [*source, *run]
+
+    def _run(self, directive, arguments, options) -> list[nodes.Node]:
+        return directive(
+            self.name,
+            arguments,
+            options,
+            StringList(),
+            self.lineno,
+            self.content_offset,
+            self.block_text,
+            self.state,
+            self.state_machine,
+        ).run()
+
+
+def _check_read_page(app, docname: str, source: list[str]) -> None:
+    """Each rule page as Sphinx reads it (again when a snippet it shows changes):
+    an edit checks the one page it changed."""
+    rule = rule_of(app.env, docname)
+    if rule is None:
+        return
+    path, where = Path(app.srcdir, f"{docname}.md"), f"{docname}.md"
+    for problem in check_page(path, where, rule, source[0]):
+        logger.warning("rule page: %s", problem, type="rules", subtype="skeleton")
+    for problem in check_rule(Path(app.srcdir), rule, source[0]):
+        logger.warning("rule example: %s", problem, type="rules", subtype="examples")
+
+
 def setup(app):
     app.setup_extension(f"{__package__}.rules")
+    app.setup_extension(f"{__package__}.recorded_output")
     app.connect("doctree-read", _add_header)
+    app.connect("source-read", _check_read_page)
+    app.add_directive("rule-example", RuleExample)
     app.add_js_file("rule-link.js", loading_method="defer")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -9,7 +9,7 @@ code), whose front matter names its code and its tested examples::
     ---
     rule:
       code: IO101
-      example: module:function      # the failing snippet (see rule_examples.py)
+      example: module:function      # the failing snippet (see rule_page.py)
       use_instead: module:function  # the passing one
       seed: module:_function        # optional: data both run on (default: sample)
     ---

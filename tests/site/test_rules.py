@@ -19,8 +19,7 @@ from bs4 import BeautifulSoup
 from sphinx.errors import ConfigError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from _ext.rule_examples import check_examples
-from _ext.rule_skeleton import SECTIONS, check_page
+from _ext.rule_page import SECTIONS, check_examples, check_page
 from _ext.rules import load_rules
 from guide_runtime.configurations import ROOT
 from guide_runtime.contract import check_project

@@ -19,7 +19,7 @@ PAGES = {
 
 def make_site(folder: Path, *, workaround: bool) -> Path:
     folder.mkdir()
-    extra = ["search_index_entries"] if workaround else []
+    extra = ["search"] if workaround else []
     (folder / "conf.py").write_text(small_conf("myst_parser", *extra))
     for name, text in PAGES.items():
         (folder / name).write_text(text)
@@ -56,12 +56,12 @@ def test_an_incremental_build_keeps_every_index_entry(tmp_path: Path) -> None:
 
 
 def test_without_the_workaround_sphinx_still_loses_them(tmp_path: Path) -> None:
-    """When this fails, Sphinx has fixed 12599: drop search_index_entries."""
+    """When this fails, Sphinx has fixed 12599: drop _ext/search.py's index entries."""
     incremental, cold = incremental_and_cold(tmp_path, workaround=False)
     assert "missinggreenlet" in cold["indexentries"]
     if "missinggreenlet" in incremental["indexentries"]:
         pytest.fail(
             "Sphinx keeps index entries across incremental builds now (issue 12599 "
-            "fixed): remove _ext/search_index_entries.py and this test's control.",
+            "fixed): remove _ext/search.py's index entries and this test's control.",
             pytrace=False,
         )
