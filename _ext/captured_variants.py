@@ -74,22 +74,17 @@ class CapturedVariants(SphinxDirective):
             for c in configurations.ALL_CONFIGURATIONS
             if c in captures or c in records
         ]
+        entries = {c: e for c in shown if (e := captures.get(c, {}).get(name))}
+        # The test that records this output, where some configuration recorded it.
+        tests = {entry["test"].partition("[")[0] for entry in entries.values()}
         # Backtick fences, each level longer than the one inside it, so the
         # markup needs no MyST extension and no captured text can close it.
-        texts = [e["text"] for c in shown if (e := captures.get(c, {}).get(name))]
-        # The test that records this output, where some configuration recorded it.
-        tests = {
-            e["test"].partition("[")[0]
-            for c in shown
-            if (e := captures.get(c, {}).get(name))
-        }
-        code = _fence("\n".join(texts))
+        code = _fence("\n".join(entry["text"] for entry in entries.values()))
         item, tab_set = code + "`", code + "``"
         lines = [f"{tab_set}{{tab-set}}"]
         for configuration in shown:
             lines.append(f"{item}{{tab-item}} {configuration.label}")
-            entry = captures.get(configuration, {}).get(name)
-            record = records.get(configuration)
+            entry, record = entries.get(configuration), records.get(configuration)
             if entry is None:
                 lines.append(_not_recorded(record, tests))
             else:

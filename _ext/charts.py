@@ -1,24 +1,15 @@
-"""Charts and diagrams drawn at build time from the data the tables show.
+"""Charts drawn at build time from the data the tables show, offline and accessible.
 
-- :func:`round_trip_chart`: a round-trip table (statements sent per loading strategy
-  as the number of parents grows) as an inline SVG bar chart, for the round-trips
-  directive to place beside its table.
-- :func:`phases_diagram`: the three enforcement phases, each with its name and its
-  rules, as an HTML figure (``{enforcement-phases}`` on the policy page).
+- Every table of class ``round-trips`` gets, right after it, an inline SVG bar chart
+  of its own cells (statements per loading strategy as the parents grow, log scale).
+- ``{enforcement-phases}`` (content: one ``N: name`` a line) draws the enforcement
+  phases with the rules of each, from the rule registry (``env.guide_rules``); a
+  rule whose phase has no name fails the build.
 
-Both are pure functions of their data, offline (no script, no web font, no image
-file), readable on a phone (the SVG scales with its viewBox; the phases reflow from a
-row into a column) and in dark mode (text and lines in ``currentColor``, fills from
-the theme's CSS variables, guide.css), with a text alternative (the SVG's
-``<title>`` and ``<desc>`` say every number; the diagram is text).
-
-``{enforcement-phases}`` takes the phases' names as its content, one ``N: name`` a
-line, and the rules of each phase from the rule registry the rules extension keeps
-(``env.guide_rules``); a rule whose phase has no name fails the build.
-
-Every table of class ``round-trips`` (the round-trips directive's) gets its chart
-right after it, drawn from the table's own cells once references are resolved:
-whatever fills the table, the chart shows the same numbers.
+No script, web font or image file; the SVG scales with its viewBox and the phases
+reflow into a column on a phone; text and lines in ``currentColor``, fills from the
+theme's CSS variables (dark mode); the SVG's ``<title>`` and ``<desc>`` say every
+number.
 """
 
 from __future__ import annotations

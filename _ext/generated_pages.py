@@ -1,26 +1,18 @@
-"""Pages generated outside every toctree cost little to rebuild.
+"""Pages generated outside every toctree (``_proofs/``, ``_snippets/``: ~50 pages)
+cost little to rebuild.
 
-The test-code pages (``_proofs/``, from proofs.py) and the whole-module pages
-(``_snippets/``, from snippet_source.py) are ~50 pages that are not documents.
-Rendering all of them with the theme was most of a one-page rebuild. Two measures:
-
-- **One navigation tree.** The theme renders the site navigation for every page.
-  On a page outside every toctree no entry is "current", and its links are
-  relative to the page's folder: the tree is the same for every such page of a
-  folder, and for every folder at the same depth that holds no document
-  (``_proofs/`` and ``_snippets/``). The ``toctree`` template function is memoised
-  per such *place* and argument set, for one build. Documents keep the function
-  Sphinx gave them.
-- **Written only when changed.** A producer registered with
-  :func:`add_generated_pages` yields :class:`GeneratedPage` items: a name, a
-  template, the *material* its content is made from, and a function making its
-  context, called only for a page to write.
-  A page is written when its output is missing or its key changed. The key covers
-  the name, template and material, and the *chrome* around the page: one empty page
-  per place and template is rendered (to a temporary file) every build, so any
-  change to the navigation, theme, configuration or assets changes every key.
-  Keys are kept next to Sphinx's environment (``generated-pages.json`` in the
-  doctree folder) and saved only after a build that succeeded.
+- **One navigation tree.** On a page outside every toctree no navigation entry is
+  "current" and its links are relative to its folder, so the theme's ``toctree`` is
+  the same for every such page of a folder, or of any folder at the same depth that
+  holds no document: it is memoised per such *place*, for one build.
+- **Written only when changed.** A producer (:func:`add_generated_pages`) yields
+  :class:`GeneratedPage` items: a name, a template, the *material* the page is made
+  from, and a function making its context, called only for a page to write. A page is
+  written when its output is missing or its key changed: the key covers the name,
+  template, material and the *chrome* around the page (one empty page per place and
+  template, rendered every build to a temporary file), so any change to navigation,
+  theme, configuration or assets changes every key. Keys are kept in the doctree
+  folder (``generated-pages.json``), saved only after a build that succeeded.
 """
 
 from __future__ import annotations

@@ -58,17 +58,14 @@ def term_pattern(term: str) -> re.Pattern[str]:
 def _skipped(node: nodes.Node) -> bool:
     """True in code, titles and links, and in text an extension generated (its
     paragraphs carry a class: a measurement note, a rule's badges)."""
-    paragraph = node.parent
-    while paragraph is not None and not isinstance(paragraph, nodes.paragraph):
-        paragraph = paragraph.parent
-    if paragraph is None or paragraph["classes"]:
-        return True
-    parent = node.parent
+    paragraph, parent = None, node.parent
     while parent is not None:
         if isinstance(parent, SKIP):
             return True
+        if paragraph is None and isinstance(parent, nodes.paragraph):
+            paragraph = parent
         parent = parent.parent
-    return False
+    return paragraph is None or bool(paragraph["classes"])
 
 
 def _link_first_uses(app, doctree: nodes.document) -> None:

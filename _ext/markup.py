@@ -53,6 +53,13 @@ def text_table(rows: list[list[str]], kind: str, caption: str | None = None):
     return table([[[nodes.Text(cell)] for cell in row] for row in rows], kind, caption)
 
 
+def under_title(section: nodes.section, shown: list[nodes.Node]) -> None:
+    """Insert ``shown`` into ``section`` right under its title."""
+    title = section.next_node(nodes.title)
+    position = section.index(title) + 1 if title is not None else 0
+    section[position:position] = shown
+
+
 def per_page(app, key: str) -> None:
     """Keep ``env.<key>``, a dict by docname, right when pages are removed or read
     in parallel (Sphinx's purge and merge events)."""

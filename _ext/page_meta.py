@@ -1,7 +1,6 @@
 """Policy metadata: front matter shown as a card, with a review reminder.
 
-A policy page declares, in its front matter (validated by
-``guide_runtime.pages.PolicyPage``)::
+A policy page declares (validated by ``guide_runtime.pages.PolicyPage``)::
 
     ---
     policy:
@@ -13,19 +12,17 @@ A policy page declares, in its front matter (validated by
       owner: Platform engineering
     ---
 
-A field that does not validate fails the strict build, naming the file and the
-fix. The card goes under the page title; ``{policy-card} /guides/policy`` shows
-another page's card. A page past its review date shows a "review overdue" notice
-and the build log says so, but that is not a warning: a green build must not turn
-red because time passed.
+A field that does not validate fails the strict build, naming the file and the fix.
+The card goes under the title; ``{policy-card} /guides/policy`` shows another page's.
+Past its review date a page shows "review overdue" and the build log says so, not as
+a warning: a green build must not turn red because time passed.
 """
 
 from __future__ import annotations
 
-import calendar
 import sys
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from docutils import nodes
@@ -40,9 +37,11 @@ from guide_runtime.pages import (
     site_pages,
 )
 
-from .markup import per_page, store, xref
+from .markup import per_page, store, under_title, xref
 
 logger = logging.getLogger(__name__)
+#: sphinx-design's card classes: the card looks like the site's other cards.
+CARD = ["sd-card", "sd-sphinx-override", "sd-mb-3", "sd-shadow-sm"]
 
 
 @dataclass(frozen=True)
@@ -52,16 +51,7 @@ class PageMeta:
 
     @property
     def review_due(self) -> date:
-        number, unit = self.policy.review_every.split()
-        count, reviewed = int(number), self.policy.last_reviewed
-        if unit.startswith("day"):
-            return reviewed + timedelta(days=count)
-        if unit.startswith("week"):
-            return reviewed + timedelta(weeks=count)
-        months = reviewed.month - 1 + count
-        year, month = reviewed.year + months // 12, months % 12 + 1
-        day = min(reviewed.day, calendar.monthrange(year, month)[1])
-        return date(year, month, day)
+        return self.policy.review_due
 
     def overdue(self, today: date) -> bool:
         return today > self.review_due
@@ -133,13 +123,7 @@ def card(meta: PageMeta, today: date, refdoc: str, link: bool) -> list[nodes.Nod
         ),
     ]
     body = nodes.container("", fields, classes=["sd-card-body"])
-    classes = [
-        "sd-card",
-        "sd-sphinx-override",
-        "sd-mb-3",
-        "sd-shadow-sm",
-        "page-meta-card",
-    ]
+    classes = [*CARD, "page-meta-card"]
     shown: list[nodes.Node] = [nodes.container("", header, body, classes=classes)]
     if meta.overdue(today):
         notice = nodes.admonition(classes=["warning", "review-overdue"])
@@ -197,10 +181,7 @@ def _add_card(app, doctree: nodes.document) -> None:
         return
     today = date.today()
     _remember(app.env, meta.docname, meta.docname, meta.overdue(today))
-    title = section.next_node(nodes.title)
-    position = section.index(title) + 1 if title is not None else 0
-    for offset, node in enumerate(card(meta, today, meta.docname, link=False)):
-        section.insert(position + offset, node)
+    under_title(section, card(meta, today, meta.docname, link=False))
 
 
 def stale_cards(

@@ -4,18 +4,14 @@
     ```{tested-configurations}
     ```
 
-``{proof}`` cites one test (``test_module::test_name``, or ``::Class::test`` for a
-method; a parametrized test's name covers all its cases). The build fails when the
-test does not exist. Next to the claim the page shows, for each configuration a
-suite runs (tests/configurations.py), whether that test passed there, read from the
-suite's record in ``proofs/`` — a failed, skipped or unrun test, or a record of
-other pins or other code, is shown as not proven. The test's name links to its code
-on a page of its own (``_proofs/test_module.html``).
-
-``tested-configurations`` is the table of those records: what each suite ran on.
-
-Both render when a page is written, from the records as they are then, and pages
-that show them are written again whenever a record changes.
+``{proof}`` cites one test (``test_module::test_name``, ``::Class::test`` for a
+method; a parametrized test's name covers its cases); the build fails when it does
+not exist. The page shows, for each configuration a suite runs, whether that test
+passed there, read from the suite's record in ``proofs/`` (a failed, skipped or
+unrun test, or a record of other pins or code, is not proven), and the test's name
+links to its code (``_proofs/test_module.html``). ``tested-configurations`` is the
+table of those records. Both render when a page is written; pages showing them are
+written again whenever a verdict changes.
 """
 
 from __future__ import annotations
@@ -70,10 +66,12 @@ def test_modules(srcdir: Path) -> dict[str, Path]:
     return found
 
 
-def _test_lines(source: str) -> dict[str, int]:
-    """``name`` or ``Class::name`` → line, for every test function in a module."""
+@cache
+def _test_lines(path: Path, mtime: float) -> dict[str, int]:
+    """``name`` or ``Class::name`` → line, for every test function in a module
+    (parsed once per version of it)."""
     found: dict[str, int] = {}
-    for node in ast.parse(source).body:
+    for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             found[node.name] = node.lineno
         elif isinstance(node, ast.ClassDef):
@@ -83,14 +81,11 @@ def _test_lines(source: str) -> dict[str, int]:
     return {name: line for name, line in found.items() if "test" in name}
 
 
-@cache
-def _tests_in(path: Path, mtime: float) -> dict[str, int]:
-    """_test_lines of a test module, parsed once per version of it."""
-    return _test_lines(path.read_text())
+RoleResult = tuple[list[nodes.Node], list[nodes.system_message]]
 
 
 class ProofRole(SphinxRole):
-    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+    def run(self) -> RoleResult:
         module, sep, name = self.text.strip().partition("::")
         if not sep or not module or not name or "/" in module or module.endswith(".py"):
             return self._fail(
@@ -104,23 +99,19 @@ class ProofRole(SphinxRole):
                 "tests/. Cite a test module of the suite, or write the test that proves this sentence."
             )
         self.env.note_dependency(str(path))
-        line = _tests_in(path, path.stat().st_mtime).get(name)
+        line = _test_lines(path, path.stat().st_mtime).get(name)
         if line is None:
             return self._fail(
                 f"{{proof}} {self.text!r}: {path.relative_to(self.env.srcdir)} has no test {name!r}. "
                 "Fix the name, or write the test that proves this sentence."
             )
-        node = proof_claim(
-            test=f"{path.relative_to(self.env.srcdir).as_posix()}::{name}",
-            module=module,
-            name=name,
-            line=line,
+        shown = path.relative_to(self.env.srcdir).as_posix()
+        claim = proof_claim(
+            test=f"{shown}::{name}", module=module, name=name, line=line
         )
-        return [node], []
+        return [claim], []
 
-    def _fail(
-        self, message: str
-    ) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+    def _fail(self, message: str) -> RoleResult:
         error = self.inliner.reporter.error(message, line=self.lineno)
         return [nodes.problematic(self.rawtext, self.rawtext)], [error]
 

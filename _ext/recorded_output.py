@@ -7,19 +7,18 @@ and ``{generated-table}``.
     :seed: module:function # optional: other data than the sample users
     ```
 
-The build runs nothing. ``tests/examples/test_page_outputs.py`` runs every such
-request on each configuration and records it in ``proofs/outputs/``
-(guide_runtime/outputs.py); this extension renders the records. The default
-configuration's record must exist and be current (made from the snippet modules
-now on disk): otherwise the build fails, naming the page, the module and
-``make record``. Records of the other configurations are shown where their output
-differs, in tabs, and the page says which configurations each output was recorded
-on.
+The build runs nothing: ``tests/examples/test_page_outputs.py`` records every such
+request on each configuration in ``proofs/outputs/`` (guide_runtime/outputs.py), and
+this extension renders the records. The default configuration's record must exist
+and be made from the snippet modules now on disk, or the build fails naming the page,
+the module and ``make record``. Where another configuration's output differs, each
+is shown in a tab; the page says which configurations each output was recorded on.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -55,30 +54,25 @@ def _readdressed(output: Any, base_url: str) -> Any:
 
 
 @cache
-def _load(path: Path, stamp: tuple[int, int] | None, key: str) -> dict[str, Entry]:
-    configuration = next(c for c in ALL_CONFIGURATIONS if c.key == key)
-    return outputs.load_outputs(configuration, path.parents[2])
+def _load(root: Path, configuration: Configuration, stamp) -> dict[str, Entry]:
+    return outputs.load_outputs(configuration, root)
 
 
 def _recorded(root: Path, configuration: Configuration) -> dict[str, Entry]:
+    """The configuration's records, read once per version of the file."""
     path = outputs.outputs_path(configuration, root)
     status = path.stat() if path.is_file() else None
-    stamp = (status.st_mtime_ns, status.st_size) if status else None
-    return _load(path, stamp, configuration.key)
+    return _load(root, configuration, status and (status.st_mtime_ns, status.st_size))
 
 
 class RecordedDirective(SphinxDirective):
-    """Renders a request's records; subclasses say what the request is and how its
-    output looks."""
+    """Renders a request's records. Subclasses say what the request is (``request()``
+    returns it) and how its output looks (``render(output)`` returns nodes)."""
 
+    request: Callable[[], Request]
+    render: Callable[[Any], list[nodes.Node]]
     #: Fields of the output that change from run to run: not compared.
     varying: tuple[str, ...] = ()
-
-    def request(self) -> Request:
-        raise NotImplementedError
-
-    def render(self, output: Any) -> list[nodes.Node]:
-        raise NotImplementedError
 
     def check(self, request: Request, output: Any) -> None:
         """Refuse an output the page must not show (ValueError)."""

@@ -26,6 +26,7 @@ from .markup import inline_code, table, xref
 from .rules import Rule, rule_link
 
 JSON_NAME = "rules.json"
+JSON_FIELDS = ("code", "name", "level", "phase", "summary")
 #: The columns; those that name a glossary term link it: the reader can look it up.
 COLUMNS = {"Code": None, "Name": None, "Level": "decision level", "Phase": "phase"}
 COLUMNS |= {"Summary": None}
@@ -70,22 +71,12 @@ class RuleIndex(SphinxDirective):
 
 
 def rules_json(rules: dict[str, Rule], uri_of, base_url: str) -> dict:
-    return {
-        "base_url": base_url,
-        "rules": [
-            {
-                "code": rule.code,
-                "name": rule.name,
-                "level": rule.level,
-                "phase": rule.phase,
-                "summary": rule.summary,
-                "url": uri_of(rule.docname),
-                "retired": rule.retired,
-                "replaced_by": rule.replaced_by,
-            }
-            for rule in (rules[code] for code in sorted(rules))
-        ],
-    }
+    listed = []
+    for rule in (rules[code] for code in sorted(rules)):
+        entry = {field: getattr(rule, field) for field in JSON_FIELDS}
+        entry |= {"url": uri_of(rule.docname), "retired": rule.retired}
+        listed.append(entry | {"replaced_by": rule.replaced_by})
+    return {"base_url": base_url, "rules": listed}
 
 
 def _write_json(app, exception) -> None:

@@ -35,7 +35,7 @@ from sphinx.directives.code import LiteralInclude
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from .markup import xref
+from .markup import under_title, xref
 from .recorded_output import CapturedRun
 from .rules import Rule, rule_link, rule_of
 
@@ -97,17 +97,12 @@ def _add_header(app, doctree: nodes.document) -> None:
     section = doctree.next_node(nodes.section)
     if rule is None or section is None:
         return
-    title = section.next_node(nodes.title)
-    position = section.index(title) + 1 if title is not None else 0
     # Main index entries: a search for the code or the name ranks this page first.
     anchor = section["ids"][0] if section["ids"] else ""
     entries = [
         ("single", text, anchor, "main", None) for text in (rule.code, rule.name)
     ]
-    section.insert(position, addnodes.index(entries=entries))
-    position += 1
-    for offset, node in enumerate(rule_header(app, rule)):
-        section.insert(position + offset, node)
+    under_title(section, [addnodes.index(entries=entries), *rule_header(app, rule)])
 
 
 # --- The sections --------------------------------------------------------------------
@@ -186,7 +181,15 @@ def check_page(
 
 # --- The examples --------------------------------------------------------------------
 
-KINDS = ("example", "use_instead")
+#: What each example's snippet must do, its caption, and how its run must end.
+KINDS = {
+    "example": (
+        "fails the way the rule forbids.",
+        "Fails: the pattern this rule forbids",
+        "error",
+    ),
+    "use_instead": ("does what the rule asks.", "Passes: what to write instead", "ok"),
+}
 
 
 def _public_functions(path: Path) -> set[str]:
@@ -196,15 +199,6 @@ def _public_functions(path: Path) -> set[str]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and not node.name.startswith("_")
     }
-
-
-def check_examples(srcdir: Path, rules: dict[str, Rule]) -> list[str]:
-    """Problems with the rules' named examples, each 'file: what to fix'."""
-    problems = []
-    for rule in rules.values():
-        source = (srcdir / f"{rule.docname}.md").read_text(encoding="utf-8")
-        problems += check_rule(srcdir, rule, source)
-    return problems
 
 
 def check_rule(srcdir: Path, rule: Rule, source: str) -> list[str]:
@@ -218,11 +212,7 @@ def check_rule(srcdir: Path, rule: Rule, source: str) -> list[str]:
                 problems.append(
                     f"{where}: the rule front matter names no {kind}. Add "
                     f"'{kind}: module:function' naming a snippet function that "
-                    + (
-                        "fails the way the rule forbids."
-                        if kind == "example"
-                        else "does what the rule asks."
-                    )
+                    + KINDS[kind][0]
                 )
     for kind, target in named.items():
         module, function = target.split(":")
@@ -252,7 +242,7 @@ class RuleExample(SphinxDirective):
     option_spec: ClassVar = {}
 
     def run(self) -> list[nodes.Node]:
-        kind = directives.choice(self.arguments[0], KINDS)
+        kind = directives.choice(self.arguments[0], tuple(KINDS))
         rule = rule_of(self.env, self.env.docname)
         if rule is None:
             raise self.error("rule-example belongs on a rule page (guides/rules/).")
@@ -260,33 +250,17 @@ class RuleExample(SphinxDirective):
         if target is None:
             return []  # a retired rule may have lost its snippets; checked at start
         module, function = target.split(":")
-        caption = (
-            "Fails: the pattern this rule forbids"
-            if kind == "example"
-            else "Passes: what to write instead"
-        )
-        source = self._run(
-            LiteralInclude,
-            [f"/snippets/{module}.py"],
-            {"pyobject": function, "caption": caption},
-        )
-        options = {"expect": "error" if kind == "example" else "ok"}
-        if rule.seed:
-            options["seed"] = rule.seed
-        run = self._run(CapturedRun, [target], options)
-        return [*source, *run]
+        _, caption, expect = KINDS[kind]
+        shown = {"pyobject": function, "caption": caption}
+        source = self._run(LiteralInclude, [f"/snippets/{module}.py"], shown)
+        options = {"expect": expect} | ({"seed": rule.seed} if rule.seed else {})
+        return [*source, *self._run(CapturedRun, [target], options)]
 
     def _run(self, directive, arguments, options) -> list[nodes.Node]:
+        where = (self.lineno, self.content_offset, self.block_text)
+        state = (self.state, self.state_machine)
         return directive(
-            self.name,
-            arguments,
-            options,
-            StringList(),
-            self.lineno,
-            self.content_offset,
-            self.block_text,
-            self.state,
-            self.state_machine,
+            self.name, arguments, options, StringList(), *where, *state
         ).run()
 
 

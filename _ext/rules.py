@@ -1,22 +1,21 @@
 """Rules with stable codes, from the toolkit's registry, and the ``{rule}`` role.
 
-The rules are ``implicit_io.rules.RULES`` (code, name, level, phase, summary,
-``replaced_by`` for a retired one): the one list the toolkit's messages,
-``implicit-io-check --explain`` and these pages share (``rule_registry`` in
-conf.py names it). Each rule has one page, ``guides/rules/<code>.md`` (lower-case
-code), whose front matter names its code and its tested examples::
+The rules are ``implicit_io.rules.RULES`` (``rule_registry`` in conf.py): the one list
+the toolkit's messages, ``implicit-io-check --explain`` and these pages share. Each
+has one page, ``guides/rules/<code>.md``, whose front matter names its code and its
+tested examples (see rule_page.py)::
 
     ---
     rule:
       code: IO101
-      example: module:function      # the failing snippet (see rule_page.py)
+      example: module:function      # the failing snippet
       use_instead: module:function  # the passing one
       seed: module:_function        # optional: data both run on (default: sample)
     ---
 
-A rule without a page, or a page without a rule, fails the build. Anywhere on the
-site, ``{rule}`IO101``` links to that page; an unknown code fails the build with
-the list of known codes. ``{{ rule_count }}`` is the number of rules in force.
+A rule without a page, or a page without a rule, fails the build. ``{rule}`IO101```
+links to the page; an unknown code fails the build listing the known ones.
+``{{ rule_count }}`` is the number of rules in force.
 """
 
 from __future__ import annotations

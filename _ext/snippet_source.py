@@ -18,13 +18,13 @@ OUT_DIR = "_snippets"
 
 
 def _module_of(block: nodes.literal_block, srcdir: Path) -> str | None:
-    source = block.get("source")
-    if not source:
-        return None
-    path = Path(source)
-    if path.suffix != ".py" or path.parent != srcdir / "snippets":
-        return None
-    return path.stem
+    """The snippet module a code block was included from, if any."""
+    path = Path(block.get("source") or "")
+    return (
+        path.stem
+        if path.suffix == ".py" and path.parent == srcdir / "snippets"
+        else None
+    )
 
 
 def _in_tabs(node: nodes.Node) -> bool:

@@ -16,9 +16,10 @@ through :func:`front_matter` only. A field that does not validate raises
 
 from __future__ import annotations
 
+import calendar
 import re
 import typing
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -83,6 +84,19 @@ class PolicyPage(_Strict):
         pydantic.StringConstraints(strip_whitespace=True, min_length=1),
         pydantic.Field(description="the team that owns the page"),
     ]
+
+    @property
+    def review_due(self) -> date:
+        """``review_every`` after ``last_reviewed`` (a shorter month: its last day)."""
+        number, unit = self.review_every.split()
+        count, reviewed = int(number), self.last_reviewed
+        if unit.startswith("day"):
+            return reviewed + timedelta(days=count)
+        if unit.startswith("week"):
+            return reviewed + timedelta(weeks=count)
+        months = reviewed.month - 1 + count
+        year, month = reviewed.year + months // 12, months % 12 + 1
+        return date(year, month, min(reviewed.day, calendar.monthrange(year, month)[1]))
 
     @pydantic.field_validator("applies_to")
     @classmethod

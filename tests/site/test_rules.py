@@ -19,7 +19,7 @@ from bs4 import BeautifulSoup
 from sphinx.errors import ConfigError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from _ext.rule_page import SECTIONS, check_examples, check_page
+from _ext.rule_page import SECTIONS, check_page, check_rule
 from _ext.rules import load_rules
 from guide_runtime.configurations import ROOT
 from guide_runtime.contract import check_project
@@ -241,6 +241,15 @@ def test_a_registry_rule_the_site_cannot_show_is_refused(
     assert message in _refusal(rules_dir, {**DEMO, changed.code: changed})
 
 
+def _example_problems(root: Path) -> list[str]:
+    """What the build reports of every rule page's named examples."""
+    problems = []
+    for rule in load_rules(root, DEMO).values():
+        source = (root / f"{rule.docname}.md").read_text(encoding="utf-8")
+        problems += check_rule(root, rule, source)
+    return problems
+
+
 def _skeleton_problems(rules_dir: Path, text: str) -> list[str]:
     page = rules_dir / "io101.md"
     page.write_text(text)
@@ -305,7 +314,7 @@ def test_examples_must_name_existing_snippet_functions(rules_dir: Path) -> None:
             "code: IO101\n  example: demo:fails\n  use_instead: gone:works",
         )
     )
-    problems = check_examples(root, load_rules(root, DEMO))
+    problems = _example_problems(root)
     assert problems == [
         "guides/rules/io101.md: example 'demo:fails': snippets/demo.py defines no "
         "public top-level function 'fails'. Fix the name.",
@@ -320,7 +329,7 @@ def test_examples_must_name_existing_snippet_functions(rules_dir: Path) -> None:
 
 def test_a_live_rule_without_examples_is_refused(rules_dir: Path) -> None:
     root = rules_dir.parent.parent
-    problems = check_examples(root, load_rules(root, DEMO))
+    problems = _example_problems(root)
     assert [p.split(". Add")[0] for p in problems] == [
         "guides/rules/io101.md: the rule front matter names no example",
         "guides/rules/io101.md: the rule front matter names no use_instead",
