@@ -20,9 +20,9 @@ def inline_code(text: str) -> list[nodes.Node]:
 
 def xref(reftype: str, target: str, docname: str, *shown: nodes.Node, **options):
     """A reference Sphinx resolves (``doc``, ``ref`` or ``term``) from ``docname``."""
-    domain = {"refexplicit": True, "refdomain": "std"} | options
+    attributes = {"refexplicit": True, "refdomain": "std"} | options
     ref = addnodes.pending_xref(
-        "", reftype=reftype, reftarget=target, refdoc=docname, **domain
+        "", reftype=reftype, reftarget=target, refdoc=docname, **attributes
     )
     ref += shown
     return ref

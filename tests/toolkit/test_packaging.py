@@ -108,20 +108,22 @@ def test_a_session():
 
 
 @pytest.mark.parametrize(
-    ("how", "options", "conftest"),
+    ("options", "conftest"),
     [
-        ("installed, nothing named", [], ""),
-        ("-p and pytest_plugins too", ["-p", "implicit_io.pytest_plugin"],
-         'pytest_plugins = ["implicit_io.pytest_plugin"]\n'),
+        pytest.param([], "", id="installed, nothing named"),
+        pytest.param(
+            ["-p", "implicit_io.pytest_plugin"],
+            'pytest_plugins = ["implicit_io.pytest_plugin"]\n',
+            id="-p and pytest_plugins too",
+        ),
     ],
-)  # fmt: skip
+)
 def test_the_installed_plugin_loads_once_however_it_is_named(
     wheel: Path,
     pytester: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
-    how,
-    options,
-    conftest,
+    options: list[str],
+    conftest: str,
 ) -> None:
     """Installed, the plugin loads from its entry point; a suite that also names its
     module (-p, pytest_plugins) gets the same plugin, not a second registration

@@ -150,11 +150,9 @@ def _on_the_stack_of_each_statement(
     @event.listens_for(session, "do_orm_execute")
     def record(state: ORMExecuteState) -> None:
         frame: FrameType | None = sys._getframe()
-        found = False
-        while frame is not None:
-            found = found or found_in(frame)
+        while frame is not None and not found_in(frame):
             frame = frame.f_back
-        seen.append(found)
+        seen.append(frame is not None)
 
     return seen
 
