@@ -121,6 +121,8 @@ class _Scope:
     kind: str  # "module", "class" or "function"
     imports: dict[str, set[str]] = field(default_factory=dict)  # name -> qualified
     locals: set[str] = field(default_factory=set)  # bound any other way
+    #: ``sa = sqlalchemy``: a name assigned a (dotted) name, resolved through it.
+    aliases: dict[str, list[ast.expr]] = field(default_factory=dict)
     #: What each local binding declares (None: nothing), for receivers of expire().
     annotations: dict[str, list[ast.expr | None]] = field(default_factory=dict)
 
@@ -210,7 +212,10 @@ class _Scopes(ast.NodeVisitor):
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
-            self._bind(target)
+            if isinstance(target, ast.Name) and _is_dotted(node.value):
+                self.stack[-1].aliases.setdefault(target.id, []).append(node.value)
+            else:
+                self._bind(target)
         self.generic_visit(node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
@@ -258,22 +263,46 @@ class _Checker(ast.NodeVisitor):
     # Names: what an import binds them to, looked up as Python does.
     def imported(self, node: ast.expr) -> set[str]:
         """The qualified names an import binds ``node`` to (none if bound locally)."""
+        return self._imported(node, len(self.stack), frozenset())
+
+    def _imported(self, node: ast.expr, depth: int, seen: frozenset) -> set[str]:
+        # ``node`` as the innermost ``depth`` scopes of the stack see it; ``seen``:
+        # the aliases being resolved (``a = b; b = a`` resolves to nothing).
         if isinstance(node, ast.Attribute):
-            return {f"{base}.{node.attr}" for base in self.imported(node.value)}
+            resolved = self._imported(node.value, depth, seen)
+            return {f"{base}.{node.attr}" for base in resolved}
         if not isinstance(node, ast.Name):
             return set()
-        scope = self._scope_of(node.id)
-        if scope is None or node.id in scope.locals:
+        found = self._find(node.id, depth)
+        if found is None:
+            return set()
+        index, scope = found
+        if node.id in scope.locals or (index, node.id) in seen:
             return set()  # a parameter, a variable, a class: not SQLAlchemy's
-        return scope.imports[node.id]
+        names = set(scope.imports.get(node.id, ()))
+        for value in scope.aliases.get(node.id, ()):
+            # The value is evaluated in the alias's own scope; every assignment
+            # must bind the name to SQLAlchemy's object for it to count.
+            aliased = self._imported(value, index + 1, seen | {(index, node.id)})
+            if not aliased:
+                return set()
+            names |= aliased
+        return names
 
     def _scope_of(self, name: str) -> _Scope | None:
-        for depth, scope in enumerate(reversed(self.stack)):
+        found = self._find(name, len(self.stack))
+        return None if found is None else found[1]
+
+    def _find(self, name: str, depth: int) -> tuple[int, _Scope] | None:
+        """The index in the stack and the scope that binds ``name``, looked up
+        from the ``depth`` innermost scopes."""
+        for index in reversed(range(depth)):
+            scope = self.stack[index]
             # A function does not see the names of a class body around it.
-            if scope.kind == "class" and depth:
+            if scope.kind == "class" and index != depth - 1:
                 continue
-            if name in scope.imports or name in scope.locals:
-                return scope
+            if name in scope.imports or name in scope.locals or name in scope.aliases:
+                return index, scope
         return None
 
     # Where we are: which scope, async or sync function, inside a loop or not.
@@ -518,6 +547,13 @@ def _annotated_types(annotation: ast.expr) -> Iterator[ast.expr]:
         yield from _annotated_types(annotation.slice)
     elif not (isinstance(annotation, ast.Constant) and annotation.value is None):
         yield annotation
+
+
+def _is_dotted(node: ast.expr) -> bool:
+    """``name`` or ``name.attr.attr``: what an alias assignment is assigned."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
 
 
 def _dotted(node: ast.expr) -> str:

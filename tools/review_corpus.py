@@ -181,6 +181,21 @@ CORPUS = [
         "086b67367384937210a0e0e7c4424bd3b6460baa",
         "library: FastAPI session dependency, sync and async",
     ),
+    CodeBase(
+        "grillazz/fastapi-sqlalchemy-asyncpg",
+        "5d0207cb9b531f4dde28dec62fd5505e9e9c24b5",
+        "app: FastAPI on asyncpg, pure SQLAlchemy 2.0 models with query classmethods",
+    ),
+    CodeBase(
+        "joeblackwaslike/quart-sqlalchemy",
+        "1de1f7b9e7a861d7fcda1530b3954dc17572012d",
+        "library: Quart integration, sync and async binds (sa = sqlalchemy)",
+    ),
+    CodeBase(
+        "wu-clan/sqlalchemy-crud-plus",
+        "d89f65b45af3fcb043f4ba22230cb136c0ccfcaf",
+        "library: generic async CRUD over AsyncSession",
+    ),
 ]
 # endregion corpus
 

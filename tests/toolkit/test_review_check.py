@@ -309,6 +309,40 @@ def test_imports_under_any_name_are_resolved() -> None:
     ]
 
 
+def test_a_name_assigned_an_imported_name_is_resolved_through_it() -> None:
+    # joeblackwaslike/quart-sqlalchemy: ``import sqlalchemy`` then ``sa = sqlalchemy``
+    # in every module; its ``sa.orm.relationship(...)`` calls were not checked.
+    source = textwrap.dedent(
+        """\
+        import sqlalchemy
+        import sqlalchemy.orm
+        from sqlalchemy.ext.asyncio import async_sessionmaker
+
+        sa = sqlalchemy
+        orm = sa.orm
+        make = async_sessionmaker
+        loop_a = loop_b
+        loop_b = loop_a
+
+        class Post:
+            user = sa.orm.relationship(backref="posts")
+            tags = orm.relationship("Tag")
+
+        def build(engine):
+            return make(engine)
+
+        def shadowed(make):
+            return make(engine)
+
+        rebound = sqlalchemy
+        rebound = something_else
+        edge = rebound.orm.relationship("Edge")
+        loop = loop_a.relationship()
+        """
+    )
+    assert codes(check_source(source)) == [(12, "IO104"), (13, "IO104"), (16, "IO201")]
+
+
 @pytest.mark.parametrize("qualified", sorted(WRITE_ONLY_MAPPED | DYNAMIC_MAPPED))
 def test_a_collection_annotation_is_the_loading_strategy(qualified: str) -> None:
     # SQLAlchemy's examples/asyncio/async_orm_writeonly.py: `bs: WriteOnlyMapped[B]
