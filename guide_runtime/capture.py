@@ -59,12 +59,14 @@ def load_callable(target: str) -> Callable[..., Any]:
 
 
 def release_failed_io(error: BaseException) -> None:
-    """Free what a failed implicit load left behind, so its warnings fire now.
+    """Free what a failed implicit load left behind in ``error``'s frames.
 
     A lazy load that fails under asyncio leaves the driver's un-awaited coroutine
-    referenced from the traceback's frames. Python warns "coroutine ... was never
-    awaited" only when that coroutine is collected; clearing the frames and
-    collecting makes the warning belong to the code that caused it.
+    referenced from the traceback's frames; Python warns "coroutine ... was never
+    awaited" only when that coroutine is freed. Clearing the frames frees it while
+    the caller still holds the error. A failure the code swallowed, or one whose
+    frames a wrapper keeps out of reach (pydantic's ValidationError), is left in
+    a reference cycle: :func:`failed_loads_warn_here` collects those.
     """
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
@@ -72,9 +74,27 @@ def release_failed_io(error: BaseException) -> None:
         if error.__traceback__ is not None:
             traceback.clear_frames(error.__traceback__)
         error = error.__cause__ or error.__context__ or getattr(error, "orig", None)
-    # Some wrappers (pydantic's ValidationError) keep the frames out of reach, so
-    # a full collection is needed.
-    gc.collect()
+
+
+@contextmanager
+def failed_loads_warn_here() -> Iterator[None]:
+    """Make the "never awaited" warnings of the block's failed loads fire in it.
+
+    A failed load's coroutine, once unreachable, sits in a reference cycle until
+    the garbage collector runs: then it warns, wherever the program is by then.
+    Automatic collection is paused for the block, so everything the block creates
+    stays in the youngest generation, and its end collects that generation: every
+    cycle the block left is freed there, at a fraction of a full collection's
+    cost in a large process (tests/infrastructure/test_harness.py proves it).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect(0)
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager
@@ -172,6 +192,7 @@ def _capturing(engine: AsyncEngine | Engine) -> Iterator[Capture]:
     with (
         record_sent(engine) as (log, _),
         warnings.catch_warnings(record=True) as caught,
+        failed_loads_warn_here(),
         collected_logs() as lines,
     ):
         warnings.simplefilter("always")

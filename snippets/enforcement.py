@@ -22,7 +22,7 @@ from sqlalchemy import FetchedValue, ForeignKey, String, create_engine, select, 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload, sessionmaker
 
-from guide_runtime.capture import release_failed_io
+from guide_runtime.capture import failed_loads_warn_here, release_failed_io
 from guide_runtime.database import add_sample_data, fresh_database
 from implicit_io.guard import (
     ImplicitIOError,
@@ -427,7 +427,7 @@ async def _outcome(case: _Case, tool: str) -> str:
             install_our_guard(factory)
         elif tool == "ours+repeats":
             install_our_guard(factory, repeated_query_threshold=2)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), failed_loads_warn_here():
             warnings.simplefilter("ignore", RuntimeWarning)
             async with factory() as session:
                 try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import shutil
@@ -19,7 +18,12 @@ from sqlalchemy.exc import MissingGreenlet, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 
-from guide_runtime.capture import describe_error, record_sent, release_failed_io
+from guide_runtime.capture import (
+    describe_error,
+    failed_loads_warn_here,
+    record_sent,
+    release_failed_io,
+)
 from guide_runtime.configurations import sqlalchemy_line
 from guide_runtime.database import (
     Seed,
@@ -120,7 +124,7 @@ class FailedLoad:
 
 @contextmanager
 def never_awaited_warnings(
-    expected: str | None = "", match: str | None = None, *, collected: bool = False
+    expected: str | None = "", match: str | None = None
 ) -> Iterator[list[str]]:
     """The "coroutine ... was never awaited" warnings failed loads leave in the block.
 
@@ -130,18 +134,16 @@ def never_awaited_warnings(
     one warning must match ``match`` (by default ``expected``); where none is,
     there must be none. Other warnings pass through untouched.
 
-    The block's end collects garbage, so that a dropped coroutine warns now; with
-    ``collected=True`` the block's last step did (``release_failed_io``), and a
-    second full collection, costly in a process this size, would find nothing.
+    The block runs in ``failed_loads_warn_here()``, so a dropped coroutine warns
+    before its end.
     """
     if expected == "":
         expected = failed_load_warning()
     messages: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield messages
-        if not collected:
-            gc.collect()
+        with failed_loads_warn_here():
+            yield messages
     for warning in caught:
         message = str(warning.message)
         if issubclass(warning.category, RuntimeWarning) and "never awaited" in message:
@@ -184,7 +186,7 @@ def expect_missing_greenlet(
         engine, opens_connection=opens_connection, pings=pings
     )
     match = match if expected else None
-    with never_awaited_warnings(expected, match, collected=True) as warned:
+    with never_awaited_warnings(expected, match) as warned:
         with (
             record_sent(engine) as (log, refused),
             pytest.raises((StatementError, MissingGreenlet)) as raised,
@@ -192,7 +194,7 @@ def expect_missing_greenlet(
             failed = FailedLoad(log, refused, shape, warned)
             yield failed
         error = failed.error = raised.value
-        release_failed_io(error)  # frees the failed load and collects (collected=True)
+        release_failed_io(error)  # frees the failed load while `error` is held
         # The shape first: where it is wrong, so is the warning, and it says more.
         if shape == WRAPPED:
             assert type(error) is StatementError, f"expected {shape}, got {error!r}"

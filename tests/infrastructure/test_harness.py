@@ -1,12 +1,14 @@
 """The shared test machinery itself: what its helpers accept and refuse."""
 
+import gc
 import logging
+import warnings
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from guide_runtime.capture import capture, collected_logs
+from guide_runtime.capture import capture, collected_logs, failed_loads_warn_here
 from snippets.models import User
 from tests.support import expect_missing_greenlet
 
@@ -43,6 +45,29 @@ def test_a_capture_collects_what_the_snippet_logged() -> None:
     captured = capture("enforcement:track_an_n_plus_one")
     [line] = captured.logged
     assert line.startswith("WARNING implicit_io: IO106 N+1 through awaitable_attrs")
+
+
+async def _never_awaited() -> None:
+    pass
+
+
+def test_a_dropped_coroutine_in_a_cycle_warns_before_the_block_ends() -> None:
+    # A failed load's remains in miniature: a coroutine nobody awaits, in a
+    # reference cycle that stays reachable while the block allocates enough to
+    # age it past the youngest generation, were automatic collection running.
+    was_enabled = gc.isenabled()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with failed_loads_warn_here():
+            cycle: list[object] = [_never_awaited()]
+            cycle.append(cycle)
+            aging = [[n] for n in range(200_000)]
+            del cycle, aging
+        warned_inside = [str(w.message) for w in caught]
+    assert any("_never_awaited' was never awaited" in m for m in warned_inside), (
+        warned_inside
+    )
+    assert gc.isenabled() == was_enabled
 
 
 def test_collected_logs_keep_lines_from_the_roots_handlers() -> None:
