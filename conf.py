@@ -1,16 +1,15 @@
 """Sphinx configuration. Custom extensions live in _ext/, one job each."""
 
 import os
-import sqlite3
 import sys
-from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
 
-from implicit_io.rule_links import docs_base_url  # noqa: E402  (the path above first)
+from guide_runtime.configurations import default_record_versions  # noqa: E402  (path first)
+from implicit_io.rule_links import docs_base_url  # noqa: E402
 from tools.published import moved_pages, sphinx_redirects  # noqa: E402
 
 project = "Preventing implicit ORM I/O in async SQLAlchemy"
@@ -52,12 +51,10 @@ exclude_patterns = ["_build", ".*", "*venv*"]
 
 myst_enable_extensions = ["colon_fence", "deflist", "fieldlist", "substitution"]
 myst_heading_anchors = 3
+# The versions the shown output was recorded with: the default configuration's run.
 myst_substitutions = {
-    "sqlalchemy_version": metadata.version("sqlalchemy"),
-    "aiosqlite_version": metadata.version("aiosqlite"),
-    "greenlet_version": metadata.version("greenlet"),
-    "sqlite_version": sqlite3.sqlite_version,
-    "python_version": sys.version.split()[0],
+    f"{name}_version": version
+    for name, version in default_record_versions(ROOT).items()
 }
 
 html_theme = "furo"

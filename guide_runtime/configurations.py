@@ -329,6 +329,18 @@ def load_records(root: Path = ROOT) -> dict[Configuration, Record]:
     return records
 
 
+def default_record_versions(root: Path = ROOT) -> dict[str, str]:
+    """What the default configuration's suite ran on (Python, SQLAlchemy, ...): the
+    versions the output the pages show was recorded with."""
+    path = root / "proofs" / f"{DEFAULT.key}.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path.relative_to(root)} is missing: the pages show what the default "
+            "configuration's suite recorded. Run `make test` to record it."
+        )
+    return json.loads(path.read_text())["versions"]
+
+
 # --- Recorded captures: output that differs between configurations ----------------
 #
 # Where a page shows output that differs per configuration, the test that proves

@@ -15,6 +15,7 @@ import importlib
 import inspect
 import itertools
 import os
+import platform
 import secrets
 import sqlite3
 import sys
@@ -203,7 +204,7 @@ def checked_database_url(url: str) -> str:
 
 
 def database_versions(url: str | None = None) -> dict[str, str]:
-    """What a suite ran on: SQLAlchemy, greenlet, the driver and the server."""
+    """What a suite ran on: Python, SQLAlchemy, greenlet, the driver and the server."""
 
     async def server_version() -> tuple[str, str, str]:
         engine = create_async_engine(url or database_url())
@@ -217,6 +218,7 @@ def database_versions(url: str | None = None) -> dict[str, str]:
 
     server, driver, version = asyncio.run(server_version())
     return {
+        "python": platform.python_version(),
         "sqlalchemy": metadata.version("sqlalchemy"),
         "greenlet": metadata.version("greenlet"),
         driver: metadata.version(driver),
