@@ -119,10 +119,10 @@ async def warehouse_report_in_a_thread() -> dict[str, int]:
 
 @contextmanager
 def _slow_warehouse() -> Iterator[sessionmaker[Session]]:
-    """A warehouse whose every query takes 0.5 s, as a busy one would."""
+    """A warehouse whose every query takes 0.3 s, as a busy one would."""
     with tempfile.TemporaryDirectory() as directory:
         warehouse = _create_warehouse(Path(directory))
-        _make_slow(warehouse, 0.5)
+        _make_slow(warehouse, 0.3)
         try:
             yield warehouse
         finally:
