@@ -196,6 +196,21 @@ CORPUS = [
         "d89f65b45af3fcb043f4ba22230cb136c0ccfcaf",
         "library: generic async CRUD over AsyncSession",
     ),
+    CodeBase(
+        "gazorby/strawchemy",
+        "d33bd34a94f12cb75cfdc99a96cf9f8d62804238",
+        "library: GraphQL (Strawberry) types and resolvers over async and sync sessions",
+    ),
+    CodeBase(
+        "aio-libs/aiohttp-admin",
+        "29de3ef58468b9fc0841536c27ed5a3700a36b67",
+        "library: aiohttp admin interface, SQLAlchemy data provider",
+    ),
+    CodeBase(
+        "i-VRESSE/bartender",
+        "58145d9c629bc7ee78a804f390a91d8a721f3efb",
+        "app: FastAPI job middleware, fastapi-users on an async engine",
+    ),
 ]
 # endregion corpus
 
