@@ -199,7 +199,7 @@ CORPUS = [
     CodeBase(
         "gazorby/strawchemy",
         "d33bd34a94f12cb75cfdc99a96cf9f8d62804238",
-        "library: GraphQL (Strawberry) types and resolvers over async and sync sessions",
+        "library: Strawberry GraphQL types and resolvers, async and sync sessions",
     ),
     CodeBase(
         "aio-libs/aiohttp-admin",
@@ -209,7 +209,7 @@ CORPUS = [
     CodeBase(
         "i-VRESSE/bartender",
         "58145d9c629bc7ee78a804f390a91d8a721f3efb",
-        "app: FastAPI job middleware, fastapi-users on an async engine",
+        "app: FastAPI job middleware, DAO classes over AsyncSession",
     ),
 ]
 # endregion corpus
