@@ -64,6 +64,15 @@ def expiry_cause(instance: InstanceState, key: str) -> str | None:
     return causes.get(key) or causes.get(None)
 
 
+def expired_by_name(instance: InstanceState, key: str) -> bool:
+    """Whether an expire event named ``key``: ``expire(obj, ["books"])``.
+
+    SQLAlchemy puts a relationship named that way in no ``expired_attributes``
+    (only the expiry of the whole object does): the event is all that says so.
+    """
+    return key in _causes.get(instance, {})
+
+
 def track_expiry() -> None:
     """Record, from now on, why each object's attributes are expired.
 

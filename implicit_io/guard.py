@@ -434,7 +434,11 @@ def _why_unloaded(
     """The rule for an implicit read of ``key`` of ``instance``: why is it unloaded?"""
     attribute = f"{instance.class_.__name__}.{key}"
     cause = internals.expiry_cause(instance, key)
-    if key not in instance.expired_attributes or cause == "unfetched":
+    named = key in instance.mapper.relationships and internals.expired_by_name(
+        instance, key
+    )
+    expired = named or key in instance.expired_attributes
+    if not expired or cause == "unfetched":
         # Never loaded: no expiry, or the query that loaded the row left it out.
         if key in instance.mapper.relationships:
             if internals.never_loaded(instance):
