@@ -143,9 +143,21 @@ def write_record(
         "skips": dict(sorted((skips or {}).items())),
     }
     path = root / "proofs" / f"{configuration.key}.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    write_if_changed(path, json.dumps(record, indent=1) + "\n")
     return path
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` unless it holds that already.
+
+    The build reads the records: a record written again unchanged would still
+    make Sphinx read again every page that shows it (it compares modification
+    times), so a second ``make test`` would rebuild pages nothing changed.
+    """
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -359,8 +371,7 @@ def write_captures(
 ) -> Path:
     """Write ``{name: {"test": nodeid, "text": output}}`` for this configuration."""
     path = captures_path(configuration)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(sorted(captures.items())), indent=1) + "\n")
+    write_if_changed(path, json.dumps(dict(sorted(captures.items())), indent=1) + "\n")
     return path
 
 

@@ -295,13 +295,12 @@ def write_outputs(
         entries = {key: entry for key, entry in entries.items() if key in keep}
     entries.update(recorded)
     path = outputs_path(configuration, root)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         key: {"sources": entry.sources, "output": entry.output}
         for key, entry in sorted(entries.items())
     }
-    path.write_text(
-        json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    configurations.write_if_changed(
+        path, json.dumps(data, indent=1, ensure_ascii=False) + "\n"
     )
     return path
 

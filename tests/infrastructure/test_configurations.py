@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -244,3 +245,17 @@ def test_a_lock_that_no_longer_installs_names_itself_and_the_fix(
     # The last make found a working virtualenv of the same Python, and kept it.
     assert f"keeping the virtualenv {venv}" in runs[-1].stdout, runs[-1].stdout
     assert not (venv / "bin" / "pytest").exists()
+
+
+def test_a_record_written_again_unchanged_keeps_its_modification_time(
+    tmp_path: Path,
+) -> None:
+    # Sphinx reads again each page whose records' modification time changed.
+    record = tmp_path / "proofs" / "record.json"
+    configurations.write_if_changed(record, "{}\n")
+    os.utime(record, ns=(1_000_000_000, 1_000_000_000))
+    configurations.write_if_changed(record, "{}\n")
+    assert record.stat().st_mtime_ns == 1_000_000_000
+    configurations.write_if_changed(record, '{"a": 1}\n')
+    assert record.read_text() == '{"a": 1}\n'
+    assert record.stat().st_mtime_ns > 1_000_000_000
