@@ -211,6 +211,21 @@ CORPUS = [
         "58145d9c629bc7ee78a804f390a91d8a721f3efb",
         "app: FastAPI job middleware, DAO classes over AsyncSession",
     ),
+    CodeBase(
+        "VmTalik/ProductManagement",
+        "25e70932b24b3a5f5013befa7486bb2280a81bc8",
+        "app: FastAPI, AsyncAttrs base, generic CRUD class, alembic",
+    ),
+    CodeBase(
+        "mansur-gabidullin/recipe-book-backend",
+        "efe7f8c89286818dc068903ed7719d721eb8c96a",
+        "app: FastAPI, async_scoped_session per task, repositories",
+    ),
+    CodeBase(
+        "Dog-Hunter/Seika",
+        "9b4ee5b589b7ed5513611842d1f08b3ce92939da",
+        "app: a small aiogram 3 bot, module-level session in handlers",
+    ),
 ]
 # endregion corpus
 
