@@ -236,18 +236,21 @@ def _failure(item: pytest.Item, phase: str, loads: list[ImplicitLoad]) -> Except
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    __tracebackhide__ = True  # a fixture's error is the suite's, not ours
     with _failing_on_loads(item, "setup"):
         return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    __tracebackhide__ = True  # a fixture's error is the suite's, not ours
     with _failing_on_loads(item, "teardown"):
         return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    __tracebackhide__ = True
     marker = item.get_closest_marker("max_statements")
     with _failing_on_loads(item, "call"):
         if marker is None:

@@ -284,3 +284,40 @@ def test_a_fixture_that_loads_implicitly_fails_its_test(pytester: pytest.Pyteste
     result = run(pytester, "--implicit-io=enforce")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*IO102 implicit lazy load of a relationship*"])
+
+
+@pytest.mark.parametrize("mode", ["off", "track", "enforce"])
+def test_a_fixture_error_shows_no_frame_of_the_plugin(
+    pytester: pytest.Pytester, mode: str
+) -> None:
+    # The plugin wraps every test's setup, call and teardown, in every mode: an
+    # error in a fixture, without it a suite's own, must not point at the plugin.
+    # Fixtures of a conftest.py: pytest cannot cut the traceback at the test's
+    # file, and shows every frame not its own or pluggy's.
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def broken_setup():
+            raise RuntimeError("setup broke")
+
+        @pytest.fixture
+        def broken_teardown():
+            yield
+            raise RuntimeError("teardown broke")
+        """
+    )
+    pytester.makepyfile(
+        test_fixture_errors="""
+        def test_setup(broken_setup):
+            pass
+
+        def test_teardown(broken_teardown):
+            pass
+        """
+    )
+    result = run(pytester, f"--implicit-io={mode}")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(["*setup broke", "*teardown broke"])
+    assert "pytest_plugin.py" not in result.stdout.str()
