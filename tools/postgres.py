@@ -165,16 +165,17 @@ def _start(bin_dir: Path, directory: Path, port: int) -> subprocess.Popen[bytes]
         str(directory),
         *options,
     ]
-    log = (directory / "server.log").open("ab")
     # Its own session: a Ctrl-C in the terminal reaches the command, not the
-    # server, so the server stays up until the command has finished with it.
-    return subprocess.Popen(
-        command,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        **_as_server_user(),
-    )
+    # server, so the server stays up until the command has finished with it. The
+    # server writes to its own copy of the log's descriptor; ours is closed.
+    with (directory / "server.log").open("ab") as log:
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **_as_server_user(),
+        )
 
 
 def _wait_ready(bin_dir: Path, process: subprocess.Popen[bytes], port: int) -> bool:

@@ -60,8 +60,9 @@ def test_an_interrupted_run_leaves_no_server(stop: signal.Signals, status: int):
     assert not _gone(pid)
 
     run.send_signal(stop)
+    run.communicate(timeout=60)  # waits, and closes its pipes
 
-    assert run.wait(60) == status
+    assert run.returncode == status
     assert _gone(pid)
     assert not directory.exists()
 

@@ -294,6 +294,7 @@ def test_a_fixture_error_shows_no_frame_of_the_plugin(
     # error in a fixture, without it a suite's own, must not point at the plugin.
     # Fixtures of a conftest.py: pytest cannot cut the traceback at the test's
     # file, and shows every frame not its own or pluggy's.
+    shutil.copy(SAMPLE / "pytest.ini", pytester.path / "pytest.ini")
     pytester.makeconftest(
         """
         import pytest
