@@ -206,13 +206,16 @@ BLOCK_EXTENSIONS = frozenset({"colon_fence", "deflist", "fieldlist"})
 @cache
 def markdown_parser():
     """MyST's own Markdown parser, to find a page's blocks as the build reads them
-    (imported on first use: a build that reads front matter only needs none)."""
+    (imported on first use: a build that reads front matter only needs none).
+    Blocks only: the text inside them is left unparsed (most of a parse's time)."""
     from markdown_it.renderer import RendererHTML
     from myst_parser.config.main import MdParserConfig
     from myst_parser.parsers.mdit import create_md_parser
 
     config = MdParserConfig(enable_extensions=set(BLOCK_EXTENSIONS))
-    return create_md_parser(config, RendererHTML)
+    parser = create_md_parser(config, RendererHTML)
+    inline = set(parser.get_active_rules()["core"]) - {"normalize", "block"}
+    return parser.disable(sorted(inline))
 
 
 def site_pages(root: Path) -> list[Path]:
