@@ -109,6 +109,87 @@ DYNAMIC_MAPPED = {"sqlalchemy.orm.DynamicMapped"}
 WRITE_ONLY_MAPPED = {"sqlalchemy.orm.WriteOnlyMapped"}
 #: ``Session.expire(instance, attribute_names=None)``: what its arguments may be.
 EXPIRE_KEYWORDS = {"instance", "attribute_names"}
+#: The public methods and attributes of ``Session``, ``AsyncSession`` and their
+#: scoped proxies (SQLAlchemy 2.1, 2.0 and 1.4; SQLModel's ``exec``): a receiver of
+#: ``expire()`` on which its function calls any other public method is no session.
+SESSION_ATTRIBUTES = frozenset(
+    [
+        "aclose",
+        "add",
+        "add_all",
+        "autobegin",
+        "autocommit",
+        "autoflush",
+        "begin",
+        "begin_nested",
+        "bind",
+        "bind_mapper",
+        "bind_table",
+        "binds",
+        "bulk_insert_mappings",
+        "bulk_save_objects",
+        "bulk_update_mappings",
+        "close",
+        "close_all",
+        "commit",
+        "configure",
+        "connection",
+        "connection_callable",
+        "delete",
+        "delete_all",
+        "deleted",
+        "dirty",
+        "dispatch",
+        "enable_relationship_loading",
+        "exec",
+        "execute",
+        "execution_options",
+        "expire",
+        "expire_all",
+        "expire_on_commit",
+        "expunge",
+        "expunge_all",
+        "flush",
+        "get",
+        "get_async_bind",
+        "get_bind",
+        "get_nested_transaction",
+        "get_one",
+        "get_transaction",
+        "identity_key",
+        "identity_map",
+        "in_nested_transaction",
+        "in_transaction",
+        "info",
+        "invalidate",
+        "is_active",
+        "is_modified",
+        "merge",
+        "merge_all",
+        "new",
+        "no_autoflush",
+        "object_session",
+        "prepare",
+        "query",
+        "query_property",
+        "refresh",
+        "registry",
+        "remove",
+        "reset",
+        "rollback",
+        "run_sync",
+        "scalar",
+        "scalars",
+        "scopefunc",
+        "session_factory",
+        "stream",
+        "stream_scalars",
+        "sync_session",
+        "sync_session_class",
+        "transaction",
+        "twophase",
+    ]
+)
 
 
 # endregion names
@@ -125,6 +206,8 @@ class _Scope:
     aliases: dict[str, list[ast.expr]] = field(default_factory=dict)
     #: What each local binding declares (None: nothing), for receivers of expire().
     annotations: dict[str, list[ast.expr | None]] = field(default_factory=dict)
+    #: ``name.method(...)``: the public methods called on each name in this scope.
+    methods: dict[str, set[str]] = field(default_factory=dict)
 
 
 class _Scopes(ast.NodeVisitor):
@@ -244,6 +327,17 @@ class _Scopes(ast.NodeVisitor):
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         if node.name:
             self._bind_name(node.name)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and not func.attr.startswith("_")
+        ):
+            methods = self.stack[-1].methods.setdefault(func.value.id, set())
+            methods.add(func.attr)
         self.generic_visit(node)
 
 
@@ -481,14 +575,20 @@ class _Checker(ast.NodeVisitor):
         scope = self._scope_of(receiver.id)
         if scope is None or receiver.id not in scope.locals:
             return True
+        untyped = False
         for annotation in scope.annotations.get(receiver.id, [None]):
             if annotation is None:
-                return True  # a binding that declares no type
+                untyped = True  # a binding that declares no type
+                continue
             for named in _annotated_types(annotation):
                 types = self.imported(named)
                 if not types or types & SESSIONS or "Session" in _dotted(named):
                     return True  # a session class, a subclass, or unresolved
-        return False
+        # Untyped: a session, unless the function also calls on it a method no
+        # session has (``pipe.sadd(...)``, ``pipe.incr(...)``: a Redis pipeline).
+        return (
+            untyped and not scope.methods.get(receiver.id, set()) - SESSION_ATTRIBUTES
+        )
 
 
 def _split(node: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:

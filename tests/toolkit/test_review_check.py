@@ -22,6 +22,7 @@ from implicit_io.review_check import (
     FORMATS,
     NOT_CHECKED,
     RELATIONSHIPS,
+    SESSION_ATTRIBUTES,
     SESSIONMAKERS,
     SESSIONS,
     SQLMODEL_RELATIONSHIPS,
@@ -242,6 +243,50 @@ def test_an_expire_that_can_be_the_session_method(annotation: str) -> None:
         """
     )
     assert codes(check_source(source)) == [(6, "IO204"), (7, "IO204")]
+
+
+def test_an_expire_on_a_receiver_with_a_method_no_session_has() -> None:
+    # agno's Redis cancellation manager: an untyped pipeline, expire(key, ttl).
+    source = textwrap.dedent(
+        """\
+        async def register(self, client, key, member):
+            pipe = client.pipeline()
+            pipe.sadd(key, member)
+            if self.ttl_seconds and self.ttl_seconds > 0:
+                pipe.expire(key, self.ttl_seconds)
+            await pipe.execute()
+        """
+    )
+    assert check_source(source) == []
+
+
+def test_an_expire_on_a_receiver_with_only_session_methods() -> None:
+    # Methods every session has (and private ones) say nothing: still reported.
+    source = textwrap.dedent(
+        """\
+        async def rename(factory, user, names):
+            session = factory()
+            session.add(user)
+            session._flush_hook()
+            await session.commit()
+            session.expire(user, names)
+            session.expire_all()
+        """
+    )
+    assert codes(check_source(source)) == [(6, "IO204"), (7, "IO204")]
+
+
+def test_session_attributes_cover_the_session_classes() -> None:
+    from sqlalchemy.ext.asyncio import async_scoped_session
+    from sqlalchemy.orm import scoped_session
+
+    public = {
+        name
+        for kind in (Session, AsyncSession, scoped_session, async_scoped_session)
+        for name in dir(kind)
+        if not name.startswith("_")
+    }
+    assert public <= SESSION_ATTRIBUTES
 
 
 def test_a_local_name_is_not_the_sqlalchemy_class() -> None:
