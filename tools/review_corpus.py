@@ -226,6 +226,21 @@ CORPUS = [
         "9b4ee5b589b7ed5513611842d1f08b3ce92939da",
         "app: a small aiogram 3 bot, module-level session in handlers",
     ),
+    CodeBase(
+        "agno-agi/agno",
+        "9644f22982ae017eaa4ad85c561d927d9ac03119",
+        "large library: agent framework, async Postgres/MySQL/SQLite storage",
+    ),
+    CodeBase(
+        "Chainlit/chainlit",
+        "488b74579ace74ad917556a1560e9db68e011219",
+        "large app framework: an async SQLAlchemy data layer",
+    ),
+    CodeBase(
+        "openai/openai-agents-python",
+        "7f7a44f8dc0650296bd5ab6c745c9bcbaa6ac3b7",
+        "large library: agents SDK, SQLAlchemy session memory",
+    ),
 ]
 # endregion corpus
 
