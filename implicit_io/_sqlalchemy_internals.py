@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any
 
 import sqlalchemy
+from greenlet import getcurrent
 from sqlalchemy import event
 from sqlalchemy.orm import InstanceState, Mapper, ORMExecuteState, Session
 from sqlalchemy.util.concurrency import in_greenlet as _in_greenlet
@@ -36,6 +37,20 @@ _SQLALCHEMY = os.path.dirname(sqlalchemy.__file__)
 def in_greenlet() -> bool:
     """Whether this code runs in a greenlet SQLAlchemy spawned for an awaited call."""
     return _in_greenlet()
+
+
+def spawned_by_run_sync() -> bool:
+    """In such a greenlet: whether ``run_sync()`` (a session's or a connection's)
+    awaited the ``greenlet_spawn`` that started it, rather than other code (a
+    library's own ``greenlet_spawn``). The parent greenlet waits inside
+    ``greenlet_spawn``; the frame that called it is ``run_sync``'s."""
+    parent = getcurrent().parent
+    spawn = parent.gr_frame if parent is not None else None  # in greenlet_spawn
+    caller = spawn.f_back if spawn is not None else None
+    if caller is None:
+        return True  # nothing to tell by: keep the usual name
+    code = caller.f_code
+    return code.co_name == "run_sync" and code.co_filename.startswith(_SQLALCHEMY)
 
 
 def refresh_state(state: ORMExecuteState) -> InstanceState:

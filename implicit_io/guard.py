@@ -383,7 +383,7 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
             return None
         if origin == "awaitable_attrs":
             return "IO106", "N+1 through awaitable_attrs", attribute
-        return "IO101", "N+1 lazy loads inside run_sync", attribute
+        return "IO101", f"N+1 lazy loads inside {origin}", attribute
 
     if origin != "implicit" or internals.is_user_refresh(state):
         return None  # refresh(), awaitable_attrs, run_sync: explicit column loads
@@ -519,11 +519,15 @@ def _can_run(state: ORMExecuteState) -> bool:
 
 
 def _origin() -> str:
-    """Who asked for the load: plain code, awaitable_attrs, run_sync or SQLAlchemy.
+    """Who asked for the load: plain code, awaitable_attrs, run_sync, a library's
+    own ``greenlet_spawn`` or SQLAlchemy.
 
     Under asyncio, SQLAlchemy runs sync ORM code in a greenlet it spawns for the
     awaited call; the greenlet's first frame tells which call that was. Outside
-    such a greenlet, a load was triggered by plain attribute access.
+    such a greenlet, a load was triggered by plain attribute access. Code that is
+    neither SQLAlchemy's nor ``getattr`` is ``run_sync()``'s function, unless the
+    greenlet was spawned by other code than ``run_sync()`` (fastapi-pagination
+    builds its pages in ``greenlet_spawn``).
     """
     if not internals.in_greenlet():
         return "implicit"
@@ -535,7 +539,7 @@ def _origin() -> str:
         return "awaitable_attrs"  # greenlet_spawn(getattr, instance, name)
     if code.co_filename.startswith(_SQLALCHEMY_DIR):
         return "sqlalchemy"
-    return "run_sync"
+    return "run_sync" if internals.spawned_by_run_sync() else "greenlet_spawn"
 
 
 def _code_inside_sqlalchemy() -> str | None:

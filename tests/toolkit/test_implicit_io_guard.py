@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import create_engine, delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.util import greenlet_spawn
 
 from guide_runtime.database import fresh_database
 from implicit_io.guard import (
@@ -143,6 +144,27 @@ async def test_track_lets_working_code_run_and_counts_the_n_plus_one(
     assert posts == {"ada": 2, "grace": 1, "linus": 0}
     assert [r.rule for r in caplog.records] == ["IO106"]  # once per session
     assert guard.counts == {("IO106", "User.posts"): 1}
+
+
+async def test_an_n_plus_one_in_a_librarys_greenlet_spawn_is_not_named_run_sync(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # fastapi-pagination builds its pages in greenlet_spawn(), so a response
+    # model's lazy relationship loads there, one query per row, with no run_sync
+    # in the code: the report says which of the two ran the loop.
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    guard = ImplicitIOGuard(Mode.TRACK)
+    guard.install(factory)
+    async with factory() as session:
+        users = (await session.scalars(select(User).order_by(User.id))).all()
+        with caplog.at_level(logging.WARNING, logger="implicit_io"):
+            roles = await greenlet_spawn(lambda: [len(user.roles) for user in users])
+            await session.run_sync(lambda _: [len(user.posts) for user in users])
+    assert len(roles) == 3
+    assert [r.getMessage().split(" at ")[0] for r in caplog.records] == [
+        "IO101 N+1 lazy loads inside greenlet_spawn: User.roles",
+        "IO101 N+1 lazy loads inside run_sync: User.posts",
+    ]
 
 
 async def test_off_mode_reports_nothing(engine: AsyncEngine) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -29,6 +30,7 @@ from sqlalchemy.orm import (
     Session,
     mapped_column,
 )
+from sqlalchemy.util import greenlet_spawn
 
 from implicit_io import _sqlalchemy_internals as internals
 
@@ -178,3 +180,19 @@ def test_is_flush_finds_the_flush_on_the_stack(session) -> None:
     session.add(Gadget(name="desk"))
     session.flush()
     assert seen == [False, True], f"{UPGRADE} Session._flush: update is_flush()"
+
+
+async def test_spawned_by_run_sync_tells_run_sync_from_other_greenlet_spawns() -> None:
+    engine = create_async_engine("sqlite+aiosqlite://")
+    try:
+        async with engine.connect() as connection, AsyncSession(engine) as session:
+            seen = [
+                await session.run_sync(lambda _: internals.spawned_by_run_sync()),
+                await connection.run_sync(lambda _: internals.spawned_by_run_sync()),
+                await greenlet_spawn(internals.spawned_by_run_sync),
+            ]
+    finally:
+        await engine.dispose()
+    assert seen == [True, True, False], (
+        f"{UPGRADE} run_sync() -> greenlet_spawn(): update spawned_by_run_sync()"
+    )
