@@ -521,7 +521,7 @@ class _Checker(ast.NodeVisitor):
                     '(sa_relationship_kwargs={"lazy": ...}).'
                 )
                 self.found.append((node, "IO104", message))
-        elif self._makes_async_sessions(names, keywords) and not splat:
+        elif self._makes_async_sessions(names, keywords, node) and not splat:
             expire = keywords.get("expire_on_commit")
             if not (isinstance(expire, ast.Constant) and expire.value is False):
                 message = f"{_dotted(node.func)}() without expire_on_commit=False."
@@ -532,11 +532,17 @@ class _Checker(ast.NodeVisitor):
             self.found.append((node, "IO204", message))
         self.generic_visit(node)
 
-    def _makes_async_sessions(self, names: set[str], keywords: dict) -> bool:
+    def _makes_async_sessions(
+        self, names: set[str], keywords: dict, call: ast.Call
+    ) -> bool:
         if names & (ASYNC_SESSIONS | ASYNC_FACTORIES):
             return True
-        # sessionmaker(class_=AsyncSession): the 1.4-era spelling of the factory.
+        # sessionmaker(class_=AsyncSession): the 1.4-era spelling of the factory,
+        # where class_ could also come second: sessionmaker(engine, AsyncSession)
+        # (the Sanic and aiohttp-sqlalchemy guides; 2.0 made it keyword-only).
         class_ = keywords.get("class_")
+        if class_ is None and len(call.args) > 1:
+            class_ = call.args[1]
         return bool(
             names & SESSIONMAKERS and class_ and self.imported(class_) & ASYNC_SESSIONS
         )

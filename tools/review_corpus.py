@@ -241,6 +241,21 @@ CORPUS = [
         "7f7a44f8dc0650296bd5ab6c745c9bcbaa6ac3b7",
         "large library: agents SDK, SQLAlchemy session memory",
     ),
+    CodeBase(
+        "stevenzhaoun/python-training-2025-11",
+        "4201cd868f572dd142eaa1a40162095a77201f0e",
+        "app: course sessions, an ariadne GraphQL server with aiodataloader batches",
+    ),
+    CodeBase(
+        "team-crescendo/Crenata",
+        "fb2fdf4892cbad0c4987d61076510b9b569c778f",
+        "app: a Discord bot, MappedAsDataclass and AsyncAttrs, repositories",
+    ),
+    CodeBase(
+        "bsgip/envoy",
+        "4e9b4e47c27b542653f9254dffa21f6a3841b38d",
+        'app: an IEEE 2030.5 utility server, lazy="raise" on every relationship',
+    ),
 ]
 # endregion corpus
 

@@ -354,6 +354,23 @@ def test_imports_under_any_name_are_resolved() -> None:
     ]
 
 
+def test_sessionmaker_with_the_async_class_by_position_is_async() -> None:
+    # SQLAlchemy 1.4's sessionmaker(bind, class_, ...) took the class second, as the
+    # Sanic and aiohttp-sqlalchemy guides write it; only class_=AsyncSession was seen.
+    source = textwrap.dedent(
+        """\
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from sqlalchemy.orm import Session, sessionmaker
+
+        a = sessionmaker(engine, AsyncSession)
+        b = sessionmaker(engine, AsyncSession, expire_on_commit=False)
+        c = sessionmaker(engine, Session)
+        d = sessionmaker(engine)
+        """
+    )
+    assert codes(check_source(source)) == [(4, "IO201")]
+
+
 def test_a_name_assigned_an_imported_name_is_resolved_through_it() -> None:
     # joeblackwaslike/quart-sqlalchemy: ``import sqlalchemy`` then ``sa = sqlalchemy``
     # in every module; its ``sa.orm.relationship(...)`` calls were not checked.
