@@ -256,6 +256,21 @@ CORPUS = [
         "4e9b4e47c27b542653f9254dffa21f6a3841b38d",
         'app: an IEEE 2030.5 utility server, lazy="raise" on every relationship',
     ),
+    CodeBase(
+        "mbsantiago/whombat",
+        "c58c3054a5104996f6b1d9db937ccdd5cca90ed7",
+        'app: audio annotation tool, lazy="joined" defaults, async API layer',
+    ),
+    CodeBase(
+        "rubelw/OSSS",
+        "5a2974d081dbec0c899fd4070e5cec1639d12c5b",
+        'large app: school district system, lazy="selectin" relationships',
+    ),
+    CodeBase(
+        "adamrefaey/asynctasq",
+        "ac6ca93cd2f04b1e03815c01ccf0404a11a6f773",
+        "library: async task queue, re-fetches ORM models in workers",
+    ),
 ]
 # endregion corpus
 
