@@ -182,6 +182,14 @@ def is_cascade(frame: FrameType) -> bool:
     return code.co_name in _CASCADING and code.co_filename.endswith(_SESSION_MODULE)
 
 
+def is_get(frame: FrameType) -> bool:
+    """Whether ``frame`` runs ``Session._get_impl``: ``Session.get()``,
+    ``get_one()`` or ``Query.get()``, which reload an object they find expired in
+    the identity map (a lazy loader looks the map up without it)."""
+    code = frame.f_code
+    return code.co_name == "_get_impl" and code.co_filename.endswith(_SESSION_MODULE)
+
+
 #: How far above the expire event SQLAlchemy's expiring function may be.
 _CALLER_DEPTH = 8
 _SESSION_MODULE = os.path.join("orm", "session.py")

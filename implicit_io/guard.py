@@ -385,8 +385,8 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
             return "IO106", "N+1 through awaitable_attrs", attribute
         return "IO101", f"N+1 lazy loads inside {origin}", attribute
 
-    if origin != "implicit" or internals.is_user_refresh(state):
-        return None  # refresh(), awaitable_attrs, run_sync: explicit column loads
+    if origin != "implicit" or internals.is_user_refresh(state) or _asked_for_by_get():
+        return None  # refresh(), get(), awaitable_attrs, run_sync: explicit loads
     instance = internals.refresh_state(state)
     keys = internals.keys_to_load(state)
     # Not a read of this object's attribute: name a column the load fetches (the
@@ -412,6 +412,18 @@ def _asked_for_by_a_flush() -> bool:
     """
     for frame in _frames():
         if internals.is_flush(frame) or internals.is_cascade(frame):
+            return True
+        if not _is_library(frame):
+            return False
+    return False
+
+
+def _asked_for_by_get() -> bool:
+    """Whether ``Session.get()`` (or ``Query.get()``) the code called reloads the
+    expired object it found in the identity map, as an awaited ``get()`` does in
+    its greenlet: the code asked for the row, no attribute read did."""
+    for frame in _frames():
+        if internals.is_get(frame):
             return True
         if not _is_library(frame):
             return False

@@ -249,6 +249,33 @@ def test_a_sync_delete_or_merge_cascade_is_not_an_implicit_load() -> None:
     engine.dispose()
 
 
+def test_a_sync_get_of_an_expired_object_is_not_an_implicit_load() -> None:
+    # sqlalchemy-mixins' suite: `cls.query.get(id_)` of a post its commit had
+    # expired was reported (IO201 Post.archived, a column no code read, at the
+    # get() line). The code asked for the row; an awaited get() reloads it in its
+    # greenlet, unreported. A read of the expired object's attribute still is.
+    engine = create_engine("sqlite://")
+    CascadeBase.metadata.create_all(engine)
+    factory = sessionmaker(engine)
+    loads: list[ImplicitLoad] = []
+    ImplicitIOGuard("enforce", on_load=loads.append).install(factory)
+    with factory() as session:
+        basket = Basket(id=1)
+        session.add(basket)
+        session.commit()  # expires the basket, kept in the identity map
+        assert session.get(Basket, 1) is basket
+        session.commit()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Query.get() is legacy
+            assert session.query(Basket).get(1) is basket
+        assert loads == []
+        session.commit()
+        with pytest.raises(ImplicitIOError):
+            _ = basket.id  # the application's own read: refused
+    assert [load.attribute for load in loads] == ["Basket.id"]
+    engine.dispose()
+
+
 def test_the_unit_of_works_loads_in_a_sync_flush_are_not_reported(
     sync_factory: sessionmaker[Session],
 ) -> None:

@@ -169,6 +169,16 @@ def test_is_cascade_finds_delete_and_merge_on_the_stack(session) -> None:
     assert seen == [False, True], f"{UPGRADE} Session._merge: update is_cascade()"
 
 
+def test_is_get_finds_session_get_on_the_stack(session) -> None:
+    seen = _on_the_stack_of_each_statement(session, internals.is_get)
+
+    lamp = session.scalar(select(Gadget))  # a query: outside any get()
+    key = lamp.id
+    session.commit()  # expires the lamp, still in the identity map
+    assert session.get(Gadget, key) is lamp  # reloads its columns
+    assert seen == [False, True], f"{UPGRADE} Session._get_impl: update is_get()"
+
+
 def test_is_flush_finds_the_flush_on_the_stack(session) -> None:
     seen = _on_the_stack_of_each_statement(session, internals.is_flush)
 
