@@ -356,7 +356,7 @@ _REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
 
 def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | None:
     """(rule, kind, "Entity.attribute") for a load the guard reports, else None."""
-    if _asked_for_by_a_flush():
+    if _asked_for_by_the_session():
         return None
     origin = _origin()
     handler = None
@@ -385,8 +385,8 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
             return "IO106", "N+1 through awaitable_attrs", attribute
         return "IO101", f"N+1 lazy loads inside {origin}", attribute
 
-    if origin != "implicit" or internals.is_user_refresh(state) or _asked_for_by_get():
-        return None  # refresh(), get(), awaitable_attrs, run_sync: explicit loads
+    if origin != "implicit" or internals.is_user_refresh(state):
+        return None  # refresh(), awaitable_attrs, run_sync: explicit column loads
     instance = internals.refresh_state(state)
     keys = internals.keys_to_load(state)
     # Not a read of this object's attribute: name a column the load fetches (the
@@ -397,8 +397,13 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
     return _in_handler(found, handler)
 
 
-def _asked_for_by_a_flush() -> bool:
-    """Whether the unit of work asked for the load, in a flush the code called.
+#: The session's own calls whose loads the code asked for by calling them.
+_SESSION_CALLS = (internals.is_flush, internals.is_cascade, internals.is_get)
+
+
+def _asked_for_by_the_session() -> bool:
+    """Whether the session asked for the load, in a call the code made (a flush,
+    a cascade, a ``get()``).
 
     Deleting an object can load its unloaded collection (to update or delete the
     children), and a flush can reload an expired key it must write elsewhere. On an
@@ -406,24 +411,13 @@ def _asked_for_by_a_flush() -> bool:
     greenlet says so (``_origin``); a sync session, or code run by ``run_sync()``,
     has no such greenlet: a flush on the stack, with no application code between
     it and the load, says the same. So does a sync ``delete()`` or ``merge()``,
-    whose cascade loads what it must visit (an awaited one runs in its greenlet).
-    An event handler or validator the flush ran is application code: what it reads
-    is still reported.
+    whose cascade loads what it must visit, and a sync ``get()`` (or
+    ``Query.get()``) reloading the expired object it found in the identity map (an
+    awaited one runs in its greenlet). An event handler or validator the flush ran
+    is application code: what it reads is still reported.
     """
     for frame in _frames():
-        if internals.is_flush(frame) or internals.is_cascade(frame):
-            return True
-        if not _is_library(frame):
-            return False
-    return False
-
-
-def _asked_for_by_get() -> bool:
-    """Whether ``Session.get()`` (or ``Query.get()``) the code called reloads the
-    expired object it found in the identity map, as an awaited ``get()`` does in
-    its greenlet: the code asked for the row, no attribute read did."""
-    for frame in _frames():
-        if internals.is_get(frame):
+        if any(asked(frame) for asked in _SESSION_CALLS):
             return True
         if not _is_library(frame):
             return False

@@ -223,16 +223,27 @@ class Egg(CascadeBase):
     basket_id: Mapped[int] = mapped_column(ForeignKey("cascade_basket.id"))
 
 
-def test_a_sync_delete_or_merge_cascade_is_not_an_implicit_load() -> None:
-    # sqlalchemy-bind-manager's suite: `session.delete(instance)` of a saved model
-    # whose delete-orphan collection was never loaded was reported (IO102, at the
-    # delete() line); merge() loads the persistent copy's collection the same way.
-    # An awaited delete()/merge() runs them in its greenlet: nothing reported.
+@pytest.fixture
+def guarded_baskets() -> Iterator[tuple[sessionmaker[Session], list[ImplicitLoad]]]:
+    """A sync session factory on the baskets' tables, its guard enforcing, and the
+    loads it refused."""
     engine = create_engine("sqlite://")
     CascadeBase.metadata.create_all(engine)
     factory = sessionmaker(engine)
     loads: list[ImplicitLoad] = []
     ImplicitIOGuard("enforce", on_load=loads.append).install(factory)
+    yield factory, loads
+    engine.dispose()
+
+
+def test_a_sync_delete_or_merge_cascade_is_not_an_implicit_load(
+    guarded_baskets: tuple[sessionmaker[Session], list[ImplicitLoad]],
+) -> None:
+    # sqlalchemy-bind-manager's suite: `session.delete(instance)` of a saved model
+    # whose delete-orphan collection was never loaded was reported (IO102, at the
+    # delete() line); merge() loads the persistent copy's collection the same way.
+    # An awaited delete()/merge() runs them in its greenlet: nothing reported.
+    factory, loads = guarded_baskets
     with factory() as session:
         empty, full = Basket(id=1), Basket(id=2, eggs=[Egg()])
         session.add_all([empty, full])
@@ -246,19 +257,16 @@ def test_a_sync_delete_or_merge_cascade_is_not_an_implicit_load() -> None:
     with factory() as session, pytest.raises(ImplicitIOError):
         len(session.get(Basket, 2).eggs)  # the application's own read: refused
     assert [load.attribute for load in loads] == ["Basket.eggs"]
-    engine.dispose()
 
 
-def test_a_sync_get_of_an_expired_object_is_not_an_implicit_load() -> None:
+def test_a_sync_get_of_an_expired_object_is_not_an_implicit_load(
+    guarded_baskets: tuple[sessionmaker[Session], list[ImplicitLoad]],
+) -> None:
     # sqlalchemy-mixins' suite: `cls.query.get(id_)` of a post its commit had
     # expired was reported (IO201 Post.archived, a column no code read, at the
     # get() line). The code asked for the row; an awaited get() reloads it in its
     # greenlet, unreported. A read of the expired object's attribute still is.
-    engine = create_engine("sqlite://")
-    CascadeBase.metadata.create_all(engine)
-    factory = sessionmaker(engine)
-    loads: list[ImplicitLoad] = []
-    ImplicitIOGuard("enforce", on_load=loads.append).install(factory)
+    factory, loads = guarded_baskets
     with factory() as session:
         basket = Basket(id=1)
         session.add(basket)
@@ -273,7 +281,6 @@ def test_a_sync_get_of_an_expired_object_is_not_an_implicit_load() -> None:
         with pytest.raises(ImplicitIOError):
             _ = basket.id  # the application's own read: refused
     assert [load.attribute for load in loads] == ["Basket.id"]
-    engine.dispose()
 
 
 def test_the_unit_of_works_loads_in_a_sync_flush_are_not_reported(
