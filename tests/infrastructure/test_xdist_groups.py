@@ -48,10 +48,11 @@ def test_the_built_sites_tests_share_one_worker(pytester: pytest.Pytester) -> No
     pytester.makepyfile(test_grouped=GROUPED)
     # The controller runs here (starting another Python costs more than the run);
     # its two workers are processes of their own, as in the suite. Its tests are
-    # not async: no pytest-asyncio, which would warn here about its unset ini key.
-    result = pytester.runpytest_inprocess(
-        "-n", "2", "--dist", "loadgroup", "-p", "no:randomly", "-p", "no:asyncio"
-    )
+    # not async: no pytest-asyncio, which would warn here about its unset ini key,
+    # and none of the installed plugins that import SQLAlchemy in every worker.
+    others = ["-p", "no:randomly", "-p", "no:asyncio", "-p", "no:anyio"]
+    others += ["-p", "no:queryguard", "-p", "no:queryspy"]
+    result = pytester.runpytest_inprocess("-n", "2", "--dist", "loadgroup", *others)
     result.assert_outcomes(passed=12)
     workers = set((pytester.path / "workers.txt").read_text().split())
     assert len(workers) == 1, (
