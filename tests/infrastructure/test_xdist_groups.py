@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.plugins import conftest_text
+from tests.plugins import NO_OTHER_SQL_PLUGINS, conftest_text
 
 GROUPED = """
 import os
@@ -51,7 +51,7 @@ def test_the_built_sites_tests_share_one_worker(pytester: pytest.Pytester) -> No
     # not async: no pytest-asyncio, which would warn here about its unset ini key,
     # and none of the installed plugins that import SQLAlchemy in every worker.
     others = ["-p", "no:randomly", "-p", "no:asyncio", "-p", "no:anyio"]
-    others += ["-p", "no:queryguard", "-p", "no:queryspy"]
+    others += NO_OTHER_SQL_PLUGINS
     result = pytester.runpytest_inprocess("-n", "2", "--dist", "loadgroup", *others)
     result.assert_outcomes(passed=12)
     workers = set((pytester.path / "workers.txt").read_text().split())

@@ -14,3 +14,12 @@ PLUGINS = [
 def conftest_text() -> str:
     """A conftest.py for an inner pytest run that loads this suite's plugins."""
     return f"pytest_plugins = {PLUGINS!r}\n"
+
+
+#: For an inner pytest run (pytester): the installed plugins that watch SQLAlchemy
+#: (queryguard, queryspy; the enforcement page compares them), off, as this suite's
+#: own addopts have them, which an inner run does not read. Loaded, each would
+#: import itself again in every inner run and leave a listener on SQLAlchemy's
+#: Session, Engine or both, holding that run's whole session, for the rest of the
+#: worker.
+NO_OTHER_SQL_PLUGINS = ("-p", "no:queryguard", "-p", "no:queryspy")

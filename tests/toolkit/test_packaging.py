@@ -16,6 +16,7 @@ from packaging.requirements import Requirement
 
 import implicit_io
 from guide_runtime.configurations import ROOT
+from tests.plugins import NO_OTHER_SQL_PLUGINS
 
 #: What the build reads: pyproject.toml, the README it names, and the package.
 BUILD_INPUTS = ("pyproject.toml", "README-implicit-io.md", "implicit_io")
@@ -134,7 +135,7 @@ def test_the_installed_plugin_loads_once_however_it_is_named(
     pytester.makepyfile(test_service=SERVICE_TEST)
     pytester.makeconftest(conftest)
     monkeypatch.setenv("PYTHONPATH", str(installed))
-    others = ["-p", "no:queryguard", "-p", "no:queryspy", "-p", "no:randomly"]
+    others = [*NO_OTHER_SQL_PLUGINS, "-p", "no:randomly"]
     result = pytester.runpytest_subprocess(
         *others, *options, "--implicit-io=track", "-p", "no:cacheprovider"
     )

@@ -11,13 +11,14 @@ import pytest
 
 from implicit_io import pytest_plugin
 from implicit_io.rule_links import rule_url
+from tests.plugins import NO_OTHER_SQL_PLUGINS
 
 SAMPLE = Path(__file__).parent / "sample_service"
 LAZY_TEST = "test_orders.py::test_invoice_lines"
 #: The plugin under test, from the source tree, and no other SQL-watching plugin of
 #: this environment.
 PLUGIN = ["-p", pytest_plugin.__name__]
-PLUGIN += ["-p", "no:queryguard", "-p", "no:queryspy"]
+PLUGIN += NO_OTHER_SQL_PLUGINS
 
 
 @pytest.fixture
