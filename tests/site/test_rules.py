@@ -85,8 +85,11 @@ def test_every_published_rule_is_still_served(built_site: Path) -> None:
 
 
 def test_removing_a_rule_breaks_the_promise(built_site: Path, tmp_path: Path) -> None:
+    # A copy of what broken_promises reads: rules.json and the rule pages.
     site = tmp_path / "site"
-    shutil.copytree(built_site, site)
+    shutil.copytree(built_site / "guides" / "rules", site / "guides" / "rules")
+    shutil.copy(built_site / "rules.json", site / "rules.json")
+    assert broken_promises(site) == []
     index = json.loads((site / "rules.json").read_text())
     index["rules"] = [rule for rule in index["rules"] if rule["code"] != "IO104"]
     (site / "rules.json").write_text(json.dumps(index))
