@@ -1,6 +1,6 @@
 """The plugin under pytest-xdist and across CI shards: reports and baselines.
 
-Real pytest runs of the sample service. Under pytest-xdist (``-n 2``) each
+Real pytest runs of the sample service. Under pytest-xdist (``-n 2``, ``-n 1``) each
 worker is a process of its own, which guards its tests, and the controller's
 summary and report count every worker's loads. The controller runs in this
 process, as tests/toolkit/test_pytest_plugin.py runs the plugin: starting another
@@ -96,7 +96,9 @@ def report_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_enforce_under_xdist_fails_the_test_and_counts_its_load(service) -> None:
-    result = run_as_ci(service, "-n", "2", "--implicit-io=enforce")
+    # One worker: that the controller adds up several workers' loads is the next
+    # test's; here the test fails in a worker and the controller counts its load.
+    result = run_as_ci(service, "-n", "1", "--implicit-io=enforce")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
