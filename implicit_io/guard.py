@@ -212,8 +212,13 @@ class ImplicitIOGuard:
         repeated_query_threshold: int | None = None,
         on_load: Callable[[ImplicitLoad], None] | None = None,
         baseline: Iterable[tuple[str, str]] = (),
+        root: str | os.PathLike[str] | None = None,
     ) -> None:
         self.mode = parse_mode(mode)
+        #: The application's files are named relative to this folder: ``root``,
+        #: else the working directory when the guard was made, so that code which
+        #: changes directory later does not change how the same line is named.
+        self.root = Path(root) if root is not None else Path.cwd()
         self.allowed = {(entry.rule, entry.attribute): entry for entry in allow}
         #: (rule, "Entity.attribute") of accepted debt: reported, never raised.
         self.baseline = frozenset(baseline)
@@ -284,13 +289,13 @@ class ImplicitIOGuard:
         if mode is Mode.OFF:
             return
         if loads:
-            found = _classify(state, self.n_plus_one_threshold)
+            found = _classify(state, self.n_plus_one_threshold, self.root)
         else:
-            found = _repeated_query(state, self.repeated_query_threshold)
+            found = _repeated_query(state, self.repeated_query_threshold, self.root)
         if found is None:
             return
         rule, kind, attribute = found
-        call_site, via = _call_site()
+        call_site, via = _call_site(self.root)
         load = ImplicitLoad(
             rule, kind, attribute, call_site, rule_url(rule, self.docs_base_url), via
         )
@@ -354,7 +359,9 @@ _SEEN_KEY = "_implicit_io_explicit_loads"  # session.info: explicit lazy loads s
 _REPEATS_KEY = "_implicit_io_query_sites"  # session.info: queries sent per line
 
 
-def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | None:
+def _classify(
+    state: ORMExecuteState, threshold: int, root: Path
+) -> tuple[str, str, str] | None:
     """(rule, kind, "Entity.attribute") for a load the guard reports, else None."""
     if _asked_for_by_the_session():
         return None
@@ -362,7 +369,7 @@ def _classify(state: ORMExecuteState, threshold: int) -> tuple[str, str, str] | 
     handler = None
     if origin == "sqlalchemy":
         # SQLAlchemy's own awaited call (a flush, a refresh, an eager loader)...
-        handler = _code_inside_sqlalchemy()
+        handler = _code_inside_sqlalchemy(root)
         if handler is not None:  # ...that ran the application's code: implicit
             origin = "implicit"
     if state.lazy_loaded_from is not None:
@@ -492,13 +499,13 @@ def _subclass_table_of(instance: InstanceState, key: str) -> str | None:
 
 
 def _repeated_query(
-    state: ORMExecuteState, threshold: int
+    state: ORMExecuteState, threshold: int, root: Path
 ) -> tuple[str, str, str] | None:
     """IO101 when one line of code sends a query for the same entity repeatedly."""
     mapper = state.bind_mapper
     entity = mapper.class_.__name__ if mapper is not None else "query"
     seen = state.session.info.setdefault(_REPEATS_KEY, Counter())
-    key = _call_site()[0], entity
+    key = _call_site(root)[0], entity
     seen[key] += 1
     if seen[key] != threshold:
         return None
@@ -548,7 +555,7 @@ def _origin() -> str:
     return "run_sync" if internals.spawned_by_run_sync() else "greenlet_spawn"
 
 
-def _code_inside_sqlalchemy() -> str | None:
+def _code_inside_sqlalchemy(root: Path) -> str | None:
     """In SQLAlchemy's greenlet, the application's code that asked for the load.
 
     ``None`` when every frame is SQLAlchemy's (an eager loader, a refresh):
@@ -561,8 +568,8 @@ def _code_inside_sqlalchemy() -> str | None:
         if not _is_library(frame):
             event = internals.event_dispatched_to(frame)
             if event is not None:
-                return f"a {event} handler ({_describe(frame)})"
-            return _describe(frame)
+                return f"a {event} handler ({_describe(frame, root)})"
+            return _describe(frame, root)
         frame = frame.f_back
     return None
 
@@ -600,7 +607,7 @@ def _accessed_key(instance: InstanceState) -> str | None:
     return None
 
 
-def _call_site() -> tuple[str, str]:
+def _call_site(root: Path) -> tuple[str, str]:
     """(the application's line that caused the load, the library frame it was in).
 
     The innermost frame outside SQLAlchemy, installed libraries and the standard
@@ -612,9 +619,9 @@ def _call_site() -> tuple[str, str]:
         if _is_machinery(frame):
             continue
         if _is_library(frame):
-            library = library or _describe(frame)
+            library = library or _describe(frame, root)
             continue
-        return _describe(frame), library
+        return _describe(frame, root), library
     return library or "unknown", ""
 
 
@@ -644,11 +651,11 @@ def _is_library(frame: FrameType) -> bool:
     return _is_machinery(frame) or filename.startswith((*_LIBRARIES, "<frozen "))
 
 
-def _describe(frame: FrameType) -> str:
+def _describe(frame: FrameType, root: Path) -> str:
     """``path:line in function``: a library's path from the folder it is installed
-    in (``pydantic/main.py:716``), the application's from the working directory."""
+    in (``pydantic/main.py:716``), the application's from ``root`` (the guard's)."""
     path = Path(frame.f_code.co_filename)
-    for folder in (*map(Path, _LIBRARIES), Path.cwd()):
+    for folder in (*map(Path, _LIBRARIES), root):
         with contextlib.suppress(ValueError):
             path = path.relative_to(folder)
             break

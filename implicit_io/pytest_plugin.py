@@ -137,6 +137,10 @@ def pytest_configure(config: pytest.Config) -> None:
         allow=allow,
         on_load=on_load,
         baseline=baseline.keys if baseline is not None else (),
+        # Where pytest was started: a test that changes directory (and may not
+        # change back) must not rename the lines reported after it, which would
+        # make a serial report differ from the workers' or the shards'.
+        root=config.invocation_params.dir,
     )
     guard.install_on_every_session()
     config.stash[_GUARD_KEY] = guard
