@@ -208,6 +208,8 @@ class _Scope:
     annotations: dict[str, list[ast.expr | None]] = field(default_factory=dict)
     #: ``name.method(...)``: the public methods called on each name in this scope.
     methods: dict[str, set[str]] = field(default_factory=dict)
+    #: ``class Name(bases):``: the bases of each class statement binding a name.
+    classes: dict[str, list[list[ast.expr]]] = field(default_factory=dict)
 
 
 class _Scopes(ast.NodeVisitor):
@@ -257,6 +259,7 @@ class _Scopes(ast.NodeVisitor):
         self._scope(node, "function")
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self.stack[-1].classes.setdefault(node.name, []).append(node.bases)
         self._bind_name(node.name)
         self._scope(node, "class")
 
@@ -544,7 +547,31 @@ class _Checker(ast.NodeVisitor):
         if class_ is None and len(call.args) > 1:
             class_ = call.args[1]
         return bool(
-            names & SESSIONMAKERS and class_ and self.imported(class_) & ASYNC_SESSIONS
+            names & SESSIONMAKERS
+            and class_
+            and self._async_session_class(class_, len(self.stack), frozenset())
+        )
+
+    def _async_session_class(self, node: ast.expr, depth: int, seen: frozenset) -> bool:
+        """``node`` is AsyncSession, or a class of this module derived from it
+        (``class ReadOnly(AsyncSession)``), as the ``depth`` innermost scopes see it.
+        sessionmaker() passes its own expire_on_commit to any such class."""
+        if self._imported(node, depth, seen) & ASYNC_SESSIONS:
+            return True
+        if not isinstance(node, ast.Name):
+            return False
+        name = node.id
+        found = self._find(name, depth)
+        if found is None or (found[0], name) in seen:
+            return False
+        index, scope = found
+        classes = scope.classes.get(name, [])
+        if not classes or len(classes) != len(scope.annotations.get(name, [])):
+            return False  # not a class, or also bound some other way
+        seen = seen | {(index, name)}
+        return all(
+            any(self._async_session_class(base, index + 1, seen) for base in bases)
+            for bases in classes
         )
 
     def _is_session_expire(self, call: ast.Call) -> bool:

@@ -371,6 +371,52 @@ def test_sessionmaker_with_the_async_class_by_position_is_async() -> None:
     assert codes(check_source(source)) == [(4, "IO201")]
 
 
+def test_sessionmaker_with_an_async_session_subclass_is_async() -> None:
+    # A module's own subclass of AsyncSession (a read-only or event-tracking
+    # session) given to sessionmaker(class_=...): the factory was taken for a sync
+    # one. sessionmaker() passes expire_on_commit itself (True unless told), so the
+    # subclass cannot change that default: the factory is IO201 like any other.
+    source = textwrap.dedent(
+        """\
+        from sqlalchemy.ext import asyncio
+        from sqlalchemy.orm import Session, sessionmaker
+
+        class ReadOnly(asyncio.AsyncSession):
+            pass
+
+        class Tracked(ReadOnly):
+            pass
+
+        class Plain(Session):
+            pass
+
+        a = sessionmaker(engine, class_=ReadOnly)
+        b = sessionmaker(engine, Tracked)
+        c = sessionmaker(engine, class_=Tracked, expire_on_commit=False)
+        d = sessionmaker(engine, class_=Plain)
+
+        def build(engine):
+            class Local(ReadOnly):
+                pass
+
+            class Shadowed(Plain):
+                pass
+
+            return sessionmaker(engine, class_=Local), sessionmaker(class_=Shadowed)
+
+        def rebound(engine, ReadOnly):
+            return sessionmaker(engine, class_=ReadOnly)  # a parameter now
+
+        class Twice(asyncio.AsyncSession):
+            pass
+
+        Twice = make_something()
+        e = sessionmaker(engine, class_=Twice)
+        """
+    )
+    assert codes(check_source(source)) == [(13, "IO201"), (14, "IO201"), (25, "IO201")]
+
+
 def test_a_name_assigned_an_imported_name_is_resolved_through_it() -> None:
     # joeblackwaslike/quart-sqlalchemy: ``import sqlalchemy`` then ``sa = sqlalchemy``
     # in every module; its ``sa.orm.relationship(...)`` calls were not checked.
