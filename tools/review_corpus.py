@@ -271,6 +271,21 @@ CORPUS = [
         "ac6ca93cd2f04b1e03815c01ccf0404a11a6f773",
         "library: async task queue, re-fetches ORM models in workers",
     ),
+    CodeBase(
+        "au-to-pi-lot/nexari",
+        "5ff75a988b11f3404d0e326ffdbda78d74f956a5",
+        "app: Discord LLM bot, `Mapped[...]` models, service classes",
+    ),
+    CodeBase(
+        "lolevan/PayLinker",
+        "b97bc772bf8000613283c9c19582bf56417fe47b",
+        "app: a small Sanic payments API over an async session factory",
+    ),
+    CodeBase(
+        "gubkobob/menu",
+        "787f5a77e3a3be38632db6280500f45f18dd5ab2",
+        "app: FastAPI repositories with a Celery beat task on async sessions",
+    ),
 ]
 # endregion corpus
 
