@@ -12,7 +12,7 @@ import pytest
 
 from guide_runtime import configurations
 from guide_runtime.configurations import Configuration, Record
-from tests.plugins import NO_OTHER_SQL_PLUGINS, conftest_text
+from tests.plugins import INNER_RUN_PLUGINS_OFF, conftest_text
 from tests.plugins import configurations as only_on
 
 INNER_CONFTEST = conftest_text()
@@ -58,7 +58,7 @@ def test_a_marker_for_a_configuration_no_suite_runs_stops_the_run(
             pass
         """
     )
-    result = pytester.runpytest_inprocess(*NO_OTHER_SQL_PLUGINS, "-p", "no:randomly")
+    result = pytester.runpytest_inprocess(*INNER_RUN_PLUGINS_OFF)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert (
         "test_odd.py::test_x: its only_on marker names engine ['oracle'], which no "
@@ -86,9 +86,7 @@ def test_a_test_for_another_configuration_is_skipped_with_its_reason(
             pass
         """
     )
-    result = pytester.runpytest_inprocess(
-        *NO_OTHER_SQL_PLUGINS, "-p", "no:randomly", "-rs"
-    )
+    result = pytester.runpytest_inprocess(*INNER_RUN_PLUGINS_OFF, "-rs")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(
         [f"*only on {configurations.ENGINES[other]}: a fact of that engine*"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.plugins import NO_OTHER_SQL_PLUGINS, conftest_text
+from tests.plugins import INNER_RUN_PLUGINS_OFF, conftest_text
 
 GROUPED = """
 import os
@@ -50,8 +50,7 @@ def test_the_built_sites_tests_share_one_worker(pytester: pytest.Pytester) -> No
     # its two workers are processes of their own, as in the suite. Its tests are
     # not async: no pytest-asyncio, which would warn here about its unset ini key,
     # and none of the installed plugins that import SQLAlchemy in every worker.
-    others = ["-p", "no:randomly", "-p", "no:asyncio", "-p", "no:anyio"]
-    others += NO_OTHER_SQL_PLUGINS
+    others = [*INNER_RUN_PLUGINS_OFF, "-p", "no:asyncio", "-p", "no:anyio"]
     result = pytester.runpytest_inprocess("-n", "2", "--dist", "loadgroup", *others)
     result.assert_outcomes(passed=12)
     workers = set((pytester.path / "workers.txt").read_text().split())

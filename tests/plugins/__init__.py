@@ -16,10 +16,17 @@ def conftest_text() -> str:
     return f"pytest_plugins = {PLUGINS!r}\n"
 
 
-#: For an inner pytest run (pytester): the installed plugins that watch SQLAlchemy
-#: (queryguard, queryspy; the enforcement page compares them), off, as this suite's
-#: own addopts have them, which an inner run does not read. Loaded, each would
-#: import itself again in every inner run and leave a listener on SQLAlchemy's
-#: Session, Engine or both, holding that run's whole session, for the rest of the
-#: worker.
-NO_OTHER_SQL_PLUGINS = ("-p", "no:queryguard", "-p", "no:queryspy")
+#: For an inner pytest run (pytester): the installed plugins this suite's own addopts
+#: turn off, which an inner run does not read, off there too. pytest-randomly would
+#: reorder the run's tests; queryguard and queryspy (the enforcement page compares
+#: them) would import themselves again in every inner run and leave a listener on
+#: SQLAlchemy's Session, Engine or both, holding that run's whole session, for the
+#: rest of the worker.
+INNER_RUN_PLUGINS_OFF = (
+    "-p",
+    "no:randomly",
+    "-p",
+    "no:queryguard",
+    "-p",
+    "no:queryspy",
+)

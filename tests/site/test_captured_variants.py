@@ -9,7 +9,7 @@ import pytest
 
 from guide_runtime import configurations
 from guide_runtime.configurations import Configuration
-from tests.plugins import NO_OTHER_SQL_PLUGINS, conftest_text
+from tests.plugins import INNER_RUN_PLUGINS_OFF, conftest_text
 from tests.plugins.proofs import CAPTURE_PROPERTY, _CaptureRecorder
 from tests.site.small_sites import build_small_site, small_conf
 
@@ -102,7 +102,7 @@ def test_record_capture_refuses_a_name_another_test_recorded(
             record_capture("same-name", "two")
         """
     )
-    result = pytester.runpytest_inprocess(*NO_OTHER_SQL_PLUGINS, "-p", "no:randomly")
+    result = pytester.runpytest_inprocess(*INNER_RUN_PLUGINS_OFF)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         ["*capture 'same-name' is already recorded by test_twice.py::test_one*"]

@@ -14,7 +14,7 @@ from bs4 import BeautifulSoup
 from guide_runtime import outputs
 from guide_runtime.configurations import ALL_CONFIGURATIONS, DEFAULT, current
 from guide_runtime.outputs import Entry, Request, page_requests
-from tests.plugins import NO_OTHER_SQL_PLUGINS, conftest_text
+from tests.plugins import INNER_RUN_PLUGINS_OFF, conftest_text
 from tests.site.small_sites import build_small_site, small_conf
 
 TABLE = """\
@@ -168,7 +168,7 @@ def test_the_suite_compares_and_records(pytester: pytest.Pytester) -> None:
     )
     pytester.makeconftest(conftest_text())
     pytester.makepyfile(test_demo=RECORDING_TEST.replace("N", "1"))
-    run = ["-p", "no:randomly", "-p", "no:asyncio", "-n", "0", *NO_OTHER_SQL_PLUGINS]
+    run = [*INNER_RUN_PLUGINS_OFF, "-p", "no:asyncio", "-n", "0"]
     first = pytester.runpytest_inprocess(*run)
     first.assert_outcomes(failed=1)
     first.stdout.fnmatch_lines(["*no output is recorded on*make record*"])

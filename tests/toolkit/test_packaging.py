@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 
 import implicit_io
 from guide_runtime.configurations import ROOT
-from tests.plugins import NO_OTHER_SQL_PLUGINS
+from tests.plugins import INNER_RUN_PLUGINS_OFF
 
 #: What the build reads: pyproject.toml, the README it names, and the package.
 BUILD_INPUTS = ("pyproject.toml", "README-implicit-io.md", "implicit_io")
@@ -135,14 +135,20 @@ def test_the_installed_plugin_loads_once_however_it_is_named(
     pytester.makepyfile(test_service=SERVICE_TEST)
     pytester.makeconftest(conftest)
     monkeypatch.setenv("PYTHONPATH", str(installed))
-    others = [*NO_OTHER_SQL_PLUGINS, "-p", "no:randomly"]
     result = pytester.runpytest_subprocess(
-        *others, *options, "--implicit-io=track", "-p", "no:cacheprovider"
+        *INNER_RUN_PLUGINS_OFF,
+        *options,
+        "--implicit-io=track",
+        "-p",
+        "no:cacheprovider",
     )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*implicit I/O*"])
     disabled = pytester.runpytest_subprocess(
-        *others, "-p", "no:implicit_io.pytest_plugin", "--implicit-io=track"
+        *INNER_RUN_PLUGINS_OFF,
+        "-p",
+        "no:implicit_io.pytest_plugin",
+        "--implicit-io=track",
     )
     assert disabled.ret == pytest.ExitCode.USAGE_ERROR
     disabled.stderr.fnmatch_lines(["*unrecognized arguments: --implicit-io=track*"])

@@ -24,11 +24,11 @@ import pytest
 from guide_runtime.configurations import ROOT
 from implicit_io import report as report_module
 from implicit_io.report import Baseline, Report
-from tests.plugins import NO_OTHER_SQL_PLUGINS
+from tests.plugins import INNER_RUN_PLUGINS_OFF
 
 SAMPLE = ROOT / "tests" / "toolkit" / "sample_service"
 PLUGIN = ["-p", "implicit_io.pytest_plugin"]
-PLUGIN += [*NO_OTHER_SQL_PLUGINS, "-p", "no:randomly"]
+PLUGIN += INNER_RUN_PLUGINS_OFF
 # Nothing the runs need: a cache to write, anyio (the service tests on asyncio).
 PLUGIN += ["-p", "no:cacheprovider", "-p", "no:anyio"]
 LAZY_TEST = "test_orders.py::test_invoice_lines"

@@ -11,14 +11,14 @@ import pytest
 
 from implicit_io import pytest_plugin
 from implicit_io.rule_links import rule_url
-from tests.plugins import NO_OTHER_SQL_PLUGINS
+from tests.plugins import INNER_RUN_PLUGINS_OFF
 
 SAMPLE = Path(__file__).parent / "sample_service"
 LAZY_TEST = "test_orders.py::test_invoice_lines"
-#: The plugin under test, from the source tree, and no other SQL-watching plugin of
-#: this environment.
+#: The plugin under test, from the source tree, and none of the installed plugins
+#: this suite turns off.
 PLUGIN = ["-p", pytest_plugin.__name__]
-PLUGIN += NO_OTHER_SQL_PLUGINS
+PLUGIN += INNER_RUN_PLUGINS_OFF
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def service(pytester: pytest.Pytester) -> pytest.Pytester:
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     # In process: the plugin is imported already, which pytest warns about.
     quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    return pytester.runpytest(*PLUGIN, *quiet, "-p", "no:randomly", *args)
+    return pytester.runpytest(*PLUGIN, *quiet, *args)
 
 
 def test_off_by_default_the_suite_is_untouched(service: pytest.Pytester) -> None:
