@@ -79,7 +79,8 @@ def _link_first_uses(app, doctree: nodes.document) -> None:
         while text is not None and text.parent is not None and pending:
             if _skipped(text):
                 break
-            matches = [(p.search(text.astext()), (t, p)) for t, p in pending]
+            value = text.astext()
+            matches = [(p.search(value), (t, p)) for t, p in pending]
             matches = [(m, tp) for m, tp in matches if m is not None]
             if not matches:
                 break

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from docutils import nodes
-from sphinx.directives.code import container_wrapper
 from sphinx.util.docutils import SphinxDirective
 
 from guide_runtime import outputs
@@ -224,7 +223,13 @@ class CapturedRun(RecordedDirective):
     def _block(self, text: str, language: str, caption: str, **kw) -> nodes.Node:
         block = nodes.literal_block("", text, **kw)
         block["language"] = language
-        return container_wrapper(self, block, caption)
+        # What Sphinx's container_wrapper makes, without parsing the caption as
+        # markup: every caption here is plain text.
+        wrapper = nodes.container("", literal_block=True)
+        wrapper["classes"] = ["literal-block-wrapper"]
+        wrapper += nodes.caption(caption, "", nodes.Text(caption))
+        wrapper += block
+        return wrapper
 
     def render(self, output: Any) -> list[nodes.Node]:
         shown: list[nodes.Node] = []

@@ -12,11 +12,14 @@ single test, a step where xdist changes nothing) runs in this process,
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -82,6 +85,16 @@ def run_here(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def report_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``implicit-io-report ARGS`` in ``cwd``: the command's own main(), in this
+    process (as a command of its own: report_command)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), redirect_stdout(out), redirect_stderr(err):
+        status = report_module.main(list(args))
+    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
+
+
+def report_command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m implicit_io.report ARGS``, a process of its own."""
     return subprocess.run(
         [sys.executable, "-m", report_module.__name__, *args],
         cwd=cwd,
@@ -204,7 +217,7 @@ def test_two_shards_merge_into_the_report_of_the_whole_suite(service) -> None:
 
 def test_a_report_that_is_not_one_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text('{"loads": []}')
-    done = report_cli("show", "bad.json", "missing.json", cwd=tmp_path)
+    done = report_command("show", "bad.json", "missing.json", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == (
         "implicit-io-report: bad.json: not an implicit-io report (format 1)\n"
@@ -231,10 +244,10 @@ def test_the_baseline_passes_old_loads_fails_new_ones_and_shrinks(service) -> No
 
     # Enforce: the baselined load is reported and passes; a new one fails.
     service.makepyfile(test_more=MORE_LOADS)
-    enforced = run(
+    enforced = run(  # one worker: the controller still adds up what it sends
         service,
         "-n",
-        "2",
+        "1",
         "--implicit-io=enforce",
         "--implicit-io-baseline=baseline.json",
     )
