@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_build.py [--rounds N] [--jobs N]
                                                      [--edit-jobs N] [--twin-jobs N]
-                                                     [--no-tests]
+                                                     [--no-tests] [--instructions]
 
 The plain twin is the guide's pages (``index.md``, ``guides/``) built with only
 the third-party extensions (myst-parser, copybutton, design): a copy of ``conf.py``
@@ -28,6 +28,11 @@ become plain orphan documents (a title, a sentence and a ``literalinclude``), an
 third-party 404 and redirect extensions are on. The first twin lacks those ~50 pages
 (the site writes 96 pages, it 43); this one is a plain Sphinx build of the same pages,
 the true baseline, and the test suite is measured against both.
+
+``--instructions`` also counts the one-page edit's instructions under valgrind's
+callgrind (Debian's ``valgrind``; about half a minute per build): the same count
+run after run, whatever else the machine is doing, where the seconds of one edit
+swing by a fifth between rounds. It is the ratio to trust for that small a build.
 
 The test suite is timed as an editor runs it: in a checkout where it has run
 before (one untimed run first, after the builds), each timed run after a one-page
@@ -159,6 +164,30 @@ def run_tests(tree: Path) -> None:
         FAILURES.append(run.stdout[-2000:])
 
 
+def instructions(tree: Path) -> int:
+    """Instructions a serial rebuild after a one-page edit executes (callgrind)."""
+    append_blank_line(tree)
+    with tempfile.TemporaryDirectory() as scratch:
+        callgrind = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={scratch}/out",
+        ]
+        rebuild = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-j", "1"]
+        counted = subprocess.run(
+            [*callgrind, *rebuild, str(tree), str(tree / "_build" / "html")],
+            cwd=tree,
+            env={**MAKE_ENVIRONMENT, "PYTHONHASHSEED": "0"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    found = re.search(r"Collected : (\d+)", counted.stderr)
+    if found is None:
+        sys.exit(f"bench_build: no instruction count from valgrind:\n{counted.stderr}")
+    return int(found[1])
+
+
 def append_blank_line(tree: Path) -> None:
     page = tree / EDITED_PAGE
     page.write_text(page.read_text() + "\n")
@@ -182,6 +211,11 @@ def main() -> None:
         "site's -j to compare like with like)",
     )
     parser.add_argument("--no-tests", action="store_true", help="skip the pytest run")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the one-page edit's instructions (valgrind's callgrind)",
+    )
     args = parser.parse_args()
     times: dict[str, list[float]] = {}
     identical: list[bool] = []
@@ -220,6 +254,12 @@ def main() -> None:
             record("plain one-page edit", build_plain)
             append_blank_line(same)
             record("same pages one-page edit", build_same)
+        counts = {}
+        if args.instructions:
+            counts = {
+                name: instructions(tree)
+                for name, tree in [("site", real), ("same pages", same)]
+            }
         if not args.no_tests:
             record("pytest, first run", lambda: run_tests(real))
             for _ in range(args.rounds):
@@ -252,6 +292,14 @@ def main() -> None:
             print(f"| {name} / {baseline} | {ratio:.2f}x | <= {limit}x | {met} |")
     # Seconds too, for the record; only the ratios mean much on a shared machine.
     print("medians: " + ", ".join(f"{k} {v:.2f}s" for k, v in median.items()))
+    if counts:
+        ratio = counts["site"] / counts["same pages"]
+        met = "yes" if ratio <= 1.2 else "no"
+        print(
+            f"| one-page edit / same pages one-page edit, instructions "
+            f"({counts['site']:,} / {counts['same pages']:,}) | {ratio:.3f}x | <= 1.2x "
+            f"| {met} |"
+        )
     same = "yes" if all(identical) else "no"
     for failure in FAILURES:
         print(f"pytest failed in the copy:\n{failure}")
