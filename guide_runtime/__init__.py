@@ -8,3 +8,7 @@
 
 Nothing here imports ``tests/`` or ``_ext/``.
 """
+
+#: The one variable that selects the database (read in guide_runtime.database only;
+#: here so that what only sets it, tools/postgres.py, needs no SQLAlchemy).
+DATABASE_URL_VARIABLE = "GUIDE_DATABASE_URL"

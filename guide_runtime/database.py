@@ -42,10 +42,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
+from guide_runtime import DATABASE_URL_VARIABLE
 from snippets.models import Base, sample_users
 
-#: One variable selects the database; the default is a private in-memory SQLite.
-DATABASE_URL_VARIABLE = "GUIDE_DATABASE_URL"
+#: Unset, the database is a private in-memory SQLite.
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite://"
 #: The engines the suite runs on, each through the async driver the guide uses.
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # The variable is the runtime's (it reads it; this only sets it for the command).
-from guide_runtime.database import DATABASE_URL_VARIABLE
+from guide_runtime import DATABASE_URL_VARIABLE
 
 #: The server account when this runs as root (PostgreSQL will not run as root).
 SERVER_USER = "postgres"
