@@ -763,11 +763,19 @@ def _template_strings_as_f_strings(source: str) -> str:
     return "".join(lines)
 
 
+#: CPython's tokenizer refuses more than 200 nested brackets, in every version.
+TOO_DEEP = "too many nested parentheses"
+
+
 def _parse(source: str, path: str) -> ast.Module:
     """The module's ``ast``; newer syntax than the interpreter's is lowered first."""
     try:
         return ast.parse(source, filename=path)
     except SyntaxError as error:
+        if error.msg == TOO_DEEP:
+            # No Python reads it, and libcst's parser overflows its stack on a few
+            # thousand nested brackets, which ends the process, not just this file.
+            raise
         try:
             module = cst.parse_module(_template_strings_as_f_strings(source))
             lowered = module.visit(_Lowering()).code

@@ -560,6 +560,23 @@ def test_a_file_libcst_itself_fails_on_is_not_checked_not_an_internal_error(
     assert finding.message.startswith("not checked: cannot parse it: ")
 
 
+def test_a_file_nested_too_deep_for_any_parser_does_not_stop_the_run(
+    tmp_path: Path,
+) -> None:
+    # No Python parses more than 200 nested brackets; libcst, asked instead,
+    # overflows its stack at a few thousand and takes the whole process down.
+    deep = "x = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
+    (tmp_path / "a_generated.py").write_text("import sqlalchemy\n" + deep)
+    (tmp_path / "b_models.py").write_text(HOTSPOTS)
+    command = [sys.executable, "-m", "implicit_io.review_check", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"{tmp_path}/a_generated.py:2:")
+    assert " IOE001 not checked: cannot parse it: too many nested" in lines[0]
+    assert len(lines) == 1 + 8
+
+
 def test_a_file_that_does_not_parse_is_a_finding_of_its_own() -> None:
     source = "from sqlalchemy.orm import relationship\ndef handler(:\n    pass\n"
     [finding] = check_source(source, "app/broken.py", docs_base_url="/site/")
