@@ -879,9 +879,11 @@ def _noqa_lines(source: str) -> dict[int, frozenset[str] | None]:
 
 
 def check_file(path: Path, *, docs_base_url: str | None = None) -> list[Finding]:
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+    try:  # UTF-8, or the encoding a coding comment declares (PEP 263), as Python
+        raw = path.read_bytes()
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+        source = raw.decode(encoding)
+    except (OSError, SyntaxError, UnicodeDecodeError) as error:
         reason = f"not checked: cannot read it: {error}."
         url = page_url(NOT_CHECKED_PAGE, docs_base_url)
         return [Finding(str(path), 1, 1, NOT_CHECKED, reason, url)]

@@ -595,6 +595,18 @@ def test_a_file_that_cannot_be_read_is_a_finding_too(tmp_path: Path) -> None:
     assert finding.message.startswith("not checked: cannot read it: ")
 
 
+def test_a_file_in_the_encoding_its_coding_comment_declares_is_checked(
+    tmp_path: Path,
+) -> None:
+    latin = tmp_path / "latin.py"
+    source = "# -*- coding: latin-1 -*-\nfrom sqlalchemy.orm import relationship\n"
+    latin.write_bytes(
+        (source + "name = 'é'\norders = relationship('Order')\n").encode("latin-1")
+    )
+    [finding] = check_file(latin)
+    assert (finding.line, finding.code) == (4, "IO104")
+
+
 def test_the_check_goes_on_past_a_broken_file(tmp_path: Path, capsys) -> None:
     (tmp_path / "a_broken.py").write_text("import sqlalchemy\ndef handler(:\n")
     (tmp_path / "b_models.py").write_text(HOTSPOTS)
