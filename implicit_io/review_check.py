@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import io
 import itertools
 import json
@@ -820,10 +821,11 @@ def _check_source(source: str, path: str, docs_base_url: str | None) -> list[Fin
         reason = f"not checked: cannot parse it: {error}."
         url = page_url(NOT_CHECKED_PAGE, docs_base_url)
         return [Finding(path, 1, 1, NOT_CHECKED, reason, url)]
-    scopes = _Scopes(tree)
-    scopes.visit(tree)
-    checker = _Checker(scopes.scopes, tree)
-    checker.visit(tree)
+    with _recursion_limit(VISIT_RECURSION_LIMIT):
+        scopes = _Scopes(tree)
+        scopes.visit(tree)
+        checker = _Checker(scopes.scopes, tree)
+        checker.visit(tree)
     silenced = _noqa_lines(source) if checker.found else {}
     findings = []
     for node, code, message in checker.found:
@@ -835,6 +837,23 @@ def _check_source(source: str, path: str, docs_base_url: str | None) -> list[Fin
             Finding(path, node.lineno, node.col_offset + 1, code, message, url)
         )
     return sorted(findings, key=lambda f: (f.line, f.col, f.code))
+
+
+#: Frames the visitors may take. They recurse a few frames per level of the tree,
+#: and ``ast.parse`` builds trees a few thousand deep (a long chain of ``+``, which
+#: Python compiles), deeper than the default limit of 1,000 frames allows.
+VISIT_RECURSION_LIMIT = 20_000
+
+
+@contextlib.contextmanager
+def _recursion_limit(limit: int) -> Iterator[None]:
+    """The recursion limit at least ``limit`` in the block, as it was after."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
 
 
 def _internal_error(path: str, error: Exception, docs_base_url: str | None) -> Finding:

@@ -577,6 +577,16 @@ def test_a_file_nested_too_deep_for_any_parser_does_not_stop_the_run(
     assert len(lines) == 1 + 8
 
 
+def test_a_long_chain_of_operators_that_python_compiles_is_checked() -> None:
+    # 2,000 terms: a tree 2,000 deep, which Python compiles, and the check's
+    # visitors walk with several frames per level.
+    chain = "text = " + " + ".join(["'x'"] * 2000) + "\n"
+    source = "from sqlalchemy.orm import relationship\n" + chain
+    source += "orders = relationship('Order')\n"
+    compile(source, "app/generated.py", "exec")
+    assert codes(check_source(source, "app/generated.py")) == [(3, "IO104")]
+
+
 def test_a_file_that_does_not_parse_is_a_finding_of_its_own() -> None:
     source = "from sqlalchemy.orm import relationship\ndef handler(:\n    pass\n"
     [finding] = check_source(source, "app/broken.py", docs_base_url="/site/")
