@@ -821,6 +821,12 @@ def _check_source(source: str, path: str, docs_base_url: str | None) -> list[Fin
         reason = f"not checked: cannot parse it: {error}."
         url = page_url(NOT_CHECKED_PAGE, docs_base_url)
         return [Finding(path, 1, 1, NOT_CHECKED, reason, url)]
+    except (RecursionError, MemoryError) as error:
+        # The parser's stack overflowed, as Python's own compiler's does on the file.
+        kind = type(error).__name__
+        reason = f"not checked: cannot parse it: too deep for Python's parser ({kind})."
+        url = page_url(NOT_CHECKED_PAGE, docs_base_url)
+        return [Finding(path, 1, 1, NOT_CHECKED, reason, url)]
     with _recursion_limit(VISIT_RECURSION_LIMIT):
         scopes = _Scopes(tree)
         scopes.visit(tree)

@@ -587,6 +587,15 @@ def test_a_long_chain_of_operators_that_python_compiles_is_checked() -> None:
     assert codes(check_source(source, "app/generated.py")) == [(3, "IO104")]
 
 
+def test_a_file_too_complex_for_the_parser_is_not_an_internal_error() -> None:
+    # Python cannot compile it either: its parser runs out of stack (MemoryError
+    # or RecursionError, by version), which is the file's limit, not the check's.
+    source = "from sqlalchemy.orm import relationship\nx = " + "-" * 20000 + "1\n"
+    [finding] = check_source(source, "app/generated.py")
+    assert (finding.line, finding.code) == (1, "IOE001")
+    assert finding.message.startswith("not checked: cannot parse it: ")
+
+
 def test_a_file_that_does_not_parse_is_a_finding_of_its_own() -> None:
     source = "from sqlalchemy.orm import relationship\ndef handler(:\n    pass\n"
     [finding] = check_source(source, "app/broken.py", docs_base_url="/site/")
