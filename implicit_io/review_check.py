@@ -920,6 +920,8 @@ def python_files(paths: Iterable[str]) -> Iterator[Path]:
         path = Path(name)
         if path.is_dir():
             for found in sorted(path.rglob("*.py")):
+                if found.is_dir():  # a folder named like a module: rglob goes in
+                    continue
                 if not SKIPPED_DIRS & set(found.relative_to(path).parts):
                     yield found
         elif path.is_file():

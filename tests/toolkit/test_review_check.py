@@ -651,6 +651,13 @@ def test_folders_are_searched_skipping_virtualenvs(tmp_path: Path) -> None:
     assert list(python_files([str(tmp_path)])) == [tmp_path / "app" / "models.py"]
 
 
+def test_a_folder_named_like_a_module_is_searched_not_read(tmp_path: Path) -> None:
+    (tmp_path / "app.py").mkdir()
+    (tmp_path / "app.py" / "models.py").write_text(HOTSPOTS)
+    found = list(python_files([str(tmp_path)]))
+    assert found == [tmp_path / "app.py" / "models.py"]
+
+
 # --- Output formats ----------------------------------------------------------------
 
 
