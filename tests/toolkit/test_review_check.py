@@ -26,6 +26,8 @@ from implicit_io.review_check import (
     SESSIONMAKERS,
     SESSIONS,
     SQLMODEL_RELATIONSHIPS,
+    TOO_DEEP,
+    VISIT_RECURSION_LIMIT,
     WRITE_ONLY_MAPPED,
     ExitStatus,
     Finding,
@@ -573,7 +575,7 @@ def test_a_file_nested_too_deep_for_any_parser_does_not_stop_the_run(
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{tmp_path}/a_generated.py:2:")
-    assert " IOE001 not checked: cannot parse it: too many nested" in lines[0]
+    assert f" IOE001 not checked: cannot parse it: {TOO_DEEP}." in lines[0]
     assert len(lines) == 1 + 8
 
 
@@ -584,7 +586,9 @@ def test_a_long_chain_of_operators_that_python_compiles_is_checked() -> None:
     source = "from sqlalchemy.orm import relationship\n" + chain
     source += "orders = relationship('Order')\n"
     compile(source, "app/generated.py", "exec")
+    before = sys.getrecursionlimit()
     assert codes(check_source(source, "app/generated.py")) == [(3, "IO104")]
+    assert sys.getrecursionlimit() == before < VISIT_RECURSION_LIMIT  # restored
 
 
 def test_a_file_too_complex_for_the_parser_is_not_an_internal_error() -> None:
