@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import io
 import itertools
 import json
@@ -763,11 +764,19 @@ def _template_strings_as_f_strings(source: str) -> str:
     return "".join(lines)
 
 
+#: CPython's tokenizer refuses more than 200 nested brackets, in every version.
+TOO_DEEP = "too many nested parentheses"
+
+
 def _parse(source: str, path: str) -> ast.Module:
     """The module's ``ast``; newer syntax than the interpreter's is lowered first."""
     try:
         return ast.parse(source, filename=path)
     except SyntaxError as error:
+        if error.msg == TOO_DEEP:
+            # No Python reads it, and libcst's parser overflows its stack on a few
+            # thousand nested brackets, which ends the process, not just this file.
+            raise
         try:
             module = cst.parse_module(_template_strings_as_f_strings(source))
             lowered = module.visit(_Lowering()).code
@@ -812,10 +821,17 @@ def _check_source(source: str, path: str, docs_base_url: str | None) -> list[Fin
         reason = f"not checked: cannot parse it: {error}."
         url = page_url(NOT_CHECKED_PAGE, docs_base_url)
         return [Finding(path, 1, 1, NOT_CHECKED, reason, url)]
-    scopes = _Scopes(tree)
-    scopes.visit(tree)
-    checker = _Checker(scopes.scopes, tree)
-    checker.visit(tree)
+    except (RecursionError, MemoryError) as error:
+        # The parser's stack overflowed, as Python's own compiler's does on the file.
+        kind = type(error).__name__
+        reason = f"not checked: cannot parse it: too deep for Python's parser ({kind})."
+        url = page_url(NOT_CHECKED_PAGE, docs_base_url)
+        return [Finding(path, 1, 1, NOT_CHECKED, reason, url)]
+    with _recursion_limit(VISIT_RECURSION_LIMIT):
+        scopes = _Scopes(tree)
+        scopes.visit(tree)
+        checker = _Checker(scopes.scopes, tree)
+        checker.visit(tree)
     silenced = _noqa_lines(source) if checker.found else {}
     findings = []
     for node, code, message in checker.found:
@@ -827,6 +843,23 @@ def _check_source(source: str, path: str, docs_base_url: str | None) -> list[Fin
             Finding(path, node.lineno, node.col_offset + 1, code, message, url)
         )
     return sorted(findings, key=lambda f: (f.line, f.col, f.code))
+
+
+#: Frames the visitors may take. They recurse a few frames per level of the tree,
+#: and ``ast.parse`` builds trees a few thousand deep (a long chain of ``+``, which
+#: Python compiles), deeper than the default limit of 1,000 frames allows.
+VISIT_RECURSION_LIMIT = 20_000
+
+
+@contextlib.contextmanager
+def _recursion_limit(limit: int) -> Iterator[None]:
+    """The recursion limit at least ``limit`` in the block, as it was after."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
 
 
 def _internal_error(path: str, error: Exception, docs_base_url: str | None) -> Finding:
@@ -871,9 +904,11 @@ def _noqa_lines(source: str) -> dict[int, frozenset[str] | None]:
 
 
 def check_file(path: Path, *, docs_base_url: str | None = None) -> list[Finding]:
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+    try:  # UTF-8, or the encoding a coding comment declares (PEP 263), as Python
+        raw = path.read_bytes()
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+        source = raw.decode(encoding)
+    except (OSError, SyntaxError, UnicodeDecodeError) as error:
         reason = f"not checked: cannot read it: {error}."
         url = page_url(NOT_CHECKED_PAGE, docs_base_url)
         return [Finding(str(path), 1, 1, NOT_CHECKED, reason, url)]
@@ -885,6 +920,8 @@ def python_files(paths: Iterable[str]) -> Iterator[Path]:
         path = Path(name)
         if path.is_dir():
             for found in sorted(path.rglob("*.py")):
+                if found.is_dir():  # a folder named like a module: rglob goes in
+                    continue
                 if not SKIPPED_DIRS & set(found.relative_to(path).parts):
                     yield found
         elif path.is_file():

@@ -286,6 +286,16 @@ CORPUS = [
         "787f5a77e3a3be38632db6280500f45f18dd5ab2",
         "app: FastAPI repositories with a Celery beat task on async sessions",
     ),
+    CodeBase(
+        "Kargozaur/kanban",
+        "de7ae7bac6578784a434b1133236d4892117d438",
+        "app: FastAPI kanban board, unit of work, PEP 695 generic repositories",
+    ),
+    CodeBase(
+        "mrbaboon/procrasturbate",
+        "c52dff816620ce746973f649535d481bda114bd9",
+        "app: FastAPI GitHub PR reviewer, procrastinate workers on async sessions",
+    ),
 ]
 # endregion corpus
 

@@ -26,6 +26,8 @@ from implicit_io.review_check import (
     SESSIONMAKERS,
     SESSIONS,
     SQLMODEL_RELATIONSHIPS,
+    TOO_DEEP,
+    VISIT_RECURSION_LIMIT,
     WRITE_ONLY_MAPPED,
     ExitStatus,
     Finding,
@@ -560,6 +562,44 @@ def test_a_file_libcst_itself_fails_on_is_not_checked_not_an_internal_error(
     assert finding.message.startswith("not checked: cannot parse it: ")
 
 
+def test_a_file_nested_too_deep_for_any_parser_does_not_stop_the_run(
+    tmp_path: Path,
+) -> None:
+    # No Python parses more than 200 nested brackets; libcst, asked instead,
+    # overflows its stack at a few thousand and takes the whole process down.
+    deep = "x = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
+    (tmp_path / "a_generated.py").write_text("import sqlalchemy\n" + deep)
+    (tmp_path / "b_models.py").write_text(HOTSPOTS)
+    command = [sys.executable, "-m", "implicit_io.review_check", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"{tmp_path}/a_generated.py:2:")
+    assert f" IOE001 not checked: cannot parse it: {TOO_DEEP}." in lines[0]
+    assert len(lines) == 1 + 8
+
+
+def test_a_long_chain_of_operators_that_python_compiles_is_checked() -> None:
+    # 2,000 terms: a tree 2,000 deep, which Python compiles, and the check's
+    # visitors walk with several frames per level.
+    chain = "text = " + " + ".join(["'x'"] * 2000) + "\n"
+    source = "from sqlalchemy.orm import relationship\n" + chain
+    source += "orders = relationship('Order')\n"
+    compile(source, "app/generated.py", "exec")
+    before = sys.getrecursionlimit()
+    assert codes(check_source(source, "app/generated.py")) == [(3, "IO104")]
+    assert sys.getrecursionlimit() == before < VISIT_RECURSION_LIMIT  # restored
+
+
+def test_a_file_too_complex_for_the_parser_is_not_an_internal_error() -> None:
+    # Python cannot compile it either: its parser runs out of stack (MemoryError
+    # or RecursionError, by version), which is the file's limit, not the check's.
+    source = "from sqlalchemy.orm import relationship\nx = " + "-" * 20000 + "1\n"
+    [finding] = check_source(source, "app/generated.py")
+    assert (finding.line, finding.code) == (1, "IOE001")
+    assert finding.message.startswith("not checked: cannot parse it: ")
+
+
 def test_a_file_that_does_not_parse_is_a_finding_of_its_own() -> None:
     source = "from sqlalchemy.orm import relationship\ndef handler(:\n    pass\n"
     [finding] = check_source(source, "app/broken.py", docs_base_url="/site/")
@@ -576,6 +616,18 @@ def test_a_file_that_cannot_be_read_is_a_finding_too(tmp_path: Path) -> None:
     [finding] = check_file(latin)
     assert finding.code == NOT_CHECKED
     assert finding.message.startswith("not checked: cannot read it: ")
+
+
+def test_a_file_in_the_encoding_its_coding_comment_declares_is_checked(
+    tmp_path: Path,
+) -> None:
+    latin = tmp_path / "latin.py"
+    source = "# -*- coding: latin-1 -*-\nfrom sqlalchemy.orm import relationship\n"
+    latin.write_bytes(
+        (source + "name = 'é'\norders = relationship('Order')\n").encode("latin-1")
+    )
+    [finding] = check_file(latin)
+    assert (finding.line, finding.code) == (4, "IO104")
 
 
 def test_the_check_goes_on_past_a_broken_file(tmp_path: Path, capsys) -> None:
@@ -601,6 +653,13 @@ def test_folders_are_searched_skipping_virtualenvs(tmp_path: Path) -> None:
     (tmp_path / ".venv" / "lib").mkdir(parents=True)
     (tmp_path / ".venv" / "lib" / "vendored.py").write_text(HOTSPOTS)
     assert list(python_files([str(tmp_path)])) == [tmp_path / "app" / "models.py"]
+
+
+def test_a_folder_named_like_a_module_is_searched_not_read(tmp_path: Path) -> None:
+    (tmp_path / "app.py").mkdir()
+    (tmp_path / "app.py" / "models.py").write_text(HOTSPOTS)
+    found = list(python_files([str(tmp_path)]))
+    assert found == [tmp_path / "app.py" / "models.py"]
 
 
 # --- Output formats ----------------------------------------------------------------
