@@ -29,7 +29,7 @@ import re
 import subprocess
 import sys
 import tokenize
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -938,38 +938,108 @@ def changed_lines(ref: str) -> dict[Path, set[int] | None]:
 
     ``None`` means the whole file: untracked files are new in their entirety.
     """
-    top = Path(_git("rev-parse", "--show-toplevel").strip())
+    top = git_top()
+    if ref.startswith("-"):  # git would read it as an option (--output=...)
+        raise UsageError(f"--diff {ref}: a git ref does not start with '-'")
     changed: dict[Path, set[int] | None] = {}
     current: set[int] | None = None
-    diff = _git("diff", "--unified=0", "--no-color", "--no-ext-diff", ref, "--")
+    header = False  # between a file's "diff --git" line and its first hunk
+    # The user's diff settings must not change the names or the hunks it parses.
+    diff = _git(
+        "-C", str(top), "-c", "core.quotePath=false", "diff", "--unified=0",
+        "--inter-hunk-context=0", "--no-color", "--no-ext-diff", "--no-textconv",
+        "--no-relative", "--src-prefix=a/", "--dst-prefix=b/", ref, "--",
+        failure=lambda stderr: _bad_ref(ref, stderr),
+    )  # fmt: skip
     for line in diff.splitlines():
-        if line.startswith("+++ "):
-            name = line[4:]
-            current = None
+        if line.startswith("diff --git "):
+            header, current = True, None
+        elif header and line.startswith("+++ "):
+            name = _unquote(line[4:])
             if name != "/dev/null":
                 current = changed.setdefault((top / name[2:]).resolve(), set())
         elif line.startswith("@@") and current is not None:
+            header = False
             match = re.search(r"\+(\d+)(?:,(\d+))?", line)
             start, count = int(match[1]), int(match[2] or 1)
             current.update(range(start, start + count))
-    for name in _git("ls-files", "--others", "--exclude-standard", "--full-name").split(
-        "\n"
-    ):
+    untracked = _git("-C", str(top), "ls-files", "-z", "--others", "--exclude-standard")
+    for name in untracked.split("\0"):
         if name:
             changed[(top / name).resolve()] = None
     return changed
 
 
-def _git(*args: str) -> str:
-    try:
-        done = subprocess.run(
-            ["git", *args], capture_output=True, text=True, check=True
+def git_top() -> Path:
+    """The top of the git work tree the check runs in, for ``--diff``."""
+    return Path(
+        _git(
+            "rev-parse",
+            "--show-toplevel",
+            failure=lambda stderr: (
+                f"--diff needs a git work tree, and {Path.cwd()} is in none ({stderr})"
+                ": run it from inside the repository's checkout"
+            ),
+        ).strip()
+    )
+
+
+def _in_work_tree(paths: Iterable[str], top: Path) -> None:
+    """``--diff`` knows only the changes of the work tree it runs in."""
+    for name in paths:
+        if not Path(name).resolve().is_relative_to(top.resolve()):
+            raise UsageError(
+                f"{name}: outside the git work tree {top}, whose changes --diff "
+                "compares: run the check from that path's own repository"
+            )
+
+
+def _bad_ref(ref: str, stderr: str) -> str:
+    message = f"--diff {ref}: git cannot compare with it ({stderr})"
+    if _git("rev-parse", "--is-shallow-repository").strip() == "true":
+        return (
+            f"{message}; this clone is shallow and may not have {ref}: fetch its "
+            "history (git fetch --unshallow, or fetch-depth: 0 in actions/checkout)"
         )
+    return f"{message}; give a branch, tag or commit git knows (git fetch it first)"
+
+
+def _unquote(name: str) -> str:
+    """A file name as git prints it in a diff header: C-quoted, or tab-terminated."""
+    if not name.startswith('"'):
+        return name.removesuffix("\t")  # git ends a name with a space in it with a tab
+    escapes = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13}
+    raw = bytearray()
+    body = name[1 : name.rindex('"')]
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char != "\\":
+            raw += char.encode("utf-8", "surrogateescape")
+            index += 1
+        elif body[index + 1] in "01234567":
+            raw.append(int(body[index + 1 : index + 4], 8))
+            index += 4
+        else:
+            escape = body[index + 1]
+            raw.append(escapes.get(escape, ord(escape)))
+            index += 2
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _git(*args: str, failure: Callable[[str], str] | None = None) -> str:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, check=True)
     except FileNotFoundError:
         raise UsageError("--diff needs git on the PATH") from None
     except subprocess.CalledProcessError as error:
-        raise UsageError(f"git {' '.join(args[:2])}: {error.stderr.strip()}") from None
-    return done.stdout
+        stderr = error.stderr.decode("utf-8", "replace").strip()
+        if failure is not None:
+            raise UsageError(failure(stderr)) from None
+        raise UsageError(f"git {' '.join(args[:2])}: {stderr}") from None
+    # Bytes, not the locale's text: a diff holds any file's bytes (Latin-1 code),
+    # and a file name is bytes too (os.fsdecode's surrogateescape, as Path reads).
+    return done.stdout.decode("utf-8", "surrogateescape")
 
 
 def in_diff(finding: Finding, changed: dict[Path, set[int] | None]) -> bool:
@@ -1149,6 +1219,8 @@ def main(argv: list[str] | None = None) -> int:
         if not arguments.paths:
             parser.error("give at least one PATH (or --explain CODE)")
         changed = changed_lines(arguments.diff) if arguments.diff else None
+        if changed is not None:
+            _in_work_tree(arguments.paths, git_top())
         findings = [
             finding
             for path in python_files(arguments.paths)

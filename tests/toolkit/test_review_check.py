@@ -756,10 +756,102 @@ def test_a_broken_file_counts_when_it_changed(repo: Path) -> None:
 
 
 def test_a_bad_ref_is_a_usage_error(repo: Path, capsys) -> None:
-    with pytest.raises(UsageError, match="git diff"):
+    with pytest.raises(UsageError, match="--diff no-such-ref: git cannot compare"):
         changed_lines("no-such-ref")
     assert main(["--diff", "no-such-ref", "."]) == 2
-    assert "implicit-io-check: git diff" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "bad revision 'no-such-ref'" in err
+    assert "give a branch, tag or commit git knows" in err
+
+
+def test_a_ref_is_never_read_as_a_git_option(repo: Path, capsys) -> None:
+    assert main(["--diff=--output=written", "."]) == 2
+    assert "a git ref does not start with '-'" in capsys.readouterr().err
+    assert not (repo / "written").exists()
+
+
+def test_a_shallow_clone_says_to_fetch_history(
+    repo: Path, tmp_path_factory, monkeypatch, capsys
+) -> None:
+    (repo / "models.py").write_text(IMPORTS + "\n")
+    _git(repo, "commit", "-qam", "second")
+    clone = tmp_path_factory.mktemp("shallow") / "clone"
+    _git(repo, "clone", "-q", "--depth", "1", f"file://{repo}", str(clone))
+    monkeypatch.chdir(clone)
+    assert main(["--diff", "HEAD~1", "."]) == 2
+    assert "this clone is shallow" in capsys.readouterr().err
+
+
+def test_diff_outside_a_work_tree_is_a_usage_error(
+    repo: Path, tmp_path_factory, monkeypatch, capsys
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "other.py").write_text(IMPORTS + "x = relationship('X')\n")
+    assert main(["--diff", "HEAD", str(elsewhere)]) == 2  # a path outside the repo
+    assert f"{elsewhere}: outside the git work tree" in capsys.readouterr().err
+    monkeypatch.chdir(elsewhere)  # in no repository at all
+    assert main(["--diff", "HEAD", "."]) == 2
+    err = capsys.readouterr().err
+    assert "--diff needs a git work tree" in err
+    assert "run it from inside the repository's checkout" in err
+
+
+def test_diff_reads_a_change_in_a_file_that_is_not_utf8(repo: Path, capsys) -> None:
+    latin = b"# -*- coding: latin-1 -*-\n" + IMPORTS.encode() + b"s = '\xe9'\n"
+    (repo / "latin.py").write_bytes(latin)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "latin-1")
+    (repo / "latin.py").write_bytes(latin + b"t = '\xe8'\nx = relationship('X')\n")
+    assert main(["--diff", "HEAD", "."]) == 1  # once a UnicodeDecodeError
+    assert capsys.readouterr().out.startswith("latin.py:6:5: IO104")
+
+
+def test_diff_finds_changes_in_files_git_quotes(repo: Path, capsys) -> None:
+    names = ["café.py", "with space.py", 'quo"te.py', "plain.py"]
+    for name in names:
+        (repo / name).write_text(IMPORTS)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "names")
+    for name in names:
+        (repo / name).write_text(IMPORTS + "x = relationship('X')\n")
+    (repo / "ünt.py").write_text(IMPORTS + "x = relationship('X')\n")  # untracked
+    assert main(["--diff", "HEAD", "."]) == 1
+    out = capsys.readouterr().out.splitlines()
+    found = sorted(line.split(":")[0] for line in out)
+    assert found == sorted([*names, "ünt.py"])
+
+
+def test_diff_ignores_the_users_diff_settings(repo: Path, monkeypatch, capsys) -> None:
+    (repo / "pkg").mkdir()
+    body = IMPORTS + "".join(f"a{n} = 1\n" for n in range(6))
+    (repo / "pkg" / "models.py").write_text(body)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "pkg")
+    for key, value in [("noprefix", "true"), ("relative", "true")]:
+        _git(repo, "config", f"diff.{key}", value)
+    _git(repo, "config", "diff.interHunkContext", "10")
+    lines = body.splitlines(keepends=True)
+    lines[3] = "a0 = relationship('X')\n"
+    lines[-1] = "a5 = relationship('Y')\n"
+    (repo / "pkg" / "models.py").write_text("".join(lines))
+    (repo / "new.py").write_text(IMPORTS + "x = relationship('X')\n")  # untracked
+    monkeypatch.chdir(repo / "pkg")  # reported from a subfolder, with paths above it
+    assert main(["--diff", "HEAD", ".."]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in out] == [
+        "../new.py:3:5",
+        "../pkg/models.py:4:6",
+        "../pkg/models.py:8:6",
+    ]
+    assert changed_lines("HEAD")[(repo / "pkg" / "models.py").resolve()] == {4, 8}
+
+
+def test_an_added_line_that_looks_like_a_file_header(repo: Path, capsys) -> None:
+    doc = 'doc = """\n++ b/elsewhere\n"""\n'  # added, it is "+++ b/elsewhere"
+    text = IMPORTS + doc + "old = relationship('Old')\nnew = relationship('New')\n"
+    (repo / "models.py").write_text(text)
+    assert main(["--diff", "HEAD", "."]) == 1  # the next hunk is still models.py's
+    assert capsys.readouterr().out.startswith("models.py:7:7: IO104")
 
 
 # --- The command --------------------------------------------------------------------
