@@ -184,9 +184,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error) -> None:
-    """pytest-xdist: a worker finished; add its report to the controller's."""
+    """pytest-xdist: a worker finished; add its report to the controller's.
+
+    Once: a worker stopped by ``pytest.exit`` or Ctrl-C is reported down twice
+    (finished, then as an error), with the same output.
+    """
     report = node.config.stash.get(_REPORT_KEY, None)
-    output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT)
+    output = getattr(node, "workeroutput", {}).pop(WORKER_OUTPUT, None)
     if report is not None and output is not None:
         report.merge(Report.from_dict(output, f"worker {node.gateway.id}"))
 

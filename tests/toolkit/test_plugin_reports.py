@@ -162,6 +162,24 @@ def test_track_under_xdist_counts_and_reports_every_workers_loads(service) -> No
     result.stdout.fnmatch_lines(["implicit-io report written to r.json"])
 
 
+def test_a_worker_stopped_by_pytest_exit_is_counted_once(service) -> None:
+    # pytest.exit (or Ctrl-C) in a worker: xdist reports that worker down twice,
+    # once finished and once as an error; its loads were added both times.
+    stops = "\n\ndef test_zz_stops():\n    import pytest\n\n    pytest.exit('stop')\n"
+    service.makepyfile(test_more=MORE_LOADS + stops)
+    result = run(
+        service, "-n", "1", "--implicit-io=track", "--implicit-io-report=r.json"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*= implicit I/O (track) =*",
+            "2 implicit load(s), most frequent first:",
+            "     2  IO102  Customer.orders  first at test_more.py:7",
+        ]
+    )
+    assert json.loads((service.path / "r.json").read_text())["total"] == 2
+
+
 def test_a_test_that_changes_directory_does_not_rename_later_loads(service) -> None:
     # alchemical's alembic tests chdir into their folder and never come back: the
     # loads after them were named from there ("test_x.py:7", elsewhere
