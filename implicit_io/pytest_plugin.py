@@ -44,8 +44,11 @@ _LOADS_KEY = pytest.StashKey[list[ImplicitLoad]]()
 _REPORT_KEY = pytest.StashKey[Report]()
 _BASELINE_KEY = pytest.StashKey["Baseline | None"]()
 _TEST_KEY = pytest.StashKey[list[str]]()  # the test running now (one element)
+_PARTIAL_KEY = pytest.StashKey[list[str]]()  # why the run was not the whole suite
+_KEPT_KEY = pytest.StashKey[int]()  # baseline entries a partial run kept
 #: The key of a worker's report in pytest-xdist's ``workeroutput``.
 WORKER_OUTPUT = "implicit_io_report"
+WORKER_PARTIAL = "implicit_io_partial"
 
 
 # region options
@@ -148,6 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_REPORT_KEY] = report
     config.stash[_BASELINE_KEY] = baseline
     config.stash[_TEST_KEY] = current
+    config.stash[_PARTIAL_KEY] = []
 
 
 def _path(config: pytest.Config, name: str) -> str:
@@ -164,22 +168,66 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workeroutput")
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    partial = items[0].config.stash.get(_PARTIAL_KEY, None) if items else None
+    if partial is not None:
+        partial.append(f"{len(items)} test(s) deselected")
+
+
+def _why_partial(session: pytest.Session, exitstatus: int) -> list[str]:
+    """Why this run did not run every test it collected ([] if it did): a
+    baseline written from it must keep the entries of the tests it skipped."""
+    config = session.config
+    reasons = list(config.stash[_PARTIAL_KEY])
+    for stop in (session.shouldfail, session.shouldstop):  # -x, --maxfail, --sw
+        if stop:
+            reasons.append(str(stop) if isinstance(stop, str) else "stopped early")
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        reasons.append(f"exit status {int(exitstatus)}")
+    lf = config.pluginmanager.get_plugin("lfplugin")
+    if config.getoption("lf", False) and getattr(lf, "lastfailed", None):
+        reasons.append("--lf")
+    return reasons
+
+
+def _write_baseline(config: pytest.Config, report: Report, partial: list[str]) -> int:
+    """Write this run's baseline; after a partial run, keep the entries of the
+    existing file that it did not see. Returns the kept entries' count."""
+    path = _path(config, "implicit_io_baseline")
+    baseline = Baseline.of(report)
+    kept = 0
+    if partial:
+        try:
+            old = Baseline.read(path)
+        except ReportError:  # none yet (or unreadable): nothing to keep
+            old = Baseline({})
+        kept = len(old.counts.keys() - baseline.counts.keys())
+        baseline = Baseline({**baseline.counts, **old.counts})
+    baseline.write(path)
+    return kept
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     report = config.stash.get(_REPORT_KEY, None)
     if report is None:
         return
+    partial = _why_partial(session, exitstatus)
     guard = config.stash[_GUARD_KEY]
     for key, count in guard.allowed_counts.items():
         report.allowed[key] = report.allowed.get(key, 0) + count
     guard.allowed_counts.clear()
     if _is_worker(config):  # to the controller, which merges every worker's
         config.workeroutput[WORKER_OUTPUT] = report.to_dict()
+        config.workeroutput[WORKER_PARTIAL] = partial
         return
+    partial += config.stash[_PARTIAL_KEY]  # the workers'
+    config.stash[_PARTIAL_KEY] = partial
     if config.getoption("implicit_io_report"):
         report.write(config.getoption("implicit_io_report"))
     if config.getoption("implicit_io_baseline_write"):
-        Baseline.of(report).write(_path(config, "implicit_io_baseline"))
+        kept = _write_baseline(config, report, partial)
+        config.stash[_KEPT_KEY] = kept
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -193,6 +241,8 @@ def pytest_testnodedown(node, error) -> None:
     output = getattr(node, "workeroutput", {}).pop(WORKER_OUTPUT, None)
     if report is not None and output is not None:
         report.merge(Report.from_dict(output, f"worker {node.gateway.id}"))
+        partial = node.workeroutput.get(WORKER_PARTIAL, [])
+        node.config.stash[_PARTIAL_KEY].extend(partial)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -306,3 +356,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
                 else _path(config, "implicit_io_baseline")
             )
             terminalreporter.write_line(f"implicit-io {what} written to {where}")
+    partial = sorted(set(config.stash[_PARTIAL_KEY]))
+    if config.getoption("implicit_io_baseline_write") and partial:
+        terminalreporter.write_line(
+            f"implicit-io baseline: a partial run ({'; '.join(partial)}): kept the "
+            f"{config.stash.get(_KEPT_KEY, 0)} existing entr(ies) it did not see"
+        )

@@ -307,6 +307,37 @@ def test_the_baseline_passes_old_loads_fails_new_ones_and_shrinks(service) -> No
     assert Baseline.read(service.path / "baseline.json").counts == {}
 
 
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (("-k", "invoice"), "4 test(s) deselected"),
+        (("-x",), "stopping after 1 failures"),
+    ],
+)
+def test_a_baseline_written_by_a_partial_run_keeps_what_it_did_not_see(
+    service, args, why
+) -> None:
+    service.makepyfile(test_more=MORE_LOADS)
+    write = ["--implicit-io=track", "--implicit-io-baseline=b.json"]
+    write.append("--implicit-io-baseline-write")
+    run_here(service, *write).assert_outcomes(passed=4)
+    # -x: this test fails first, and nothing after it runs.
+    service.makepyfile(test_aa_fails="def test_fails():\n    assert False")
+    partial = run_here(service, *write, *args)
+    partial.stdout.fnmatch_lines(
+        [
+            "implicit-io baseline written to b.json",
+            f"implicit-io baseline: a partial run ({why}): kept the * existing "
+            "entr(ies) it did not see",
+        ]
+    )
+    baseline = Baseline.read(service.path / "b.json")
+    assert baseline.keys == {
+        ("IO102", "Customer.orders"),
+        ("IO102", "Order.customer"),
+    }
+
+
 def test_the_ini_key_names_the_baseline(service) -> None:
     ini = service.path / "pytest.ini"
     ini.write_text(ini.read_text() + "implicit_io_baseline = debt.json\n")
