@@ -46,6 +46,9 @@ _BASELINE_KEY = pytest.StashKey["Baseline | None"]()
 _TEST_KEY = pytest.StashKey[list[str]]()  # the test running now (one element)
 _PARTIAL_KEY = pytest.StashKey[list[str]]()  # why the run was not the whole suite
 _KEPT_KEY = pytest.StashKey[int]()  # baseline entries a partial run kept
+#: The loads of the test attempt running now, not in the report yet: an attempt
+#: that pytest-rerunfailures reruns (its report's outcome is "rerun") is dropped.
+_ATTEMPT_KEY = pytest.StashKey[list[tuple[ImplicitLoad, "str | None"]]]()
 #: The key of a worker's report in pytest-xdist's ``workeroutput``.
 WORKER_OUTPUT = "implicit_io_report"
 WORKER_PARTIAL = "implicit_io_partial"
@@ -129,9 +132,10 @@ def pytest_configure(config: pytest.Config) -> None:
     loads: list[ImplicitLoad] = []
     report = Report()
     current: list[str] = [""]
+    attempt: list[tuple[ImplicitLoad, str | None]] = []
 
     def on_load(load: ImplicitLoad) -> None:
-        report.add(load, current[0] or None)
+        attempt.append((load, current[0] or None))  # to the report once it counts
         if baseline is None or (load.rule, load.attribute) not in baseline:
             loads.append(load)  # the loads that fail a test in enforce mode
 
@@ -152,6 +156,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_BASELINE_KEY] = baseline
     config.stash[_TEST_KEY] = current
     config.stash[_PARTIAL_KEY] = []
+    config.stash[_ATTEMPT_KEY] = attempt
+    config.pluginmanager.register(_Attempts(config), "implicit_io_attempts")
 
 
 def _path(config: pytest.Config, name: str) -> str:
@@ -166,6 +172,31 @@ def _path(config: pytest.Config, name: str) -> str:
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workeroutput")
+
+
+def _count_attempt(config: pytest.Config) -> None:
+    attempt = config.stash.get(_ATTEMPT_KEY, None)
+    if attempt:
+        report = config.stash[_REPORT_KEY]
+        for load, test in attempt:
+            report.add(load, test)
+        attempt.clear()
+
+
+class _Attempts:
+    """Counts a test attempt's loads when the next one starts, or the run ends;
+    drops them if the attempt is rerun (pytest-rerunfailures), so that a test
+    rerun until it passes counts the loads of one attempt, its last."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logstart(self) -> None:
+        _count_attempt(self.config)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.outcome == "rerun":
+            self.config.stash[_ATTEMPT_KEY].clear()
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -213,6 +244,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if report is None:
         return
     partial = _why_partial(session, exitstatus)
+    _count_attempt(config)
     guard = config.stash[_GUARD_KEY]
     for key, count in guard.allowed_counts.items():
         report.allowed[key] = report.allowed.get(key, 0) + count

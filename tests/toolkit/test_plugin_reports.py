@@ -180,6 +180,68 @@ def test_a_worker_stopped_by_pytest_exit_is_counted_once(service) -> None:
     assert json.loads((service.path / "r.json").read_text())["total"] == 2
 
 
+RERUNS_ONCE = """
+import pytest
+from _pytest.runner import runtestprotocol
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    # As pytest-rerunfailures (--reruns 1) runs a test: each attempt starts with
+    # logstart; a failed attempt is logged as "rerun", and the test runs again.
+    for last in (False, True):
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        failed = [report for report in reports if report.failed]
+        if last or not failed:
+            for report in reports:
+                item.ihook.pytest_runtest_logreport(report=report)
+            break
+        failed[0].outcome = "rerun"
+        item.ihook.pytest_runtest_logreport(report=failed[0])
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def pytest_report_teststatus(report):
+    if report.outcome == "rerun":
+        return "rerun", "R", "RERUN"
+"""
+
+FLAKY = """
+from orders import Customer
+from sqlalchemy import select
+
+attempts = []
+
+
+def test_flaky_orders(sync_session):
+    customers = sync_session.scalars(select(Customer).order_by(Customer.id))
+    assert [len(customer.orders) for customer in customers] == [2, 1]
+    attempts.append(1)
+    assert len(attempts) == 2
+"""
+
+
+def test_a_rerun_test_counts_the_loads_of_its_last_attempt(service) -> None:
+    service.path.joinpath("conftest.py").write_text(
+        service.path.joinpath("conftest.py").read_text() + RERUNS_ONCE
+    )
+    service.makepyfile(test_flaky=FLAKY)
+    result = run_here(
+        service, "--implicit-io=track", "--implicit-io-report=r.json", "test_flaky.py"
+    )
+    assert result.parseoutcomes() == {"passed": 1, "rerun": 1}
+    result.stdout.fnmatch_lines(
+        [
+            "*= implicit I/O (track) =*",
+            "2 implicit load(s), most frequent first:",
+            "     2  IO102  Customer.orders  first at test_flaky.py:9",
+        ]
+    )
+    assert json.loads((service.path / "r.json").read_text())["total"] == 2
+
+
 def test_a_test_that_changes_directory_does_not_rename_later_loads(service) -> None:
     # alchemical's alembic tests chdir into their folder and never come back: the
     # loads after them were named from there ("test_x.py:7", elsewhere
