@@ -144,10 +144,11 @@ def pytest_configure(config: pytest.Config) -> None:
         allow=allow,
         on_load=on_load,
         baseline=baseline.keys if baseline is not None else (),
-        # Where pytest was started: a test that changes directory (and may not
-        # change back) must not rename the lines reported after it, which would
-        # make a serial report differ from the workers' or the shards'.
-        root=config.invocation_params.dir,
+        # Named from the rootdir, as pytest names the tests: not from the working
+        # directory, which a test may change (and not change back), nor from where
+        # pytest was started, which CI steps differ in; either would make one
+        # run's report name other places than the workers' or the shards'.
+        root=config.rootpath,
     )
     guard.install_on_every_session()
     config.stash[_GUARD_KEY] = guard

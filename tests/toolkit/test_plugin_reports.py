@@ -261,6 +261,29 @@ def test_a_test_that_changes_directory_does_not_rename_later_loads(service) -> N
     ]
 
 
+def test_a_run_started_in_a_subfolder_names_the_same_places(
+    service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI step may start pytest below the service's root (cd tests && pytest ..):
+    # its loads are named from the rootdir, as pytest names the tests, so its report
+    # merges with the other shards' ("test_more.py:7" from the root, else
+    # "../test_more.py:7").
+    service.makepyfile(test_more=MORE_LOADS)
+    top = run_here(service, "--implicit-io=track", "--implicit-io-report=top.json")
+    top.assert_outcomes(passed=4)
+    (service.path / "ci").mkdir()
+    monkeypatch.chdir(service.path / "ci")
+    below = run_here(
+        service, "--implicit-io=track", "--implicit-io-report=r.json", "../"
+    )
+    below.assert_outcomes(passed=4)
+    places = [
+        [load["first"] for load in json.loads(path.read_text())["loads"]]
+        for path in (service.path / "top.json", service.path / "ci" / "r.json")
+    ]
+    assert places == [["test_more.py:7", "orders.py:53"]] * 2
+
+
 # --- CI shards ---------------------------------------------------------------------
 
 
