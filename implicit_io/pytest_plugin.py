@@ -200,6 +200,14 @@ class _Attempts:
             self.config.stash[_ATTEMPT_KEY].clear()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # No test has run yet: what failed is collection (--continue-on-collection-errors
+    # runs the rest).
+    partial = session.config.stash.get(_PARTIAL_KEY, None)
+    if partial is not None and session.testsfailed:
+        partial.append(f"{session.testsfailed} file(s) failed to collect")
+
+
 def pytest_deselected(items: list[pytest.Item]) -> None:
     partial = items[0].config.stash.get(_PARTIAL_KEY, None) if items else None
     if partial is not None:

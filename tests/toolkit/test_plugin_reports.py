@@ -423,6 +423,27 @@ def test_a_baseline_written_by_a_partial_run_keeps_what_it_did_not_see(
     }
 
 
+def test_a_file_that_fails_to_collect_makes_the_run_partial(service) -> None:
+    # --continue-on-collection-errors runs the rest: that file's loads are unseen.
+    service.makepyfile(test_more=MORE_LOADS)
+    write = ["--implicit-io=track", "--implicit-io-baseline=b.json"]
+    write.append("--implicit-io-baseline-write")
+    run_here(service, *write).assert_outcomes(passed=4)
+    service.makepyfile(test_more="import a_module_it_lost\n" + MORE_LOADS)
+    broken = run_here(service, *write, "--continue-on-collection-errors")
+    broken.assert_outcomes(passed=3, errors=1)
+    broken.stdout.fnmatch_lines(
+        [
+            "implicit-io baseline: a partial run (1 file(s) failed to collect): "
+            "kept the 1 existing entr(ies) it did not see",
+        ]
+    )
+    assert Baseline.read(service.path / "b.json").keys == {
+        ("IO102", "Customer.orders"),
+        ("IO102", "Order.customer"),
+    }
+
+
 def test_the_ini_key_names_the_baseline(service) -> None:
     ini = service.path / "pytest.ini"
     ini.write_text(ini.read_text() + "implicit_io_baseline = debt.json\n")
