@@ -87,12 +87,21 @@ HIDDEN_IN_SCROLL = """() => {
   }
   return [...new Set(found)].slice(0, 5);
 }"""
-SETTLE = """() => new Promise(
-  done => requestAnimationFrame(() => requestAnimationFrame(done)))"""
+#: Two frames, or a second at most. Every wait on the page has a bound: a run once
+#: hung here for 25 minutes on one page (guides/run-sync.html, a loaded machine)
+#: waiting for the page, which held CI until its limit.
+SETTLE = """() => new Promise(done => {
+  requestAnimationFrame(() => requestAnimationFrame(done));
+  setTimeout(done, 1000);
+})"""
 #: Colour transitions (a tab label's fades in 0.25 s) finished: what a reader sees
 #: once the page has switched scheme, not a colour halfway between the two.
-TRANSITIONS_DONE = """() => Promise.all(
-  document.getAnimations().map(animation => animation.finished))"""
+TRANSITIONS_DONE = """() => Promise.race([
+  Promise.all(document.getAnimations().map(animation => animation.finished)),
+  new Promise((_, fail) => setTimeout(() => fail(new Error(
+    "animations still running after 5 s: " + document.getAnimations().map(
+      a => a.animationName || a.transitionProperty).join(", "))), 5000)),
+])"""
 # What axe checks where. Only colour contrast depends on the colour scheme, so the
 # dark scheme is checked for contrast alone. Code blocks look the same at every
 # width: their (many, slow to check) highlighted tokens are contrast-checked at
