@@ -215,10 +215,11 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 
 
 def _why_partial(session: pytest.Session, exitstatus: int) -> list[str]:
-    """Why this run did not run every test it collected ([] if it did): a
-    baseline written from it must keep the entries of the tests it skipped."""
+    """Why this run stopped before running every test it collected, or left
+    some out, as --lf does ([] if neither); what collection deselected or failed
+    to collect is in the stash already."""
     config = session.config
-    reasons = list(config.stash[_PARTIAL_KEY])
+    reasons = []
     for stop in (session.shouldfail, session.shouldstop):  # -x, --maxfail, --sw
         if stop:
             reasons.append(str(stop) if isinstance(stop, str) else "stopped early")
@@ -260,14 +261,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     guard.allowed_counts.clear()
     if _is_worker(config):  # to the controller, which merges every worker's
         config.workeroutput[WORKER_OUTPUT] = report.to_dict()
-        config.workeroutput[WORKER_PARTIAL] = partial
+        config.workeroutput[WORKER_PARTIAL] = partial + config.stash[_PARTIAL_KEY]
         return
-    partial += config.stash[_PARTIAL_KEY]  # the workers'
-    config.stash[_PARTIAL_KEY] = partial
+    config.stash[_PARTIAL_KEY] += partial  # with collection's and the workers'
     if config.getoption("implicit_io_report"):
         report.write(config.getoption("implicit_io_report"))
     if config.getoption("implicit_io_baseline_write"):
-        kept = _write_baseline(config, report, partial)
+        kept = _write_baseline(config, report, config.stash[_PARTIAL_KEY])
         config.stash[_KEPT_KEY] = kept
 
 

@@ -19,7 +19,6 @@ import os
 import shutil
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -88,7 +87,11 @@ def report_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``implicit-io-report ARGS`` in ``cwd``: the command's own main(), in this
     process (as a command of its own: report_command)."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.chdir(cwd), redirect_stdout(out), redirect_stderr(err):
+    with (
+        contextlib.chdir(cwd),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
         status = report_module.main(list(args))
     return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
 
