@@ -296,6 +296,16 @@ CORPUS = [
         "c52dff816620ce746973f649535d481bda114bd9",
         "app: FastAPI GitHub PR reviewer, procrastinate workers on async sessions",
     ),
+    CodeBase(
+        "FEFU-PROJECT-TOURISM/tourism",
+        "61982d6dbbd3dc9a95686a91f049902c05442e9c",
+        "app: FastAPI tours API, unit of work, chained eager loads, mappers",
+    ),
+    CodeBase(
+        "memodb-io/Acontext",
+        "259d73bfdebeed35ec2d4211ddc060a2d4126bc6",
+        "app: agent context server, ORM relationships, async data services",
+    ),
 ]
 # endregion corpus
 
