@@ -108,6 +108,17 @@ BACKREFS = {"sqlalchemy.orm.backref"}
 DYNAMIC_MAPPED = {"sqlalchemy.orm.DynamicMapped"}
 #: ``WriteOnlyMapped[...]`` declares ``lazy="write_only"``: a strategy, stated.
 WRITE_ONLY_MAPPED = {"sqlalchemy.orm.WriteOnlyMapped"}
+#: Every name above: what ``from <module> import *`` binds of them (each is public).
+KNOWN_NAMES = (
+    SESSIONS
+    | ASYNC_FACTORIES
+    | SESSIONMAKERS
+    | RELATIONSHIPS
+    | SQLMODEL_RELATIONSHIPS
+    | BACKREFS
+    | DYNAMIC_MAPPED
+    | WRITE_ONLY_MAPPED
+)
 #: ``Session.expire(instance, attribute_names=None)``: what its arguments may be.
 EXPIRE_KEYWORDS = {"instance", "attribute_names"}
 #: The public methods and attributes of ``Session``, ``AsyncSession`` and their
@@ -292,7 +303,12 @@ class _Scopes(ast.NodeVisitor):
         if node.level:
             return  # a relative import is the application's own code
         for alias in node.names:
-            if alias.name != "*":
+            if alias.name == "*":  # binds, of the names above, those of that module
+                for qualified in KNOWN_NAMES:
+                    module, name = qualified.rsplit(".", 1)
+                    if module == node.module:
+                        self.stack[-1].imports.setdefault(name, set()).add(qualified)
+            else:
                 bound = alias.asname or alias.name
                 qualified = f"{node.module}.{alias.name}"
                 self.stack[-1].imports.setdefault(bound, set()).add(qualified)

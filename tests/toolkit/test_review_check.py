@@ -20,6 +20,7 @@ from implicit_io.review_check import (
     DYNAMIC_MAPPED,
     EXPIRE_KEYWORDS,
     FORMATS,
+    KNOWN_NAMES,
     NOT_CHECKED,
     RELATIONSHIPS,
     SESSION_ATTRIBUTES,
@@ -451,6 +452,37 @@ def test_a_name_assigned_an_imported_name_is_resolved_through_it() -> None:
         """
     )
     assert codes(check_source(source)) == [(12, "IO104"), (13, "IO104"), (16, "IO201")]
+
+
+def test_a_star_import_binds_the_names_its_module_exports() -> None:
+    # Older tutorials and scripts write ``from sqlalchemy.orm import *``: its
+    # ``relationship()`` and ``async_sessionmaker()`` were not resolved, so not checked.
+    source = textwrap.dedent(
+        """\
+        from sqlalchemy.orm import *
+        from sqlalchemy.ext.asyncio import *
+        from app.models import *
+        from .local import *
+
+        class Post:
+            user = relationship("User")
+            tags = relationship("Tag", lazy="selectin")
+
+        make = async_sessionmaker(engine)
+        """
+    )
+    assert codes(check_source(source)) == [(7, "IO104"), (10, "IO201")]
+
+
+@pytest.mark.parametrize("qualified", sorted(KNOWN_NAMES))
+def test_each_known_name_is_bound_by_a_star_import_of_its_module(
+    qualified: str,
+) -> None:
+    module, name = qualified.rsplit(".", 1)
+    pytest.importorskip(module.split(".")[0])  # SQLModel's names, when it is installed
+    namespace: dict[str, object] = {}
+    exec(f"from {module} import *", namespace)
+    assert namespace.get(name) is getattr(importlib.import_module(module), name)
 
 
 @pytest.mark.parametrize("qualified", sorted(WRITE_ONLY_MAPPED | DYNAMIC_MAPPED))
