@@ -27,6 +27,7 @@ extensions = [
     "_ext.recorded_output",  # captured runs and tables, as the suite recorded them
     "_ext.captured_variants",  # output a test recorded per configuration
     "_ext.snippet_contract",  # every example is a tested snippet, shown by region
+    "_ext.front_matter",  # each page's front matter, validated as it is read
     "_ext.rules",  # the {rule} role, from the toolkit's rule registry
     "_ext.rule_page",  # rule pages: header, sections and tested examples, checked
     "_ext.rule_index",  # the {rule-index} table and rules.json

@@ -74,7 +74,10 @@ def _link_first_uses(app, doctree: nodes.document) -> None:
     if docname == GLOSSARY or not patterns:
         return
     pending = list(patterns)
+    any_term = app.guide_glossary_any_term
     for found in list(doctree.findall(nodes.Text)):
+        if any_term.search(found) is None:
+            continue  # most text holds no term: one search instead of one per term
         text: nodes.Text | None = found
         while text is not None and text.parent is not None and pending:
             if _skipped(text):
@@ -111,6 +114,14 @@ def _wrap(
 def _load_terms(app) -> None:
     terms = sorted(glossary_terms(Path(app.srcdir)), key=len, reverse=True)
     app.guide_glossary_patterns = [(term, term_pattern(term)) for term in terms]
+    # Matches where any of them would (each keeps its own case rule).
+    app.guide_glossary_any_term = re.compile(
+        "|".join(
+            f"(?i:{p.pattern})" if p.flags & re.IGNORECASE else f"(?:{p.pattern})"
+            for _, p in app.guide_glossary_patterns
+        )
+        or "(?!)"
+    )
 
 
 def setup(app):

@@ -1,6 +1,6 @@
 """Policy metadata: front matter shown as a card, with a review reminder.
 
-A policy page declares (validated by ``guide_runtime.pages.PolicyPage``)::
+A policy page declares (validated by ``guide_runtime.front_matter.PolicyPage``)::
 
     ---
     policy:
@@ -12,7 +12,8 @@ A policy page declares (validated by ``guide_runtime.pages.PolicyPage``)::
       owner: Platform engineering
     ---
 
-A field that does not validate fails the strict build, naming the file and the fix.
+A field that does not validate fails the strict build, naming the file and the fix
+(``front_matter.py`` validates each page as it is read).
 The card goes under the title; ``{policy-card} /guides/policy`` shows another page's.
 Past its review date a page shows "review overdue" and the build log says so, not as
 a warning: a green build must not turn red because time passed.
@@ -20,23 +21,20 @@ a warning: a green build must not turn red because time passed.
 
 from __future__ import annotations
 
+import calendar
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from docutils import nodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from guide_runtime.pages import (
-    FrontMatterError,
-    PolicyPage,
-    docname,
-    front_matter,
-    site_pages,
-)
+from guide_runtime.pages import FrontMatterError, front_matter
 
+from .front_matter import page_front_matter
 from .markup import per_page, store, under_title, xref
 
 logger = logging.getLogger(__name__)
@@ -47,46 +45,53 @@ CARD = ["sd-card", "sd-sphinx-override", "sd-mb-3", "sd-shadow-sm"]
 @dataclass(frozen=True)
 class PageMeta:
     docname: str
-    policy: PolicyPage
+    #: The page's validated ``policy:`` mapping (plain values).
+    policy: dict[str, Any]
 
     @property
     def review_due(self) -> date:
-        return self.policy.review_due
+        """``review_every`` after ``last_reviewed`` (a shorter month: its last day)."""
+        number, unit = self.policy["review_every"].split()
+        count, reviewed = int(number), self.policy["last_reviewed"]
+        if unit.startswith("day"):
+            return reviewed + timedelta(days=count)
+        if unit.startswith("week"):
+            return reviewed + timedelta(weeks=count)
+        months = reviewed.month - 1 + count
+        year, month = reviewed.year + months // 12, months % 12 + 1
+        return date(year, month, min(reviewed.day, calendar.monthrange(year, month)[1]))
 
     def overdue(self, today: date) -> bool:
         return today > self.review_due
 
 
-def load_page_meta(srcdir: Path, today: date) -> tuple[dict[str, PageMeta], list[str]]:
-    """Every policy page's metadata by docname, and the problems found in any
-    page's front matter."""
+def page_metas(
+    front_matters: dict[str, dict], today: date
+) -> tuple[dict[str, PageMeta], list[str]]:
+    """The policy pages among validated front matters (by docname), and the
+    problems that depend on the day."""
     found: dict[str, PageMeta] = {}
     problems: list[str] = []
-    for page in site_pages(srcdir):
-        try:
-            policy = front_matter(srcdir, page).policy
-        except FrontMatterError as error:  # any page's: this is where they are told
-            problems.append(str(error))
-            continue
+    for name, data in sorted(front_matters.items()):
+        policy = data.get("policy")
         if policy is None:
             continue
-        where = page.relative_to(srcdir).as_posix()
-        if policy.last_reviewed > today:
+        if policy["last_reviewed"] > today:
             problems.append(
-                f"{where}: last_reviewed {policy.last_reviewed} is in the future. "
-                "Write the date of the last review."
+                f"{name}.md: last_reviewed {policy['last_reviewed']} is in the "
+                "future. Write the date of the last review."
             )
             continue
-        found[docname(srcdir, page)] = PageMeta(docname(srcdir, page), policy)
+        found[name] = PageMeta(name, policy)
     return found, problems
 
 
 def overdue_message(meta: PageMeta) -> str:
     policy = meta.policy
     return (
-        f"{meta.docname}.md: review overdue: last reviewed {policy.last_reviewed}, "
-        f"due {meta.review_due} (every {policy.review_every}). {policy.owner}: review "
-        "the page, then set last_reviewed to the date of the review."
+        f"{meta.docname}.md: review overdue: last reviewed {policy['last_reviewed']}, "
+        f"due {meta.review_due} (every {policy['review_every']}). {policy['owner']}: "
+        "review the page, then set last_reviewed to the date of the review."
     )
 
 
@@ -108,18 +113,18 @@ def card(meta: PageMeta, today: date, refdoc: str, link: bool) -> list[nodes.Nod
         title += nodes.Text("Policy status")
     header = nodes.container("", title, classes=["sd-card-header", "page-meta-header"])
     status = nodes.inline(
-        "", policy.status, classes=[f"page-meta-status-{policy.status}"]
+        "", policy["status"], classes=[f"page-meta-status-{policy['status']}"]
     )
     fields = nodes.field_list(classes=["page-meta"])
     fields += [
         _field("Status", status),
-        _field("Decision level", nodes.Text(policy.decision_level)),
-        _field("Applies to", nodes.Text(", ".join(policy.applies_to))),
-        _field("Owner", nodes.Text(policy.owner)),
-        _field("Last reviewed", nodes.Text(str(policy.last_reviewed))),
+        _field("Decision level", nodes.Text(policy["decision_level"])),
+        _field("Applies to", nodes.Text(", ".join(policy["applies_to"]))),
+        _field("Owner", nodes.Text(policy["owner"])),
+        _field("Last reviewed", nodes.Text(str(policy["last_reviewed"]))),
         _field(
             "Next review",
-            nodes.Text(f"{meta.review_due} (every {policy.review_every})"),
+            nodes.Text(f"{meta.review_due} (every {policy['review_every']})"),
         ),
     ]
     body = nodes.container("", fields, classes=["sd-card-body"])
@@ -129,8 +134,8 @@ def card(meta: PageMeta, today: date, refdoc: str, link: bool) -> list[nodes.Nod
         notice = nodes.admonition(classes=["warning", "review-overdue"])
         notice += nodes.title(text="Review overdue")
         notice += nodes.paragraph(
-            text=f"This policy was last reviewed on {policy.last_reviewed} and was due "
-            f"for review on {meta.review_due}. Until {policy.owner} reviews it, treat "
+            text=f"This policy was last reviewed on {policy['last_reviewed']} and was due "
+            f"for review on {meta.review_due}. Until {policy['owner']} reviews it, treat "
             "details that depend on library versions with care."
         )
         shown.append(notice)
@@ -149,24 +154,34 @@ class PolicyCard(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         source = self.arguments[0].strip("/").removesuffix(".md")
-        meta = self.env.page_meta.get(source)
+        path = Path(self.env.srcdir, f"{source}.md")
+        # From its file: this build may not have read that page yet.
+        try:
+            data = front_matter(Path(self.env.srcdir), path).model_dump()
+        except (OSError, FrontMatterError):
+            data = {}
+        meta = page_metas({source: data}, date.today())[0].get(source)
         if meta is None:
             raise self.error(
                 f"policy-card: {source}.md has no valid 'policy:' front matter. "
                 "Name a policy page, or fix its metadata."
             )
-        self.env.note_dependency(str(Path(self.env.srcdir, f"{source}.md")))
+        self.env.note_dependency(str(path))
         today = date.today()
         _remember(self.env, self.env.docname, source, meta.overdue(today))
         return card(meta, today, self.env.docname, link=True)
 
 
-def _load(app) -> None:
-    app.page_meta, problems = load_page_meta(Path(app.srcdir), date.today())
-    app.env.page_meta = app.page_meta  # for directives (Sphinx 11 removes env.app)
+def _metas(env) -> tuple[dict[str, PageMeta], list[str]]:
+    return page_metas(getattr(env, "guide_front_matter", {}), date.today())
+
+
+def _remind(app, env) -> None:
+    """Every build: a future review date is a warning, an overdue review a notice."""
+    metas, problems = _metas(env)
     for problem in problems:
         logger.warning("page metadata: %s", problem, type="page_meta", subtype="field")
-    for meta in app.page_meta.values():
+    for meta in metas.values():
         if meta.overdue(date.today()):
             # Information, not a warning: -W must not fail a build for the calendar.
             logger.info(overdue_message(meta))
@@ -175,13 +190,14 @@ def _load(app) -> None:
 
 
 def _add_card(app, doctree: nodes.document) -> None:
-    meta = app.page_meta.get(app.env.docname)
-    section = doctree.next_node(nodes.section)
-    if meta is None or section is None:
-        return
+    docname = app.env.docname
     today = date.today()
-    _remember(app.env, meta.docname, meta.docname, meta.overdue(today))
-    under_title(section, card(meta, today, meta.docname, link=False))
+    meta = page_metas({docname: page_front_matter(app.env, docname)}, today)[0]
+    section = doctree.next_node(nodes.section)
+    if docname not in meta or section is None:
+        return
+    _remember(app.env, docname, docname, meta[docname].overdue(today))
+    under_title(section, card(meta[docname], today, docname, link=False))
 
 
 def stale_cards(
@@ -198,11 +214,13 @@ def stale_cards(
 def _outdated(app, env, added, changed, removed) -> list[str]:
     # An unchanged page is not re-read, but the calendar may have moved past its
     # review date since its card was rendered: re-read exactly those pages.
-    return stale_cards(getattr(env, "page_meta_shown", {}), app.page_meta, date.today())
+    shown = getattr(env, "page_meta_shown", {})
+    return stale_cards(shown, _metas(env)[0], date.today())
 
 
 def setup(app):
-    app.connect("builder-inited", _load)
+    app.setup_extension(f"{__package__}.front_matter")
+    app.connect("env-updated", _remind)
     app.connect("doctree-read", _add_card)
     app.connect("env-get-outdated", _outdated)
     per_page(app, "page_meta_shown")

@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from docutils import nodes
 from sphinx.errors import ConfigError
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxRole
 
-from guide_runtime.pages import FrontMatterError, front_matter
-
+from .front_matter import page_front_matter
 from .markup import xref
+
+logger = logging.getLogger(__name__)
 
 RULES_DIR = "guides/rules"
 
@@ -69,43 +71,15 @@ def registry(location: str) -> dict:
 
 
 def load_rules(srcdir: Path, rules: dict) -> dict[str, Rule]:
-    """Each rule of the registry with its page. Raises ConfigError naming the file."""
-    pages = {}
-    for path in sorted((srcdir / RULES_DIR).glob("io*.md")):
-        where = path.relative_to(srcdir).as_posix()
-        try:
-            page = front_matter(srcdir, path).rule
-        except FrontMatterError as error:
-            raise ConfigError(str(error)) from None
-        if page is None:
-            raise ConfigError(
-                f"{where}: add a 'rule:' mapping to the front matter (its code, "
-                "example and use_instead)."
-            )
-        if page.code not in rules:
-            raise ConfigError(
-                f"{where}: rule {page.code} is not in the registry (implicit_io/"
-                f"rules.py; known: {', '.join(sorted(rules))}). Add it there first."
-            )
-        if page.code in pages:
-            raise ConfigError(
-                f"{where}: rule code {page.code} is already used by "
-                f"{pages[page.code][0]}. Codes are never reused; pick the next free one."
-            )
-        if path.stem != page.code.lower():
-            raise ConfigError(
-                f"{where}: holds rule {page.code}; rename the file to "
-                f"{page.code.lower()}.md so its URL is stable."
-            )
-        pages[page.code] = (where, page)
+    """Each rule of the registry, at its page. Raises ConfigError naming the fix."""
     found: dict[str, Rule] = {}
     for code, rule in sorted(rules.items()):
-        if code not in pages:
+        where = f"{RULES_DIR}/{code.lower()}.md"
+        if not (srcdir / where).is_file():
             raise ConfigError(
-                f"{RULES_DIR}/{code.lower()}.md does not exist: every rule of the "
-                f"registry has a page, and a retired one keeps it. Write {code}'s page."
+                f"{where} does not exist: every rule of the registry has a page, "
+                f"and a retired one keeps it. Write {code}'s page."
             )
-        where, page = pages[code]
         if rule.summary.count("`") % 2:
             raise ConfigError(
                 f"implicit_io/rules.py: {code}'s summary has an unbalanced backtick; "
@@ -119,9 +93,6 @@ def load_rules(srcdir: Path, rules: dict) -> dict[str, Rule]:
             rule.summary,
             where.removesuffix(".md"),
             rule.replaced_by,
-            page.example,
-            page.use_instead,
-            page.seed,
         )
     for rule in found.values():
         if rule.replaced_by is not None and rule.replaced_by not in found:
@@ -132,6 +103,48 @@ def load_rules(srcdir: Path, rules: dict) -> dict[str, Rule]:
     return found
 
 
+def with_examples(rule: Rule, page: dict | None) -> Rule:
+    """``rule`` with the examples its page's ``rule:`` front matter names."""
+    page = page or {}
+    return replace(
+        rule,
+        example=page.get("example"),
+        use_instead=page.get("use_instead"),
+        seed=page.get("seed"),
+    )
+
+
+def rule_page_problems(pages: dict[str, dict | None], rules: dict) -> list[str]:
+    """What is wrong between the rule pages (``guides/rules/ioNNN.md`` by path, each
+    its validated ``rule:`` mapping, None without one) and the registry."""
+    problems, claimed = [], {}
+    for where, page in sorted(pages.items()):
+        if page is None:
+            problems.append(
+                f"{where}: add a 'rule:' mapping to the front matter (its code, "
+                "example and use_instead)."
+            )
+            continue
+        code = page["code"]
+        if code not in rules:
+            problems.append(
+                f"{where}: rule {code} is not in the registry (implicit_io/rules.py; "
+                f"known: {', '.join(sorted(rules))}). Add it there first."
+            )
+        elif code in claimed:
+            problems.append(
+                f"{where}: rule code {code} is already used by {claimed[code]}. "
+                "Codes are never reused; pick the next free one."
+            )
+        elif Path(where).stem != code.lower():
+            problems.append(
+                f"{where}: holds rule {code}; rename the file to {code.lower()}.md "
+                "so its URL is stable."
+            )
+        claimed.setdefault(code, where)
+    return problems
+
+
 def rule_link(rule: Rule, refdoc: str, title: str | None = None):
     """A link to ``rule``'s page from ``refdoc``, showing ``title`` (the code)."""
     text = title or rule.code
@@ -140,8 +153,11 @@ def rule_link(rule: Rule, refdoc: str, title: str | None = None):
 
 
 def rule_of(env, docname: str) -> Rule | None:
-    """The rule whose page ``docname`` is, if it is one."""
-    return next((r for r in env.guide_rules.values() if r.docname == docname), None)
+    """The rule whose page ``docname`` is, if it is one, with its page's examples."""
+    rule = next((r for r in env.guide_rules.values() if r.docname == docname), None)
+    if rule is None:
+        return None
+    return with_examples(rule, page_front_matter(env, docname).get("rule"))
 
 
 class RuleRole(SphinxRole):
@@ -182,7 +198,20 @@ def _count_substitutions(app, config) -> None:
     config.myst_substitutions = substitutions
 
 
+def _check_rule_pages(app, env) -> None:
+    """Every build, from what the environment holds of each rule page."""
+    pages = {
+        f"{name}.md": page_front_matter(env, name).get("rule")
+        for name in env.found_docs
+        if re.fullmatch(rf"{RULES_DIR}/io\w+", name)
+    }
+    for problem in rule_page_problems(pages, app.guide_rules):
+        logger.warning("rule page: %s", problem, type="rules", subtype="registry")
+
+
 def setup(app):
+    app.setup_extension(f"{__package__}.front_matter")
+    app.connect("env-check-consistency", _check_rule_pages)
     app.add_config_value("rule_registry", "implicit_io.rules:RULES", "env", types=[str])
     app.connect("config-inited", _count_substitutions)
     app.connect("builder-inited", _load)
