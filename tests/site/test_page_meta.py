@@ -10,12 +10,13 @@ import yaml
 
 from _ext.page_meta import (
     PageMeta,
-    load_page_meta,
     overdue_message,
+    page_metas,
     stale_cards,
 )
 from guide_runtime.configurations import ROOT
-from guide_runtime.pages import PolicyPage
+from guide_runtime.front_matter import PolicyPage
+from guide_runtime.pages import FrontMatterError, docname, front_matter, site_pages
 from tests.site.small_sites import build_small_site, small_conf
 
 GOOD = {
@@ -30,25 +31,39 @@ TODAY = date(2026, 11, 23)
 
 
 def _meta(**change: object) -> PageMeta:
-    return PageMeta("guides/policy", PolicyPage.model_validate({**GOOD, **change}))
+    policy = PolicyPage.model_validate({**GOOD, **change}).model_dump()
+    return PageMeta("guides/policy", policy)
+
+
+def _load(root: Path) -> tuple[dict[str, PageMeta], list[str]]:
+    """What the build finds: each page's front matter validated as it is read (a
+    page that does not validate is a problem), then the policy pages among them."""
+    front_matters, problems = {}, []
+    for page in site_pages(root):
+        try:
+            front_matters[docname(root, page)] = front_matter(root, page).model_dump()
+        except FrontMatterError as error:
+            problems.append(str(error))
+    found, later = page_metas(front_matters, TODAY)
+    return found, problems + later
 
 
 def _problems(tmp_path: Path, front: str) -> list[str]:
     (tmp_path / "guides").mkdir(exist_ok=True)
     (tmp_path / "guides" / "policy.md").write_text(f"---\n{front}---\n\n# Policy\n")
-    found, problems = load_page_meta(tmp_path, TODAY)
+    found, problems = _load(tmp_path)
     assert found == {} or not problems
     return problems
 
 
 def test_the_policy_page_carries_valid_metadata() -> None:
-    found, problems = load_page_meta(ROOT, TODAY)
+    found, problems = _load(ROOT)
     assert problems == []
     policy = found["guides/policy"].policy
-    assert policy.status == "adopted"
-    assert policy.decision_level == "advisory"
-    assert policy.applies_to == ["api-runtime", "workers", "tests"]
-    assert policy.last_reviewed == date(2026, 6, 17)
+    assert policy["status"] == "adopted"
+    assert policy["decision_level"] == "advisory"
+    assert policy["applies_to"] == ["api-runtime", "workers", "tests"]
+    assert policy["last_reviewed"] == date(2026, 6, 17)
     assert found["guides/policy"].review_due == date(2026, 12, 17)
 
 
@@ -169,3 +184,15 @@ def test_bad_metadata_fails_the_build_naming_file_and_fix(tmp_path: Path) -> Non
         "page metadata: guides/policy.md: front matter: policy.status: Input should "
         "be 'draft', 'adopted' or 'retired', not 'approved'."
     ) in build.stderr
+
+
+def test_bad_metadata_fails_every_build_until_fixed(tmp_path: Path) -> None:
+    # The page is not edited between the builds: it is read again because it failed.
+    site = _site(tmp_path, {**GOOD, "review_every": "yearly"})
+    for _ in range(2):
+        build = build_small_site(site)
+        assert build.returncode != 0
+        assert "page metadata: guides/policy.md: front matter: " in build.stderr
+    policy = site / "guides" / "policy.md"
+    policy.write_text(policy.read_text().replace("yearly", "6 months"))
+    assert build_small_site(site).returncode == 0

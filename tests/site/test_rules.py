@@ -20,9 +20,10 @@ from sphinx.errors import ConfigError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from _ext.rule_page import SECTIONS, check_page, check_rule
-from _ext.rules import load_rules
+from _ext.rules import load_rules, rule_page_problems, with_examples
 from guide_runtime.configurations import ROOT
 from guide_runtime.contract import check_project
+from guide_runtime.pages import FrontMatterError, front_matter
 from implicit_io.guard import KnownException
 from implicit_io.rule_links import KNOWN_RULES, docs_base_url
 from implicit_io.rules import RULES, Rule
@@ -191,17 +192,31 @@ def rules_dir(tmp_path: Path) -> Path:
 
 
 def _refusal(rules_dir: Path, registry: dict = DEMO) -> str:
+    """The registry's refusal (the build stops at its start)."""
     with pytest.raises(ConfigError) as raised:
         load_rules(rules_dir.parent.parent, registry)
     return str(raised.value)
 
 
+def _page_problems(rules_dir: Path, registry: dict = DEMO) -> list[str]:
+    """What the build reports of the rule pages: each page's front matter as it is
+    read, then the pages against the registry."""
+    root, pages, problems = rules_dir.parent.parent, {}, []
+    for path in sorted(rules_dir.glob("io*.md")):
+        where = path.relative_to(root).as_posix()
+        try:
+            pages[where] = front_matter(root, path).model_dump()["rule"]
+        except FrontMatterError as error:
+            problems.append(str(error))
+    return problems + rule_page_problems(pages, registry)
+
+
 def test_a_duplicate_code_is_refused(rules_dir: Path) -> None:
     (rules_dir / "io102.md").write_text(GOOD_RULE.format(code="IO101"))
-    assert _refusal(rules_dir) == (
+    assert _page_problems(rules_dir) == [
         "guides/rules/io102.md: rule code IO101 is already used by "
         "guides/rules/io101.md. Codes are never reused; pick the next free one."
-    )
+    ]
 
 
 @pytest.mark.parametrize(
@@ -224,9 +239,29 @@ def test_a_bad_rule_page_is_refused(
 ) -> None:
     page = rules_dir / "io101.md"
     page.write_text(GOOD_RULE.format(code="IO101").replace(old, new))
-    refusal = _refusal(rules_dir)
+    [refusal] = _page_problems(rules_dir)
     assert refusal.startswith("guides/rules/io101.md: ")
     assert message in refusal
+
+
+def test_a_rule_page_without_a_rule_mapping_is_refused(rules_dir: Path) -> None:
+    page = rules_dir / "io101.md"
+    page.write_text(
+        GOOD_RULE.format(code="IO101").replace("rule:\n  code: IO101\n", "")
+    )
+    assert _page_problems(rules_dir) == [
+        "guides/rules/io101.md: add a 'rule:' mapping to the front matter (its code, "
+        "example and use_instead)."
+    ]
+
+
+def test_a_rule_page_named_for_another_code_is_refused(rules_dir: Path) -> None:
+    (rules_dir / "io101.md").write_text(GOOD_RULE.format(code="IO102"))
+    other = {**DEMO, "IO102": replace(DEMO["IO101"], code="IO102", name="other")}
+    assert _page_problems(rules_dir, other) == [
+        "guides/rules/io101.md: holds rule IO102; rename the file to io102.md so its "
+        "URL is stable."
+    ]
 
 
 @pytest.mark.parametrize(
@@ -249,8 +284,9 @@ def _example_problems(root: Path) -> list[str]:
     """What the build reports of every rule page's named examples."""
     problems = []
     for rule in load_rules(root, DEMO).values():
-        source = (root / f"{rule.docname}.md").read_text(encoding="utf-8")
-        problems += check_rule(root, rule, source)
+        path = root / f"{rule.docname}.md"
+        rule = with_examples(rule, front_matter(root, path).rule.model_dump())
+        problems += check_rule(root, rule, path.read_text(encoding="utf-8"))
     return problems
 
 
@@ -399,8 +435,7 @@ VARIANTS = {
 ELSEWHERE = "https://wiki.corp.test/platform/orm-io/"
 VARIANT_ENV = {"retired_and_published_elsewhere": {"IMPLICIT_IO_DOCS_URL": ELSEWHERE}}
 VARIANT_OPTIONS = {
-    # Only the pages it breaks are read: every rule page's front matter is read
-    # all the same (the registry's check), and reading the rest finds nothing.
+    # Only the pages it breaks are read: reading the rest finds nothing.
     "bad_input": [
         "-Dinclude_patterns=index.md,guides/reference.md,"
         "guides/rules/io101.md,guides/rules/io103.md"
