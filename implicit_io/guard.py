@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy
 from greenlet import getcurrent
 from sqlalchemy import event
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.orm.exc import DetachedInstanceError
@@ -124,15 +125,19 @@ class ImplicitIOError(Exception):
         self.docs_url = load.docs_url
 
 
-class AllowedLoadCannotRunError(ImplicitIOError):
+class AllowedLoadCannotRunError(ImplicitIOError, MissingGreenlet):
     """An allow-listed (or baselined) load where no load can run: async code.
 
     Allowing a load stops the guard from reporting it; it cannot make it work.
     Plain attribute access on an ``AsyncSession``'s object has no ``await`` to
     run a query in, so SQLAlchemy would fail with ``MissingGreenlet`` (and the
     driver warn of a coroutine never awaited); the guard raises this instead,
-    before the load, naming the load and the entry.
+    before the load, naming the load and the entry. It is a ``MissingGreenlet``
+    too: code that catches SQLAlchemy's error (to answer "include it") still
+    does, so an accepted load fails no test that passed without the guard.
     """
+
+    __str__ = Exception.__str__  # the guard's message, without SQLAlchemy's link
 
     def __init__(self, load: ImplicitLoad, accepted_by: str) -> None:
         super().__init__(load)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ForeignKey, create_engine, select
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -178,6 +179,30 @@ async def test_a_baselined_load_in_async_code_is_refused_by_name(
         shelf = await session.scalar(select(Shelf))
         with pytest.raises(AllowedLoadCannotRunError, match="is in the baseline"):
             shelf.items  # noqa: B018
+
+
+@pytest.mark.parametrize("accepted_by", ["allow-list", "baseline"])
+async def test_code_that_catches_missing_greenlet_catches_a_refused_accepted_load(
+    engine: AsyncEngine, accepted_by: str
+) -> None:
+    # FastAPI-JSONAPI probes a relationship with hasattr() and turns SQLAlchemy's
+    # MissingGreenlet into a 500 naming the include to add. Its baselined load
+    # passed in track mode; enforce with that baseline raised an error the code
+    # did not catch, and failed a test the baseline had accepted.
+    factory = async_sessionmaker(engine, expire_on_commit=False)
+    accepted = {"allow-list": {"allow": [ALLOW_ITEMS]}}.get(
+        accepted_by, {"baseline": {("IO102", "Shelf.items")}}
+    )
+    ImplicitIOGuard("enforce", **accepted).install(factory)
+    async with factory() as session:
+        shelf = await session.scalar(select(Shelf))
+        try:
+            shelf.items  # noqa: B018
+        except MissingGreenlet as error:
+            caught = error
+    assert isinstance(caught, AllowedLoadCannotRunError)
+    assert str(caught).startswith("IO102 implicit lazy load of a relationship")
+    assert "sqlalche.me" not in str(caught)  # the guard's message, not SQLAlchemy's
 
 
 # --- SQLAlchemy's own loads ------------------------------------------------------
