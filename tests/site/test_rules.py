@@ -440,6 +440,7 @@ VARIANT_OPTIONS = {
         "-Dinclude_patterns=index.md,guides/reference.md,"
         "guides/rules/io101.md,guides/rules/io103.md"
     ],
+    "duplicate": ["-Dinclude_patterns=index.md,guides/rules/io10[34].md"],
     "retired_and_published_elsewhere": [
         "-Drule_registry=registry_with_io105_retired:RULES"
     ],
