@@ -42,14 +42,19 @@ def _read(app, docname: str, source: list[str]) -> None:
         logger.warning("page metadata: %s", error, type="page_meta", subtype="field")
 
 
-def _bad_pages(app, env, added, changed, removed) -> list[str]:
+def bad_pages(env) -> list[str]:
+    """The pages whose front matter did not validate (reported when read)."""
     return sorted(getattr(env, BAD, {}))
+
+
+def _read_again(app, env, added, changed, removed) -> list[str]:
+    return bad_pages(env)
 
 
 def setup(app):
     # Before the handlers that use it (rule pages check theirs as they are read).
     app.connect("source-read", _read, priority=100)
-    app.connect("env-get-outdated", _bad_pages)
+    app.connect("env-get-outdated", _read_again)
     per_page(app, KEY)
     per_page(app, BAD)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}

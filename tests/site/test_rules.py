@@ -392,6 +392,7 @@ def _break_rule_input(site: Path) -> None:
     rules = site / "guides" / "rules"
     (site / "guides" / "reference.md").write_text("# Ref\n\nSee {rule}`IO199`.\n")
     _edit(rules / "io103.md", "## Exceptions\n", "## Caveats\n")
+    _edit(rules / "io102.md", "code: IO102", "code: IO102\n  owner: me")
     _edit(
         rules / "io101.md",
         "example: eager_loading:post_titles_by_author_lazy",
@@ -437,8 +438,7 @@ VARIANT_ENV = {"retired_and_published_elsewhere": {"IMPLICIT_IO_DOCS_URL": ELSEW
 VARIANT_OPTIONS = {
     # Only the pages it breaks are read: reading the rest finds nothing.
     "bad_input": [
-        "-Dinclude_patterns=index.md,guides/reference.md,"
-        "guides/rules/io101.md,guides/rules/io103.md"
+        "-Dinclude_patterns=index.md,guides/reference.md,guides/rules/io10[123].md"
     ],
     "duplicate": ["-Dinclude_patterns=index.md,guides/rules/io10[34].md"],
     "retired_and_published_elsewhere": [
@@ -525,6 +525,11 @@ def test_bad_rule_input_fails_the_build_naming_file_and_fix(variant_build) -> No
         "guides/rules/io101.md: example 'eager_loading:post_titles_lazy': "
         "snippets/eager_loading.py defines no public top-level function"
     ) in log, log
+    # Front matter that does not validate is reported once, as what it is.
+    assert (
+        "guides/rules/io102.md: front matter: unknown field 'rule.owner': remove it"
+    ) in log, log
+    assert "io102.md: add a 'rule:' mapping" not in log, log
 
 
 def test_a_duplicate_code_fails_the_build(variant_build) -> None:
