@@ -8,6 +8,7 @@ PLUGINS = [
     "tests.plugins.proofs",
     "tests.plugins.outputs",
     "tests.plugins.site",
+    "tests.plugins.termination",
 ]
 
 
