@@ -1,10 +1,9 @@
 """Charts drawn at build time from the data the tables show, offline and accessible.
 
-- Every table of class ``round-trips`` gets, right after it, an inline SVG bar chart
-  of its own cells (statements per loading strategy as the parents grow, log scale).
-- ``{enforcement-phases}`` (content: one ``N: name`` a line) draws the enforcement
-  phases with the rules of each, from the rule registry (``env.guide_rules``); a
-  rule whose phase has no name fails the build.
+- Every ``{round-trips}`` table is followed by an inline SVG bar chart of the same
+  counts (statements per loading strategy as the parents grow, log scale).
+- ``{enforcement-phases}`` draws the enforcement phases (``rules.PHASE_NAMES``) with
+  the rules of each, from the rule registry.
 
 No script, web font or image file; the SVG scales with its viewBox and the phases
 reflow into a column on a phone; text and lines in ``currentColor``, fills from the
@@ -18,8 +17,9 @@ import math
 from html import escape
 
 from docutils import nodes
-from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
+
+from .rules import PHASE_NAMES
 
 # --- The round-trip chart ------------------------------------------------------------
 
@@ -128,64 +128,36 @@ def phases_diagram(phases: list[tuple[int, str, list[tuple[str, str]]]]) -> str:
 
 
 class EnforcementPhases(SphinxDirective):
-    """``{enforcement-phases}``: the phases, named in its content, with their rules."""
-
-    has_content = True
+    """``{enforcement-phases}``: each phase of the rule registry with its rules."""
 
     def run(self) -> list[nodes.Node]:
-        names: dict[int, str] = {}
-        for line in self.content:
-            number, _, name = line.partition(":")
-            if not number.strip().isdigit() or not name.strip():
-                raise self.error(f"enforcement-phases: write 'N: name', not {line!r}")
-            names[int(number)] = name.strip()
-        rules = getattr(self.env, "guide_rules", None)
-        if rules is None:
-            raise ExtensionError("enforcement-phases needs the rules extension")
-        by_phase: dict[int, list[tuple[str, str]]] = {number: [] for number in names}
-        for rule in sorted(rules.values(), key=lambda rule: rule.code):
-            if rule.retired:
-                continue
-            if rule.phase not in by_phase:
-                raise self.error(
-                    f"enforcement-phases: {rule.code}'s phase {rule.phase} has no name"
-                )
-            by_phase[rule.phase].append((rule.code, rule.name))
-        html = phases_diagram([(n, names[n], by_phase[n]) for n in sorted(names)])
+        live = sorted(
+            (rule for rule in self.env.guide_rules.values() if not rule.retired),
+            key=lambda rule: rule.code,
+        )
+        phases = [
+            (number, name, [(r.code, r.name) for r in live if r.phase == number])
+            for number, name in PHASE_NAMES.items()
+        ]
+        html = phases_diagram(phases)
         # The page's text already names every rule: keep the search index as it was.
         return [nodes.raw("", html, format="html", classes=["no-search"])]
 
 
-def _table_rows(table: nodes.table) -> tuple[list[str], list[tuple[str, list[int]]]]:
-    """A round-trips table's header and rows, read from its cells."""
-    header = [
-        entry.astext().strip()
-        for entry in next(table.findall(nodes.thead)).findall(nodes.entry)
-    ]
-    rows = []
-    for row in next(table.findall(nodes.tbody)).findall(nodes.row):
-        cells = [entry.astext().strip() for entry in row.findall(nodes.entry)]
-        rows.append((cells[0], [int(cell) for cell in cells[1:]]))
-    return header, rows
-
-
-def _chart_round_trip_tables(app, doctree: nodes.document, docname: str) -> None:
-    tables = [t for t in doctree.findall(nodes.table) if "round-trips" in t["classes"]]
-    for number, table in enumerate(tables, start=1):
-        header, rows = _table_rows(table)
-        svg = round_trip_chart(header, rows, chart_id=f"round-trips-{number}")
-        html = (
-            f'<figure class="chart-figure">{svg}<figcaption>The table above as a '
-            "chart: one bar per strategy and size, on a log scale.</figcaption></figure>"
-        )
-        # The table holds the same words and numbers: the search index has them.
-        table.parent.insert(
-            table.parent.index(table) + 1,
-            nodes.raw("", html, format="html", classes=["no-search"]),
-        )
+def round_trip_figure(
+    header: list[str], rows: list[tuple[str, list[int]]], chart_id: str
+) -> nodes.raw:
+    """The chart of a round-trips table, to show right after it."""
+    svg = round_trip_chart(header, rows, chart_id)
+    html = (
+        f'<figure class="chart-figure">{svg}<figcaption>The table above as a '
+        "chart: one bar per strategy and size, on a log scale.</figcaption></figure>"
+    )
+    # The table holds the same words and numbers: the search index has them.
+    return nodes.raw("", html, format="html", classes=["no-search"])
 
 
 def setup(app):
+    app.setup_extension(f"{__package__}.rules")
     app.add_directive("enforcement-phases", EnforcementPhases)
-    app.connect("doctree-resolved", _chart_round_trip_tables)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

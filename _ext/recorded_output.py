@@ -38,6 +38,7 @@ from guide_runtime.outputs import (
 )
 from implicit_io.rule_links import DEFAULT_DOCS_URL
 
+from .charts import round_trip_figure
 from .markup import inline_code, table, text_table, xref
 
 #: The Pygments lexer for each dialect's SQL; generic SQL for the others.
@@ -285,13 +286,19 @@ class RoundTrips(RecordedDirective):
 
     def render(self, output: Any) -> list[nodes.Node]:
         request = self.request()
-        header = [[nodes.Text("Strategy")]]
-        header += [[nodes.Text(f"{size} parents")] for size in request.sizes]
+        header = ["Strategy", *(f"{size} parents" for size in request.sizes)]
+        rows = [(label, n) for (_, label), n in zip(request.rows, output, strict=True)]
         body = [
             [inline_code(label), *([nodes.Text(str(n))] for n in counts)]
-            for (_, label), counts in zip(request.rows, output, strict=True)
+            for label, counts in rows
         ]
-        return [table([header, *body], "round-trips")]
+        # The chart's ids are unique on the page (a tab holds a table each).
+        chart_id = f"round-trips-{self.env.new_serialno('round-trips') + 1}"
+        plain = [(label.replace("`", ""), counts) for label, counts in rows]
+        return [
+            table([[[nodes.Text(h)] for h in header], *body], "round-trips"),
+            round_trip_figure(header, plain, chart_id),
+        ]
 
 
 # --- generated-table ------------------------------------------------------------

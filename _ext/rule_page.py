@@ -37,17 +37,11 @@ from sphinx.util.docutils import SphinxDirective
 
 from .markup import under_title, xref
 from .recorded_output import CapturedRun
-from .rules import Rule, rule_link, rule_of
+from .rules import PHASE_NAMES, Rule, rule_link, rule_of
 
 logger = logging.getLogger(__name__)
 
 # --- The header ----------------------------------------------------------------------
-
-PHASE_NAMES = {
-    1: "latency-critical routes",
-    2: "background tasks and other paths",
-    3: "review checks",
-}
 
 
 def rule_header(app, rule: Rule) -> list[nodes.Node]:

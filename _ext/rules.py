@@ -36,6 +36,12 @@ from .markup import xref
 logger = logging.getLogger(__name__)
 
 RULES_DIR = "guides/rules"
+#: What each phase of the enforcement model covers (a rule's ``phase``).
+PHASE_NAMES = {
+    1: "latency-critical routes",
+    2: "background tasks and other paths",
+    3: "review checks",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,11 @@ def load_rules(srcdir: Path, rules: dict) -> dict[str, Rule]:
             raise ConfigError(
                 f"{where} does not exist: every rule of the registry has a page, "
                 f"and a retired one keeps it. Write {code}'s page."
+            )
+        if rule.phase not in PHASE_NAMES:
+            raise ConfigError(
+                f"implicit_io/rules.py: {code}'s phase {rule.phase} is not one of "
+                f"the enforcement phases {sorted(PHASE_NAMES)}. Use one of them."
             )
         if rule.summary.count("`") % 2:
             raise ConfigError(

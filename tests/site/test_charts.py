@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from _ext.charts import phases_diagram, round_trip_chart
-from _ext.rule_page import PHASE_NAMES
-from _ext.rules import load_rules
+from _ext.rules import PHASE_NAMES, load_rules
 from guide_runtime.configurations import ROOT
 from implicit_io.rules import RULES
 

@@ -270,8 +270,9 @@ def test_a_rule_page_named_for_another_code_is_refused(rules_dir: Path) -> None:
         ({"code": "IO102", "name": "other"}, "guides/rules/io102.md does not exist"),
         ({"replaced_by": "IO199"}, "IO101 is replaced_by unknown rule IO199"),
         ({"summary": "Use `lazy= always."}, "summary has an unbalanced backtick"),
+        ({"phase": 4}, "phase 4 is not one of the enforcement phases [1, 2, 3]"),
     ],
-    ids=["no-page", "replaced", "backtick"],
+    ids=["no-page", "replaced", "backtick", "phase"],
 )
 def test_a_registry_rule_the_site_cannot_show_is_refused(
     rules_dir: Path, change: dict, message: str
