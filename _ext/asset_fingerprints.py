@@ -1,14 +1,11 @@
 """Pages are written again when one of the site's stylesheets or scripts changes.
 
-Sphinx links every stylesheet and script with its checksum (``guide.css?v=…``),
-computed when it writes a page, and an incremental build writes only the pages
-whose sources changed: after an edit to ``_static/guide.css``, every other page
-kept linking the old checksum. The published server keeps fingerprinted files a
-year (``deploy/nginx.conf``), so those pages would have shown the old stylesheet
-from a reader's cache. This extension keeps the checksums of the files in
-``html_static_path`` in the environment and, when one changed, has every document
-written again (``env-get-updated``: without reading it again). The generated pages
-follow on their own (``generated_pages.py`` keys them by their rendered chrome).
+Sphinx links each asset with its checksum (``guide.css?v=…``) as it writes a page,
+and an incremental build writes only changed pages, so after an edit to
+``_static/guide.css`` the others linked the old checksum, which the published server
+lets readers cache for a year (``deploy/nginx.conf``). This extension keeps the
+checksums of ``html_static_path`` in the environment; when one changed, every
+document is written again (not re-read). Generated pages follow by their chrome.
 """
 
 from __future__ import annotations

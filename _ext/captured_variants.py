@@ -3,13 +3,10 @@
     ```{captured-variants} failed-load-null-pool
     ```
 
-Shows, in tabs, the output a test recorded under that name on each configuration
-(``record_capture`` in tests/conftest.py; written by ``--record-proofs`` runs to
-proofs/captures/<configuration>.json), labelled with the configuration and the
-SQLAlchemy version it ran on, and citing with ``{proof}`` the test that recorded
-it (which shows whether that record is current). A configuration whose suite
-recorded no such output says "Not recorded"; nothing is filled in. A name that no
-configuration recorded fails the build.
+A tab per configuration shows what a test recorded under that name there
+(``record_capture``; proofs/captures/<configuration>.json), with the SQLAlchemy
+version and a ``{proof}`` of the recording test; a configuration without it says
+why ("Not recorded ..."). A name no configuration recorded fails the build.
 """
 
 from __future__ import annotations

@@ -42,14 +42,9 @@ def _log_length(value: int, largest: int) -> float:
 def round_trip_chart(
     header: list[str], rows: list[tuple[str, list[int]]], chart_id: str = "round-trips"
 ) -> str:
-    """The round-trip table as an accessible inline SVG.
-
-    ``header`` is the table's header row (its first cell names the strategies'
-    column, the others the sizes: "10 parents", ...); ``rows`` holds each strategy's
-    name and its statement counts, one per size. One group of bars per size, one bar
-    per strategy, on a log scale shared by all groups. ``chart_id`` prefixes the
-    ids of its title and description: unique on the page.
-    """
+    """The round-trip table as an accessible inline SVG: a group of bars per size
+    (``header[1:]``), a bar per strategy (``rows``: name, counts), one log scale;
+    ``chart_id`` prefixes its title's and description's ids (unique on the page)."""
     sizes = header[1:]
     if not rows or any(len(counts) != len(sizes) for _, counts in rows):
         raise ValueError("every row needs one count per size in the header")

@@ -1,14 +1,10 @@
 """Each page's front matter, validated as Sphinx reads the page, kept as plain data.
 
-The fields are declared in ``guide_runtime/front_matter.py`` (pydantic); a page's
-validated mapping is kept in the environment (``env.guide_front_matter``, by
-docname) as plain values, so loading the environment needs no validator, and a
-build validates only the pages it reads: a one-page edit, one page. The rule pages
-and policy cards read it from there.
-
-A page whose front matter does not validate is reported (the strict build fails,
-naming the page, the field and the fix) and read again on every build until fixed,
-so an incremental build reports it as a cold one does.
+The fields are pydantic models (``guide_runtime/front_matter.py``); a page's validated
+mapping is kept as plain values in ``env.guide_front_matter``, so loading the
+environment needs no validator and a one-page edit validates one page. A page that
+does not validate is reported (naming the page, the field and the fix) and read
+again on every build until fixed, so an incremental build fails as a cold one does.
 """
 
 from __future__ import annotations

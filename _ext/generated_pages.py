@@ -5,14 +5,14 @@ cost little to rebuild.
   "current" and its links are relative to its folder, so the theme's ``toctree`` is
   the same for every such page of a folder, or of any folder at the same depth that
   holds no document: it is memoised per such *place*, for one build.
-- **Written only when changed.** A producer (:func:`add_generated_pages`) yields
-  :class:`GeneratedPage` items: a name, a template, the *material* the page is made
-  from, and a function making its context, called only for a page to write. A page is
-  written when its output is missing or its key changed: the key covers the name,
-  template, material and the *chrome* around the page (one empty page per place and
-  template, rendered every build to a temporary file), so any change to navigation,
-  theme, configuration or assets changes every key. Keys are kept in the doctree
-  folder (``generated-pages.json``), saved only after a build that succeeded.
+- **Written only when changed.** A producer, connected through :func:`only_changed`,
+  yields :class:`GeneratedPage` items: a name, a template, the *material* the page is
+  made from, and a function making its context, called only for a page to write. A
+  page is written when its output is missing or its key changed: the key covers the
+  name, template, material and the *chrome* around the page (one empty page per place
+  and template, rendered every build), so any change to navigation, theme,
+  configuration or assets changes every key. Keys are kept in the doctree folder
+  (``generated-pages.json``), saved only after a build that succeeded.
 """
 
 from __future__ import annotations
@@ -70,17 +70,15 @@ CHROME_PAGE = "_chrome"  # the empty page's name in each folder; never written
 
 
 def _state(app) -> dict[str, Any]:
-    """This build's keys (loaded once) and chrome digests."""
-    state = app.builder.__dict__.get("_generated_pages")
-    if state is None:
-        path = Path(app.doctreedir, KEYS_FILE)
+    """This build's keys (the previous build's loaded once) and chrome digests."""
+    if "_generated_pages" not in app.builder.__dict__:
         try:
-            previous = json.loads(path.read_text(encoding="utf-8"))
+            previous = json.loads(Path(app.doctreedir, KEYS_FILE).read_text("utf-8"))
         except (OSError, ValueError):
             previous = {}
         state = {"previous": previous, "keys": {}, "chrome": {}, "memo": {}}
         app.builder.__dict__["_generated_pages"] = state
-    return state
+    return app.builder.__dict__["_generated_pages"]
 
 
 def _place(app, pagename: str) -> tuple[str, object]:
@@ -129,14 +127,6 @@ def only_changed(
                 yield page.pagename, page.context(), page.template
 
     return listener
-
-
-def add_generated_pages(
-    app, generate: Callable[[Any], Iterable[GeneratedPage]]
-) -> None:
-    """Write ``generate``'s pages in HTML builds, each only when it changed."""
-
-    app.connect("html-collect-pages", only_changed(generate))
 
 
 def _share_navigation(app, pagename: str, templatename, context, doctree) -> None:

@@ -83,8 +83,7 @@ def _link_first_uses(app, doctree: nodes.document) -> None:
             if _skipped(text):
                 break
             value = text.astext()
-            matches = [(p.search(value), (t, p)) for t, p in pending]
-            matches = [(m, tp) for m, tp in matches if m is not None]
+            matches = [(m, (t, p)) for t, p in pending if (m := p.search(value))]
             if not matches:
                 break
             match, (term, pattern) = min(matches, key=lambda m: m[0].start())

@@ -4,10 +4,9 @@
     :caption: Time per statement, without and with the guard
     ```
 
-Nothing measured with a clock runs during a build: the numbers would change with
-every build and with the machine's load. ``make bench`` measures and writes the
-file (the path is relative to the page), the file is committed, and the page shows
-its rows with when, where and on which versions they were measured.
+A build never measures with a clock (the numbers would change with each build and
+the machine's load): the committed file (relative to the page) holds the rows and
+when, where and on which versions they were measured.
 """
 
 from __future__ import annotations

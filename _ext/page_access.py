@@ -1,15 +1,13 @@
 """Keyboard and screen-reader fixes to the theme's pages, in one place.
 
-- The toctree captions Sphinx writes (``<p class="caption" role="heading">``, in the
-  sidebar and in page bodies) get the ``aria-level`` that ``role="heading"`` requires
-  (axe-core: aria-required-attr, critical). Sphinx's HTML writer and Furo's
-  navigation tree both emit them without one; the page context is patched after
-  Furo has computed its tree.
-- ``_static/scroll-focus.js`` makes a code block, table or diagram that scrolls
-  sideways a tab stop (axe-core: scrollable-region-focusable).
+- Toctree captions (``<p class="caption" role="heading">``, from Sphinx and Furo) get
+  the ``aria-level`` that ``role="heading"`` requires (axe-core: aria-required-attr),
+  patched in the page context after Furo has built its tree.
+- ``_static/scroll-focus.js`` makes a block that scrolls sideways a tab stop
+  (axe-core: scrollable-region-focusable).
 
-``tests/browser/test_pages.py`` runs axe-core on every page; if a theme upgrade
-changes this markup, that suite fails naming the rule.
+``tests/browser/test_pages.py`` runs axe-core on every page, so a theme upgrade that
+changes this markup fails there, naming the rule.
 """
 
 from __future__ import annotations

@@ -12,10 +12,9 @@ A policy page declares (validated by ``guide_runtime.front_matter.PolicyPage``):
       owner: Platform engineering
     ---
 
-A field that does not validate fails the strict build, naming the file and the fix
-(``front_matter.py`` validates each page as it is read).
+A field that does not validate fails the strict build, naming the file and the fix.
 The card goes under the title; ``{policy-card} /guides/policy`` shows another page's.
-Past its review date a page shows "review overdue" and the build log says so, not as
+Past its review date a page says "review overdue", and so does the build log, not as
 a warning: a green build must not turn red because time passed.
 """
 
@@ -160,14 +159,14 @@ class PolicyCard(SphinxDirective):
             data = front_matter(Path(self.env.srcdir), path).model_dump()
         except (OSError, FrontMatterError):
             data = {}
-        meta = page_metas({source: data}, date.today())[0].get(source)
+        today = date.today()
+        meta = page_metas({source: data}, today)[0].get(source)
         if meta is None:
             raise self.error(
                 f"policy-card: {source}.md has no valid 'policy:' front matter. "
                 "Name a policy page, or fix its metadata."
             )
         self.env.note_dependency(str(path))
-        today = date.today()
         _remember(self.env, self.env.docname, source, meta.overdue(today))
         return card(meta, today, self.env.docname, link=True)
 

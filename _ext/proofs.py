@@ -4,14 +4,13 @@
     ```{tested-configurations}
     ```
 
-``{proof}`` cites one test (``test_module::test_name``, ``::Class::test`` for a
-method; a parametrized test's name covers its cases); the build fails when it does
-not exist. The page shows, for each configuration a suite runs, whether that test
-passed there, read from the suite's record in ``proofs/`` (a failed, skipped or
-unrun test, or a record of other pins or code, is not proven), and the test's name
-links to its code (``_proofs/test_module.html``). ``tested-configurations`` is the
-table of those records. Both render when a page is written; pages showing them are
-written again whenever a verdict changes.
+``{proof}`` cites one test (``test_module::test_name`` or ``::Class::test``; a
+parametrized test's name covers its cases); a test that does not exist fails the
+build. The page shows whether it passed on each configuration, from that suite's
+record in ``proofs/`` (failed, skipped, unrun, or a record of other pins or code: not
+proven), and links the test's code (``_proofs/test_module.html``).
+``tested-configurations`` is the table of the records. Both are rendered as a page
+is written, and the pages showing them are written again when a verdict changes.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from guide_runtime.configurations import (
     summarize_cases,
 )
 
-from .generated_pages import add_generated_pages, source_page
+from .generated_pages import only_changed, source_page
 from .markup import per_page, store, text_table
 
 PAGES = "_proofs"
@@ -53,10 +52,8 @@ class tested_configurations(nodes.General, nodes.Element):
 
 
 def test_modules(srcdir: Path) -> dict[str, Path]:
-    """Every test module under tests/, by file name without .py (unique by rule:
-    a page cites ``test_x::test_y`` whichever family folder holds it). A service's
-    own suite that the toolkit's tests run (a folder with its own conftest beside a
-    pytest.ini) is not the guide's."""
+    """Every test module under tests/ by file name (unique: a page cites ``test_x``
+    whichever folder holds it), except those of a sample suite with a pytest.ini."""
     tests = Path(srcdir, "tests")
     found: dict[str, Path] = {}
     for path in sorted(tests.rglob("test_*.py")):
@@ -68,8 +65,7 @@ def test_modules(srcdir: Path) -> dict[str, Path]:
 
 @cache
 def _test_lines(path: Path, mtime: float) -> dict[str, int]:
-    """``name`` or ``Class::name`` → line, for every test function in a module
-    (parsed once per version of it)."""
+    """``name`` or ``Class::name`` → line of each test (parsed once per version)."""
     found: dict[str, int] = {}
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -99,17 +95,15 @@ class ProofRole(SphinxRole):
                 "tests/. Cite a test module of the suite, or write the test that proves this sentence."
             )
         self.env.note_dependency(str(path))
+        shown = path.relative_to(self.env.srcdir).as_posix()
         line = _test_lines(path, path.stat().st_mtime).get(name)
         if line is None:
             return self._fail(
-                f"{{proof}} {self.text!r}: {path.relative_to(self.env.srcdir)} has no test {name!r}. "
+                f"{{proof}} {self.text!r}: {shown} has no test {name!r}. "
                 "Fix the name, or write the test that proves this sentence."
             )
-        shown = path.relative_to(self.env.srcdir).as_posix()
-        claim = proof_claim(
-            test=f"{shown}::{name}", module=module, name=name, line=line
-        )
-        return [claim], []
+        test = f"{shown}::{name}"
+        return [proof_claim(test=test, module=module, name=name, line=line)], []
 
     def _fail(self, message: str) -> RoleResult:
         error = self.inliner.reporter.error(message, line=self.lineno)
@@ -205,9 +199,8 @@ def _fill(app, doctree: nodes.document, docname: str) -> None:
 
 
 def _records_digest(app) -> str:
-    """What every proof badge shows: each record's outcomes and whether it is still
-    current, which also changes when the code or a lock file changes (no record
-    file does then)."""
+    """What every proof badge shows: each record's outcomes and whether it is
+    current (which changes with the code or a lock file, not only a record)."""
     judged = {
         configuration.key: [record.outcomes, record.versions, record.stale]
         for configuration, record in _records(app).items()
@@ -265,5 +258,5 @@ def setup(app):
     app.connect("env-get-outdated", _pages_citing_proofs)
     per_page(app, "proof_pages")
     app.setup_extension(f"{__package__}.generated_pages")
-    add_generated_pages(app, _test_code_pages)
+    app.connect("html-collect-pages", only_changed(_test_code_pages))
     return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 2}

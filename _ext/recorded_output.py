@@ -1,5 +1,5 @@
-"""What code did, as the test suite recorded it: ``{captured-run}``, ``{round-trips}``
-and ``{generated-table}``.
+"""``{captured-run}``, ``{round-trips}`` and ``{generated-table}``: what code did,
+as the test suite recorded it.
 
     ```{captured-run} eager_loading:post_titles_by_author
     :expect: ok            # or: error (the page says this example fails)
@@ -7,12 +7,11 @@ and ``{generated-table}``.
     :seed: module:function # optional: other data than the sample users
     ```
 
-The build runs nothing: ``tests/examples/test_page_outputs.py`` records every such
-request on each configuration in ``proofs/outputs/`` (guide_runtime/outputs.py), and
-this extension renders the records. The default configuration's record must exist
-and be made from the snippet modules now on disk, or the build fails naming the page,
-the module and ``make record``. Where another configuration's output differs, each
-is shown in a tab; the page says which configurations each output was recorded on.
+The build runs nothing: ``tests/examples/test_page_outputs.py`` records each request
+on each configuration in ``proofs/outputs/``. The default configuration's record must
+exist and come from the snippet modules now on disk, or the build fails naming the
+page, the module and ``make record``. Outputs that differ by configuration get a tab
+each; the page says where each was recorded.
 """
 
 from __future__ import annotations
@@ -66,8 +65,7 @@ def _recorded(root: Path, configuration: Configuration) -> dict[str, Entry]:
 
 
 class RecordedDirective(SphinxDirective):
-    """Renders a request's records. Subclasses say what the request is (``request()``
-    returns it) and how its output looks (``render(output)`` returns nodes)."""
+    """Renders the records of ``request()``, each output by ``render(output)``."""
 
     request: Callable[[], Request]
     render: Callable[[Any], list[nodes.Node]]
@@ -125,10 +123,7 @@ class RecordedDirective(SphinxDirective):
         groups: list[tuple[list[Configuration], Any]] = []
         by_output: dict[str, list[Configuration]] = {}
         missing = []
-        for configuration in (
-            DEFAULT,
-            *(c for c in ALL_CONFIGURATIONS if c != DEFAULT),
-        ):
+        for configuration in ALL_CONFIGURATIONS:  # the default first
             found = _recorded(root, configuration).get(request.key)
             if found is None or found.stale_modules(request, root):
                 missing.append(configuration)
@@ -155,8 +150,7 @@ class RecordedDirective(SphinxDirective):
         )
 
     def _tabs(self, groups) -> nodes.Node:
-        """A tab per distinct output, by MyST's tab-set (sphinx-design): the tabs are
-        parsed from markup, each then holds its output's rendering."""
+        """A sphinx-design tab per distinct output, parsed from markup, then filled."""
         fence = "`" * 3
         lines = [f"{fence}`{{tab-set}}"]
         for configs, _ in groups:
@@ -266,15 +260,8 @@ class CapturedRun(RecordedDirective):
 
 
 class RoundTrips(RecordedDirective):
-    """The statements each strategy sends as the data grows:
-
-    ```{round-trips} eager_loading:_add_authors_with_posts
-    :parents: 10 100 1000
-
-    eager_loading:post_titles_by_author_run_sync Lazy loads inside `run_sync`
-    eager_loading:post_titles_by_author selectinload
-    ```
-    """
+    """The statements each strategy (a line of content: ``module:function label``)
+    sends as the data grows (``:parents: 10 100 1000``), seeded by the argument."""
 
     required_arguments = RoundTripsSyntax.required_arguments
     has_content = True
@@ -305,12 +292,7 @@ class RoundTrips(RecordedDirective):
 
 
 class GeneratedTable(RecordedDirective):
-    """A table whose rows a snippet function computes:
-
-    ```{generated-table} enforcement:_comparison_rows
-    :caption: What each tool reports
-    ```
-    """
+    """A table whose rows a snippet function computes (``:caption:`` optional)."""
 
     required_arguments = GeneratedTableSyntax.required_arguments
     option_spec: ClassVar = GeneratedTableSyntax.option_spec

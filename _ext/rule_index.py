@@ -1,16 +1,10 @@
 """The rules at a glance: the ``{rule-index}`` table and ``rules.json``.
 
-``{rule-index}`` renders one row per rule (code, name, level, phase, summary, each
-code linking its page). Every HTML build also writes ``rules.json`` at the site
-root, for tools and review bots::
-
-    {"base_url": "https://docs.example.internal/orm-io/",
-     "rules": [{"code": "IO101", "name": "...", "level": "advisory", "phase": 1,
-                "summary": "...", "url": "guides/rules/io101.html",
-                "retired": false, "replaced_by": null}, ...]}
-
-Each ``url`` is relative to the site root; ``base_url`` is where the site is published
-(``html_baseurl``: the toolkit's ``IMPLICIT_IO_DOCS_URL``), so ``base_url + url`` is
+``{rule-index}``: one row per rule (code linking its page, name, level, phase,
+summary). Every HTML build writes ``rules.json`` at the site root for tools and
+review bots: ``{"base_url": ..., "rules": [{"code", "name", "level", "phase",
+"summary", "url", "retired", "replaced_by"}, ...]}``, each ``url`` relative to
+``base_url`` (``html_baseurl``, the toolkit's ``IMPLICIT_IO_DOCS_URL``): together,
 the address a review should cite.
 """
 

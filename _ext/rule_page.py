@@ -1,20 +1,16 @@
 """Everything a rule page gets and is checked for, on every build.
 
-**Its header**, under the title, from the rule's registry entry: level, phase, a "Copy
-review link" button (``_static/rule-link.js`` copies ``[IO101 name](<URL>)``, the URL
-from the page's canonical link, ``html_baseurl``: the same whichever host the reader
-browses), and the tombstone notice of a retired rule.
+**Its header**, under the title, from the registry: level, phase, a "Copy review
+link" button (``_static/rule-link.js`` copies ``[IO101 name](<URL>)`` with the page's
+canonical URL, whichever host the reader browses), and a retired rule's tombstone.
 
-**Its sections**: ``# CODE · name``, then exactly these H2 sections, in this order
-(sub-headings inside them are free): What it requires · Why · Example · Use instead
-· How it is enforced · Exceptions · References. A missing, renamed, extra or
+**Its sections**: ``# CODE · name``, then exactly the H2 sections of ``SECTIONS``, in
+that order (sub-headings inside them are free); a missing, renamed, extra or
 out-of-order one is reported with the file, the line and the fix.
 
-**Its examples.** The front matter names a failing and a passing snippet function
-(``example: eager_loading:post_titles_by_author_lazy``, ``use_instead: ...``), and
-the page shows each with ``{rule-example} example`` (or ``use_instead``): the
-function's source (``literalinclude :pyobject:``) and a ``captured-run`` of it,
-``:expect: error`` for the example and ``:expect: ok`` for use_instead. Each live rule
+**Its examples**: the front matter names a failing and a passing snippet function
+(``example:``, ``use_instead:``); ``{rule-example} example`` shows the function's
+source and its recorded run, expected to fail (``use_instead``: to pass). A live rule
 must name both, the functions must exist, and the page must show them.
 """
 
@@ -30,6 +26,7 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
 from markdown_it import MarkdownIt
+from mdit_py_plugins.front_matter import front_matter_plugin
 from sphinx import addnodes
 from sphinx.directives.code import LiteralInclude
 from sphinx.util import logging
@@ -111,24 +108,17 @@ SECTIONS = (
     "References",
 )
 
-_PARSER = MarkdownIt("commonmark")
+_PARSER = MarkdownIt("commonmark").use(front_matter_plugin)
 
 
 def _headings(text: str) -> list[tuple[int, str, int]]:
     """(level, text, line) of every heading, ignoring code blocks and front matter."""
-    offset = 0
-    if text.startswith("---\n"):
-        end = text.find("\n---\n", 4)
-        if end != -1:
-            offset = text[: end + 5].count("\n")
-            text = text[end + 5 :]
     tokens = _PARSER.parse(text)
-    found = []
-    for index, token in enumerate(tokens):
-        if token.type == "heading_open" and token.map:
-            title = tokens[index + 1].content.strip()
-            found.append((int(token.tag[1]), title, offset + token.map[0] + 1))
-    return found
+    return [
+        (int(token.tag[1]), tokens[index + 1].content.strip(), token.map[0] + 1)
+        for index, token in enumerate(tokens)
+        if token.type == "heading_open" and token.map
+    ]
 
 
 def check_page(

@@ -1,21 +1,11 @@
 """Rules with stable codes, from the toolkit's registry, and the ``{rule}`` role.
 
-The rules are ``implicit_io.rules.RULES`` (``rule_registry`` in conf.py): the one list
-the toolkit's messages, ``implicit-io-check --explain`` and these pages share. Each
-has one page, ``guides/rules/<code>.md``, whose front matter names its code and its
-tested examples (see rule_page.py)::
-
-    ---
-    rule:
-      code: IO101
-      example: module:function      # the failing snippet
-      use_instead: module:function  # the passing one
-      seed: module:_function        # optional: data both run on (default: sample)
-    ---
-
-A rule without a page, or a page without a rule, fails the build. ``{rule}`IO101```
-links to the page; an unknown code fails the build listing the known ones.
-``{{ rule_count }}`` is the number of rules in force.
+The rules are ``implicit_io.rules.RULES`` (``rule_registry`` in conf.py), the one list
+the toolkit's messages and ``implicit-io-check --explain`` use too. Each has one page,
+``guides/rules/<code>.md``, whose ``rule:`` front matter names its code and tested
+examples (rule_page.py). A rule without a page, or a page without a rule, fails the
+build. ``{rule}`IO101``` links to the page (an unknown code fails the build, listing
+the known ones); ``{{ rule_count }}`` is the number of rules in force.
 """
 
 from __future__ import annotations
@@ -96,15 +86,9 @@ def load_rules(srcdir: Path, rules: dict) -> dict[str, Rule]:
                 f"implicit_io/rules.py: {code}'s summary has an unbalanced backtick; "
                 "mark code as `lazy=`."
             )
-        found[code] = Rule(
-            code,
-            rule.name,
-            rule.level,
-            rule.phase,
-            rule.summary,
-            where.removesuffix(".md"),
-            rule.replaced_by,
-        )
+        page = where.removesuffix(".md")
+        fields = (rule.name, rule.level, rule.phase, rule.summary, page)
+        found[code] = Rule(code, *fields, rule.replaced_by)
     for rule in found.values():
         if rule.replaced_by is not None and rule.replaced_by not in found:
             raise ConfigError(
@@ -116,12 +100,9 @@ def load_rules(srcdir: Path, rules: dict) -> dict[str, Rule]:
 
 def with_examples(rule: Rule, page: dict | None) -> Rule:
     """``rule`` with the examples its page's ``rule:`` front matter names."""
-    page = page or {}
+    named = page or {}
     return replace(
-        rule,
-        example=page.get("example"),
-        use_instead=page.get("use_instead"),
-        seed=page.get("seed"),
+        rule, **{k: named.get(k) for k in ("example", "use_instead", "seed")}
     )
 
 
@@ -185,9 +166,8 @@ class RuleRole(SphinxRole):
                 f"Fix the code, or add {RULES_DIR}/{code.lower()}.md.",
                 line=self.lineno,
             )
-            return [self.inliner.problematic(self.rawtext, self.rawtext, message)], [
-                message
-            ]
+            shown = self.inliner.problematic(self.rawtext, self.rawtext, message)
+            return [shown], [message]
         return [rule_link(rule, self.env.docname, title)], []
 
 

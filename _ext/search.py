@@ -1,19 +1,16 @@
 """The search index: every page's index entries kept, each word stemmed once.
 
-**Index entries survive incremental builds.** Sphinx issue 12599 (open upstream): on
-a build that re-reads only some pages (what ``make serve`` does on every save),
-``searchindex.js`` loses the index entries of every page it did not re-read. Index
-entries are what makes a pasted error message rank its page first. Each page's
-entries are kept in the environment and handed to the indexer just before it is
-written. The reach into Sphinx's internals is ``_INDEXER_ENTRIES`` and
-``_INDEXER_TITLES``, here only; if Sphinx renames them the build fails saying so,
-and ``tests/site/test_search_index.py`` proves an incremental build's index equals a
-cold build's (and says when upstream has fixed 12599).
+**Index entries survive incremental builds.** Sphinx issue 12599 (open upstream): a
+build that re-reads only some pages (``make serve`` on each save) drops from
+``searchindex.js`` the index entries of the pages it did not re-read, and they are
+what ranks a page first for a pasted error message. Each page's entries are kept in
+the environment and handed back to the indexer before it is written. The reach into
+Sphinx's internals is ``_INDEXER_ENTRIES`` and ``_INDEXER_TITLES``, here only: if
+Sphinx renames them the build fails saying so (``tests/site/test_search_index.py``
+also says when upstream has fixed 12599).
 
-**Each distinct word is stemmed once.** Sphinx stems every word of every page with
-snowballstemmer's English stemmer, written in Python, in the main process of a
-parallel build while the writers wait. Most words recur (some 15,000 words, 3,200 of
-them distinct), so each stem is computed once and then looked up.
+**Each distinct word is stemmed once.** Sphinx stems every word of every page with a
+pure-Python stemmer in the main process; some 15,000 words hold 3,200 distinct ones.
 """
 
 from __future__ import annotations

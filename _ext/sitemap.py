@@ -1,12 +1,9 @@
 """``sitemap.xml``: every published page of the built site, at its canonical URL.
 
-Written when a build finishes, from the pages in the output folder (each page's
-``<link rel="canonical">``, which ``html_baseurl`` gives every page), so it lists the
-whole site after an incremental build too, and the generated test-code and module
-pages with the rest. (sphinx-sitemap collects pages as they are written: after a
-one-page edit its sitemap held that page alone, and never the generated pages.)
-Pages listed in ``sitemap_excludes`` (search, the index, the 404 page) are left out,
-as are redirect pages, which have no canonical link.
+Written when a build finishes, from each page's ``<link rel="canonical">`` in the
+output folder, so an incremental build lists the whole site, generated pages
+included (sphinx-sitemap lists only the pages a build wrote). ``sitemap_excludes``
+and redirect pages (no canonical link) are left out.
 """
 
 from __future__ import annotations

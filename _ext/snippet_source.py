@@ -12,7 +12,7 @@ from pathlib import Path
 from docutils import nodes
 from sphinx.util.osutil import relative_uri
 
-from .generated_pages import add_generated_pages, source_page
+from .generated_pages import only_changed, source_page
 
 OUT_DIR = "_snippets"
 
@@ -60,8 +60,7 @@ _SOURCE = Path(__file__).read_text(encoding="utf-8")
 
 
 def _module_pages(app):
-    if app.builder.format != "html":
-        return
+    """A page per snippet module (``html-collect-pages``: HTML builders only)."""
 
     def highlighted(source: str) -> str:
         return app.builder.highlighter.highlight_block(source, "python", linenos=False)
@@ -79,5 +78,5 @@ def _module_pages(app):
 def setup(app):
     app.connect("doctree-read", _link_modules)
     app.setup_extension(f"{__package__}.generated_pages")
-    add_generated_pages(app, _module_pages)
+    app.connect("html-collect-pages", only_changed(_module_pages))
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,11 +1,8 @@
 """Compiled page templates kept between builds (Jinja's bytecode cache).
 
-Before it writes its first page, every build compiles the theme's templates again:
-about a fifth of a build that has one page to write. Jinja can keep what it compiles
-in files, keyed by each template's name and checked against its source (and the
-Python version) when read back. They are kept in ``template_cache_dir`` (default
-``_build/.jinja`` beside the sources), which ``make clean`` removes; the test suite's
-small sites point it at the checkout's folder, so they share it.
+Every build compiled the theme's templates again before its first page: about a fifth
+of a one-page rebuild. Jinja keeps them in ``template_cache_dir`` (default
+``_build/.jinja``; ``make clean`` removes it), checked against each source when read.
 """
 
 from __future__ import annotations

@@ -259,3 +259,9 @@ def test_a_record_written_again_unchanged_keeps_its_modification_time(
     configurations.write_if_changed(record, '{"a": 1}\n')
     assert record.read_text() == '{"a": 1}\n'
     assert record.stat().st_mtime_ns > 1_000_000_000
+
+
+def test_the_default_configuration_comes_first() -> None:
+    # Pages list a shown output's configurations in this order, the default first
+    # (its record is the one the build requires).
+    assert configurations.ALL_CONFIGURATIONS[0] == configurations.DEFAULT
