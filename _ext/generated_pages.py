@@ -6,12 +6,12 @@ cost little to rebuild.
   the same for every such page of a folder, or of any folder at the same depth that
   holds no document: it is memoised per such *place*, for one build.
 - **Written only when changed.** A producer, connected through :func:`only_changed`,
-  yields :class:`GeneratedPage` items: a name, a template, the *material* the page is
-  made from, and a function making its context, called only for a page to write. A
-  page is written when its output is missing or its key changed: the key covers the
-  name, template, material and the *chrome* around the page (one empty page per place
-  and template, rendered every build), so any change to navigation, theme,
-  configuration or assets changes every key. Keys are kept in the doctree folder
+  yields :class:`GeneratedPage` items (``page.html`` pages): a name, the *material*
+  the page is made from, and a function making its context, called only for a page
+  to write. A page is written when its output is missing or its key changed: the key
+  covers the name, the material and the *chrome* around the page (one empty page per
+  place, rendered every build), so any change to navigation, theme, configuration or
+  assets changes every key. Keys are kept in the doctree folder
   (``generated-pages.json``), saved only after a build that succeeded.
 """
 
@@ -36,7 +36,6 @@ Page = tuple[str, dict[str, Any], str]
 @dataclass(frozen=True)
 class GeneratedPage:
     pagename: str
-    template: str
     #: JSON data covering everything the context is made from (sources, versions,
     #: the producer's own code): equal material, equal page.
     material: Any
@@ -62,10 +61,11 @@ def source_page(
         body = f"<h1>{escape(title)}</h1>\n<p>{sentence}</p>\n{highlighted(source)}"
         return {"title": title, "body": body, **context}
 
-    return GeneratedPage(pagename, "page.html", material | versions, make_context)
+    return GeneratedPage(pagename, material | versions, make_context)
 
 
 KEYS_FILE = "generated-pages.json"
+TEMPLATE = "page.html"
 CHROME_PAGE = "_chrome"  # the empty page's name in each folder; never written
 
 
@@ -92,18 +92,18 @@ def _place(app, pagename: str) -> tuple[str, object]:
     return ("depth", pagename.count("/"))
 
 
-def _chrome(app, pagename: str, template: str) -> str:
-    """Digest of an empty page rendered beside ``pagename`` with ``template``."""
+def _chrome(app, pagename: str) -> str:
+    """Digest of an empty page rendered beside ``pagename``."""
     chromes = _state(app)["chrome"]
     folder = posixpath.dirname(pagename)
-    place = (_place(app, pagename), template)
+    place = _place(app, pagename)
     if place not in chromes:
         with tempfile.TemporaryDirectory() as scratch:
             rendered = Path(scratch, "page.html")
             app.builder.handle_page(
                 posixpath.join(folder, CHROME_PAGE),
                 {"title": "", "body": ""},
-                template,
+                TEMPLATE,
                 outfilename=str(rendered),
             )
             chromes[place] = hashlib.sha256(rendered.read_bytes()).hexdigest()
@@ -118,13 +118,12 @@ def only_changed(
     def listener(app) -> Iterator[Page]:
         state = _state(app)
         for page in generate(app):
-            chrome = _chrome(app, page.pagename, page.template)
-            material = [chrome, page.pagename, page.template, page.material]
+            material = [_chrome(app, page.pagename), page.pagename, page.material]
             encoded = json.dumps(material, sort_keys=True).encode()
             key = state["keys"][page.pagename] = hashlib.sha256(encoded).hexdigest()
             written = Path(app.builder.get_outfilename(page.pagename)).is_file()
             if not written or state["previous"].get(page.pagename) != key:
-                yield page.pagename, page.context(), page.template
+                yield page.pagename, page.context(), TEMPLATE
 
     return listener
 

@@ -49,13 +49,9 @@ def rule_header(app, rule: Rule) -> list[nodes.Node]:
         f"Decision level: {rule.level}",
         classes=["rule-badge", f"rule-level-{rule.level}"],
     )
-    level = xref("term", rule.level, rule.docname, badge)  # what "advisory" means
-    line += level
-    line += nodes.inline(
-        "",
-        f"Phase {rule.phase}: {PHASE_NAMES[rule.phase]}",
-        classes=["rule-badge", "rule-phase"],
-    )
+    line += xref("term", rule.level, rule.docname, badge)  # what "advisory" means
+    phase = f"Phase {rule.phase}: {PHASE_NAMES[rule.phase]}"
+    line += nodes.inline("", phase, classes=["rule-badge", "rule-phase"])
     if rule.retired:
         line += nodes.inline("", "Retired", classes=["rule-badge", "rule-retired"])
     line += nodes.raw(

@@ -15,6 +15,8 @@ pure-Python stemmer in the main process; some 15,000 words hold 3,200 distinct o
 
 from __future__ import annotations
 
+from functools import cache
+
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.errors import ExtensionError
@@ -74,13 +76,7 @@ class SearchEnglishStemmedOnce(SearchEnglish):
 
     def __init__(self, options: dict[str, str]) -> None:
         super().__init__(options)
-        self._stems: dict[str, str] = {}
-
-    def stem(self, word: str) -> str:
-        stem = self._stems.get(word)
-        if stem is None:
-            stem = self._stems[word] = super().stem(word)
-        return stem
+        self.stem = cache(self.stem)  # type: ignore[method-assign]
 
 
 def setup(app):

@@ -2,7 +2,7 @@
 
 Each code block included from ``snippets/X.py`` gets a "whole module" link under it
 to a generated page, ``_snippets/X.html``, that shows the module exactly as the test
-suite runs it.
+suite runs it (a page only for a module some page links).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from docutils import nodes
 from sphinx.util.osutil import relative_uri
 
 from .generated_pages import only_changed, source_page
+from .markup import per_page, store
 
 OUT_DIR = "_snippets"
+LINKED = "snippet_modules_linked"  # env: docname -> the modules its blocks link
 
 
 def _module_of(block: nodes.literal_block, srcdir: Path) -> str | None:
@@ -45,6 +47,7 @@ def _link_modules(app, doctree: nodes.document) -> None:
         module = _module_of(block, srcdir)
         if module is None or _in_tabs(block):
             continue
+        store(app.env, LINKED).setdefault(app.env.docname, set()).add(module)
         target = relative_uri(here, f"{OUT_DIR}/{module}.html")
         link = nodes.paragraph(classes=["snippet-source"])
         link += nodes.reference(
@@ -60,13 +63,14 @@ _SOURCE = Path(__file__).read_text(encoding="utf-8")
 
 
 def _module_pages(app):
-    """A page per snippet module (``html-collect-pages``: HTML builders only)."""
+    """A page per snippet module some page links (``html-collect-pages``)."""
+    linked = set().union(*store(app.env, LINKED).values())
 
     def highlighted(source: str) -> str:
         return app.builder.highlighter.highlight_block(source, "python", linenos=False)
 
     for path in sorted((Path(app.srcdir) / "snippets").glob("*.py")):
-        if path.read_text(encoding="utf-8").strip():
+        if path.stem in linked:
             title = f"snippets/{path.name}"
             sentence = "The whole module, as the test suite runs it."
             page = f"{OUT_DIR}/{path.stem}"
@@ -77,6 +81,7 @@ def _module_pages(app):
 
 def setup(app):
     app.connect("doctree-read", _link_modules)
+    per_page(app, LINKED)
     app.setup_extension(f"{__package__}.generated_pages")
     app.connect("html-collect-pages", only_changed(_module_pages))
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    return {"parallel_read_safe": True, "parallel_write_safe": True, "env_version": 1}
