@@ -30,6 +30,8 @@ from tests.support import needs_postgres_binaries
 from tools.postgres import Server, free_port, throwaway_server
 
 ROOT = Path(__file__).resolve().parents[2]
+# One worker runs this module, so one throwaway server (``server``) serves it.
+pytestmark = pytest.mark.xdist_group("database-safety")
 
 
 def _suite_on(url: str, module: str) -> subprocess.CompletedProcess[str]:

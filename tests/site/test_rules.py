@@ -435,6 +435,9 @@ VARIANTS = {
     "retired_and_published_elsewhere": (_retire_a_rule, "html"),
 }
 ELSEWHERE = "https://wiki.corp.test/platform/orm-io/"
+RETIRED_VARIANT_PAGES = [
+    f"guides/rules/{name}.md" for name in ("index", "io104", "io105", "io302")
+]
 VARIANT_ENV = {"retired_and_published_elsewhere": {"IMPLICIT_IO_DOCS_URL": ELSEWHERE}}
 VARIANT_OPTIONS = {
     # Only the pages it breaks are read: reading the rest finds nothing.
@@ -442,12 +445,16 @@ VARIANT_OPTIONS = {
         "-Dinclude_patterns=index.md,guides/reference.md,guides/rules/io10[123].md"
     ],
     "duplicate": ["-Dinclude_patterns=index.md,guides/rules/io10[34].md"],
+    # The retired rule, its replacement, the index, and a page whose output holds
+    # a measured pause: what its three tests read.
     "retired_and_published_elsewhere": [
-        "-Drule_registry=registry_with_io105_retired:RULES"
+        "-Drule_registry=registry_with_io105_retired:RULES",
+        f"-Dinclude_patterns=index.md,{','.join(RETIRED_VARIANT_PAGES)}",
     ],
 }
 PARTIAL_SITE = (
-    "-Dsuppress_warnings=myst.xref_missing,ref.doc,ref.ref,ref.term,snippets.contract"
+    "-Dsuppress_warnings=myst.xref_missing,ref.doc,ref.ref,ref.term,snippets.contract,"
+    "toc.not_readable"
 )
 RULES_ONLY_INDEX = "# Home\n\n```{toctree}\n:glob:\n\nguides/rules/*\n```\n"
 
@@ -567,7 +574,9 @@ def test_one_published_address_everywhere(variant_build) -> None:
     assert build.returncode == 0, build.log
     html = build.site / "_build" / "html"
     pages = sorted(html.rglob("*.html"))
-    assert len(pages) > len(PUBLISHED)
+    written = {page.relative_to(html).as_posix() for page in pages}
+    assert {"index.html", "guides/rules/io105.html", "search.html"} <= written
+    assert any(name.startswith(("_proofs/", "_snippets/")) for name in written)
     for page in pages:
         path = page.relative_to(html).as_posix()
         assert f'<link rel="canonical" href="{ELSEWHERE}{path}"' in page.read_text(), (
@@ -704,7 +713,10 @@ def test_two_builds_show_the_same_captured_output(
     """Another process, another build: the same bytes (but for the address it cites)."""
     build = variant_build("retired_and_published_elsewhere")
     assert build.returncode == 0, build.log
+    shown = [page.replace(".md", ".html") for page in RETIRED_VARIANT_PAGES[1:]]
     for code, url in PUBLISHED.items():
+        if url not in shown:
+            continue  # the variant builds only some rule pages
         ours = shown_code(built_site / url, docs_base_url())
         theirs = shown_code(build.site / "_build" / "html" / url, ELSEWHERE)
         assert ours, code
