@@ -46,12 +46,14 @@ _BASELINE_KEY = pytest.StashKey["Baseline | None"]()
 _TEST_KEY = pytest.StashKey[list[str]]()  # the test running now (one element)
 _PARTIAL_KEY = pytest.StashKey[list[str]]()  # why the run was not the whole suite
 _KEPT_KEY = pytest.StashKey[int]()  # baseline entries a partial run kept
+_REPORTED_KEY = pytest.StashKey[set[str]]()  # xdist workers whose report arrived
 #: The loads of the test attempt running now, not in the report yet: an attempt
 #: that pytest-rerunfailures reruns (its report's outcome is "rerun") is dropped.
 _ATTEMPT_KEY = pytest.StashKey[list[tuple[ImplicitLoad, "str | None"]]]()
 #: The key of a worker's report in pytest-xdist's ``workeroutput``.
 WORKER_OUTPUT = "implicit_io_report"
 WORKER_PARTIAL = "implicit_io_partial"
+CRASHED = "worker"  # how a partial reason naming a worker that died starts
 
 
 # region options
@@ -277,13 +279,24 @@ def pytest_testnodedown(node, error) -> None:
 
     Once: a worker stopped by ``pytest.exit`` or Ctrl-C is reported down twice
     (finished, then as an error), with the same output.
+    A worker that died (``os._exit``, a signal, a crash) sends no report: the loads
+    of the tests it ran are lost, so the run is partial, and says so.
     """
     report = node.config.stash.get(_REPORT_KEY, None)
+    if report is None:
+        return
+    reported = node.config.stash.setdefault(_REPORTED_KEY, set())
     output = getattr(node, "workeroutput", {}).pop(WORKER_OUTPUT, None)
-    if report is not None and output is not None:
+    if output is not None:
+        reported.add(node.gateway.id)
         report.merge(Report.from_dict(output, f"worker {node.gateway.id}"))
         partial = node.workeroutput.get(WORKER_PARTIAL, [])
         node.config.stash[_PARTIAL_KEY].extend(partial)
+    elif node.gateway.id not in reported:
+        node.config.stash[_PARTIAL_KEY].append(
+            f"{CRASHED} {node.gateway.id} died before sending its report; the "
+            "loads of the tests it ran are not counted"
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -398,6 +411,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             )
             terminalreporter.write_line(f"implicit-io {what} written to {where}")
     partial = sorted(set(config.stash[_PARTIAL_KEY]))
+    for reason in partial:
+        if reason.startswith(CRASHED):
+            terminalreporter.write_line(f"implicit-io: {reason}")
     if config.getoption("implicit_io_baseline_write") and partial:
         terminalreporter.write_line(
             f"implicit-io baseline: a partial run ({'; '.join(partial)}): kept the "

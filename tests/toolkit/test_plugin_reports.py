@@ -500,3 +500,46 @@ def test_a_detached_read_is_explained_in_the_failure(service) -> None:
             "from its session by expunge(): nothing can load it any more.*",
         ]
     )
+
+
+def _ends_its_process(service) -> None:
+    exits = "\n\ndef test_zz_exits():\n    import os\n\n    os._exit(0)\n"
+    service.makepyfile(test_more=MORE_LOADS + exits)
+
+
+def test_a_process_ended_by_os_exit_writes_no_report(service) -> None:
+    # os._exit ends the process at once: no session end, so no summary and no report.
+    _ends_its_process(service)
+    args = ["-p", "no:xdist", "--implicit-io=track", "--implicit-io-report=r.json"]
+    result = service.runpytest_subprocess(*PLUGIN, *args)
+    assert "implicit I/O" not in result.stdout.str()
+    assert not (service.path / "r.json").exists()
+
+
+def test_a_worker_that_dies_makes_the_run_partial(service) -> None:
+    # xdist replaces a worker that died; its report, and the loads of the tests it
+    # ran, never reach the controller. A baseline written from such a run keeps the
+    # entries it did not see, as after any partial run, instead of dropping them.
+    service.makepyfile(test_more=MORE_LOADS)
+    full = run(service, "-n", "1", "--implicit-io=track", *BASELINE_WRITE)
+    full.assert_outcomes(passed=4)
+    assert len(Baseline.read(service.path / "baseline.json").counts) == 2
+
+    _ends_its_process(service)  # test_more.py now ends its worker's process
+    died = run(service, "-n", "1", "--implicit-io=track", *BASELINE_WRITE)
+    died.assert_outcomes(passed=4, failed=1)
+    died.stdout.fnmatch_lines(
+        [
+            "implicit-io: worker gw0 died before sending its report; the loads of "
+            "the tests it ran are not counted",
+            "implicit-io baseline: a partial run (*): kept the 1 existing entr(ies) "
+            "it did not see",
+        ]
+    )
+    assert len(Baseline.read(service.path / "baseline.json").counts) == 2
+
+
+BASELINE_WRITE = [
+    "--implicit-io-baseline=baseline.json",
+    "--implicit-io-baseline-write",
+]
