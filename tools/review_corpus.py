@@ -306,6 +306,16 @@ CORPUS = [
         "259d73bfdebeed35ec2d4211ddc060a2d4126bc6",
         "app: agent context server, ORM relationships, async data services",
     ),
+    CodeBase(
+        "dripdrop-app/server-litestar",
+        "6d3848a7d7d8ec80bcdc822e7bd19e70ccb05046",
+        "app: a Litestar music-job service, plugin sessions and a queue worker",
+    ),
+    CodeBase(
+        "argilla-io/argilla-server",
+        "6130c634506bc649a64d8461992946537ae287e1",
+        "app: a FastAPI annotation server, AsyncAttrs base, awaitable_attrs reads",
+    ),
 ]
 # endregion corpus
 
