@@ -26,8 +26,10 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from implicit_io.guard import ImplicitLoad
+if TYPE_CHECKING:  # the command itself never imports SQLAlchemy: it starts faster
+    from implicit_io.guard import ImplicitLoad
 
 REPORT_FORMAT = 1
 Key = tuple[str, str]  # (rule, "Entity.attribute")
