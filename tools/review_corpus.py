@@ -316,6 +316,16 @@ CORPUS = [
         "6130c634506bc649a64d8461992946537ae287e1",
         "app: a FastAPI annotation server, AsyncAttrs base, awaitable_attrs reads",
     ),
+    CodeBase(
+        "graphql-python/graphene-sqlalchemy",
+        "febdc451edc3e45af51f7332f0353401e051091c",
+        "library: Graphene GraphQL types from models, async batch loaders",
+    ),
+    CodeBase(
+        "pallets-eco/flask-sqlalchemy-lite",
+        "8d31da6885cb8eadf33f5ecaa19999b90a977fdb",
+        "library: a Flask extension with sync and async engines per app context",
+    ),
 ]
 # endregion corpus
 
