@@ -23,9 +23,12 @@ async code need pytest-asyncio (or anyio), as any async test does.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import TracebackType
 
 import pytest
+import sqlalchemy
 
 from implicit_io.allow_list import AllowListError, load_allow_list
 from implicit_io.guard import (
@@ -369,6 +372,49 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
             return (yield)
         with max_statements(None, _budget_of(item, marker)):
             return (yield)
+
+
+#: Where an implicit load's traceback runs after the line that loaded: SQLAlchemy's
+#: loader, then the guard (this package).
+_LOADER_FRAMES = (Path(sqlalchemy.__file__).parent, Path(__file__).parent)
+
+
+def _in_the_loader(tb: TracebackType) -> bool:
+    path = Path(tb.tb_frame.f_code.co_filename)
+    return any(map(path.is_relative_to, _LOADER_FRAMES))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
+    # A failure at an implicit load ends at the line that loaded (the error names
+    # it too): the loader's and the guard's frames after it are left out, as pytest
+    # leaves out its own. Each frame shown also costs pytest a parse of its module,
+    # and SQLAlchemy's are large: about 0.3 s per failure here.
+    excinfo = call.excinfo
+    if excinfo is None or not excinfo.errisinstance(ImplicitIOError):
+        return
+    if item.config.getoption("fulltrace"):
+        return  # --full-trace: every frame, as asked
+    entries: list[TracebackType] = []
+    tb = excinfo.tb
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    while entries and _in_the_loader(entries[-1]):
+        entries.pop()
+    if not entries:
+        return  # nothing but the loader: show it all
+    # A chain of its own: pytest cuts a traceback at the test by following the
+    # frames' links, so the entries shown must be linked to each other.
+    chain = None
+    for entry in reversed(entries):
+        chain = TracebackType(chain, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    # The one reach into pytest's internals: its Traceback class (not public API),
+    # built from a raw traceback as pytest builds its own. If an upgrade changes
+    # that, the failure keeps every frame (test_pytest_plugin's
+    # test_enforce_fails_exactly_the_test_that_lazy_loads then fails, saying so).
+    with suppress(Exception):
+        excinfo.traceback = type(excinfo.traceback)(chain)
 
 
 def _budget_of(item: pytest.Item, marker: pytest.Mark) -> int:

@@ -54,6 +54,22 @@ def test_enforce_fails_exactly_the_test_that_lazy_loads(
             f"FAILED {LAZY_TEST} - *",
         ]
     )
+    # The failure ends at the line that loaded: no frame of SQLAlchemy's loader or
+    # of the guard after it (pytest names each frame it shows by its file).
+    result.stdout.fnmatch_lines(
+        ["orders.py:53: in invoice_lines", "E *", "orders.py:53: *"]
+    )
+    shown = result.stdout.str()
+    assert "sqlalchemy/orm/" not in shown and "implicit_io/guard.py" not in shown, (
+        "the failure shows the loader's frames: did pytest change how it builds a "
+        "Traceback? (implicit_io/pytest_plugin.py, pytest_runtest_makereport)"
+    )
+
+
+def test_full_trace_shows_the_loaders_frames_too(service: pytest.Pytester) -> None:
+    result = run(service, "--implicit-io=enforce", "--full-trace")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*/sqlalchemy/orm/strategies.py:*", "*guard.py:*"])
 
 
 def test_track_passes_and_summarizes_most_frequent_first(
