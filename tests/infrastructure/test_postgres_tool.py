@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from guide_runtime.database import DATABASE_URL_VARIABLE
 from tests.support import needs_postgres_binaries
+from tools import postgres
 from tools.postgres import binaries, stored_cluster, throwaway_server
 
 pytestmark = needs_postgres_binaries()
@@ -119,3 +122,20 @@ def test_two_servers_share_one_initdb_and_nothing_else() -> None:
     # The servers wrote to their copies only.
     assert not (cluster / "postmaster.pid").exists()
     assert {p: p.stat().st_mtime_ns for p in cluster.rglob("*")} == stored
+
+
+def test_a_servers_data_is_in_memory_only_with_room_to_spare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres, "MEMORY", tmp_path)
+    kept = postgres._scratch("guide-postgres-")
+    assert kept.parent == tmp_path
+    # Too little room left (a container's 64 MB /dev/shm), or none at all: the
+    # temporary directory, as any other scratch space.
+    room = shutil.disk_usage(tmp_path).free
+    monkeypatch.setattr(postgres, "MEMORY_TO_SPARE", room * 2)
+    for memory in (tmp_path, tmp_path / "absent"):
+        monkeypatch.setattr(postgres, "MEMORY", memory)
+        elsewhere = postgres._scratch("guide-postgres-")
+        elsewhere.rmdir()
+        assert elsewhere.parent == Path(tempfile.gettempdir())
