@@ -454,6 +454,23 @@ def test_a_name_assigned_an_imported_name_is_resolved_through_it() -> None:
     assert codes(check_source(source)) == [(12, "IO104"), (13, "IO104"), (16, "IO201")]
 
 
+def test_an_annotated_assignment_declares_a_variable_not_a_name_for_another() -> None:
+    # pallets-eco/flask-sqlalchemy-lite: ``make: t.Callable[..., t.Any] =
+    # orm.sessionmaker``. As a type checker reads it, ``make`` is a variable of the
+    # declared type (a Callable), so ``make(...)`` is not judged as a factory call.
+    source = textwrap.dedent(
+        """\
+        from collections.abc import Callable
+        from sqlalchemy.ext.asyncio import async_sessionmaker
+
+        def build(engine):
+            make: Callable[..., object] = async_sessionmaker
+            return make(engine)
+        """
+    )
+    assert codes(check_source(source)) == []
+
+
 def test_a_star_import_binds_the_names_its_module_exports() -> None:
     # Older tutorials and scripts write ``from sqlalchemy.orm import *``: its
     # ``relationship()`` and ``async_sessionmaker()`` were not resolved, so not checked.
