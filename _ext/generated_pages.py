@@ -9,9 +9,10 @@ cost little to rebuild.
   yields :class:`GeneratedPage` items (``page.html`` pages): a name, the *material*
   the page is made from, and a function making its context, called only for a page
   to write. A page is written when its output is missing or its key changed: the key
-  covers the name, the material and the *chrome* around the page (one empty page per
-  place, rendered every build), so any change to navigation, theme, configuration or
-  assets changes every key. Keys are kept in the doctree folder
+  covers the name, the material and the *chrome* around the page (one empty page at
+  the site's root, rendered every build: the pages' chrome differs from it only by
+  their links' ``../``), so any change to navigation, theme, configuration or assets
+  changes every key. Keys are kept in the doctree folder
   (``generated-pages.json``), saved only after a build that succeeded.
 """
 
@@ -66,17 +67,17 @@ def source_page(
 
 KEYS_FILE = "generated-pages.json"
 TEMPLATE = "page.html"
-CHROME_PAGE = "_chrome"  # the empty page's name in each folder; never written
+CHROME_PAGE = "_chrome"  # the empty page's name, at the root; never written
 
 
 def _state(app) -> dict[str, Any]:
-    """This build's keys (the previous build's loaded once) and chrome digests."""
+    """This build's keys (the previous build's loaded once) and chrome digest."""
     if "_generated_pages" not in app.builder.__dict__:
         try:
             previous = json.loads(Path(app.doctreedir, KEYS_FILE).read_text("utf-8"))
         except (OSError, ValueError):
             previous = {}
-        state = {"previous": previous, "keys": {}, "chrome": {}, "memo": {}}
+        state = {"previous": previous, "keys": {}, "chrome": None, "memo": {}}
         app.builder.__dict__["_generated_pages"] = state
     return app.builder.__dict__["_generated_pages"]
 
@@ -92,22 +93,21 @@ def _place(app, pagename: str) -> tuple[str, object]:
     return ("depth", pagename.count("/"))
 
 
-def _chrome(app, pagename: str) -> str:
-    """Digest of an empty page rendered beside ``pagename``."""
-    chromes = _state(app)["chrome"]
-    folder = posixpath.dirname(pagename)
-    place = _place(app, pagename)
-    if place not in chromes:
+def _chrome(app) -> str:
+    """Digest of an empty page rendered at the root (its navigation is the one the
+    root's other pages outside every toctree share: search, index)."""
+    state = _state(app)
+    if state["chrome"] is None:
         with tempfile.TemporaryDirectory() as scratch:
             rendered = Path(scratch, "page.html")
             app.builder.handle_page(
-                posixpath.join(folder, CHROME_PAGE),
+                CHROME_PAGE,
                 {"title": "", "body": ""},
                 TEMPLATE,
                 outfilename=str(rendered),
             )
-            chromes[place] = hashlib.sha256(rendered.read_bytes()).hexdigest()
-    return chromes[place]
+            state["chrome"] = hashlib.sha256(rendered.read_bytes()).hexdigest()
+    return state["chrome"]
 
 
 def only_changed(
@@ -118,7 +118,7 @@ def only_changed(
     def listener(app) -> Iterator[Page]:
         state = _state(app)
         for page in generate(app):
-            material = [_chrome(app, page.pagename), page.pagename, page.material]
+            material = [_chrome(app), page.pagename, page.material]
             encoded = json.dumps(material, sort_keys=True).encode()
             key = state["keys"][page.pagename] = hashlib.sha256(encoded).hexdigest()
             written = Path(app.builder.get_outfilename(page.pagename)).is_file()
