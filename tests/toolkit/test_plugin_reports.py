@@ -245,6 +245,27 @@ def test_a_rerun_test_counts_the_loads_of_its_last_attempt(service) -> None:
     assert json.loads((service.path / "r.json").read_text())["total"] == 2
 
 
+def test_a_test_repeated_by_pytest_repeat_counts_each_repetition(service) -> None:
+    # pytest-repeat's --count N makes each test N tests ("[1-2]", "[2-2]"): every
+    # repetition's loads are counted and named, and a baseline written from such a
+    # run holds the same entries as from one run (it keys on rule and attribute).
+    report = ["--implicit-io-report=r.json", *BASELINE_WRITE]
+    repeated = run_here(service, "--count=2", "--implicit-io=track", *report)
+    repeated.assert_outcomes(passed=6)
+    [load] = json.loads((service.path / "r.json").read_text())["loads"]
+    assert (load["count"], load["tests"]) == (
+        4,
+        [f"{LAZY_TEST}[1-2]", f"{LAZY_TEST}[2-2]"],
+    )
+    assert Baseline.read(service.path / "baseline.json").counts == {
+        ("IO102", "Order.customer"): 4
+    }
+    once = run_here(
+        service, "--implicit-io=enforce", "--implicit-io-baseline=baseline.json"
+    )
+    once.assert_outcomes(passed=3)
+
+
 def test_a_test_that_changes_directory_does_not_rename_later_loads(service) -> None:
     # alchemical's alembic tests chdir into their folder and never come back: the
     # loads after them were named from there ("test_x.py:7", elsewhere
